@@ -1,0 +1,78 @@
+"""Checkpoints: everything needed to continue a run exactly, written atomically, read safely.
+
+A checkpoint is a dict of tensors and plain values saved by `torch.save`. Loading uses
+`weights_only=True`, so a file crafted to run code while unpickling is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gankit.errors import GankitError
+
+FORMAT = "gankit-checkpoint"
+FORMAT_VERSION = 1
+NAME = re.compile(r"^epoch-(\d{4,})\.pt$")
+
+
+def checkpoint_name(epoch: int) -> str:
+    return f"epoch-{epoch:04d}.pt"
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write to a temporary file, fsync it, rename it over `path`, fsync the folder."""
+    state = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise GankitError(f"cannot write checkpoint {path}: {exc.strerror or exc}; the previous checkpoint is intact") from None
+    _fsync_dir(path.parent)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a gankit checkpoint on the CPU; anything else is refused with a clear error."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise GankitError(f"checkpoint {path} does not exist") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, AttributeError, TypeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GankitError(f"checkpoint {path} is corrupt or unsafe to load ({reason[:200]})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise GankitError(f"{path} is not a gankit checkpoint")
+    if state.get("format_version") != FORMAT_VERSION:
+        raise GankitError(f"checkpoint {path} has format version {state.get('format_version')}; this gankit reads {FORMAT_VERSION}")
+    return state
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """The folder's checkpoints, oldest epoch first."""
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def prune_checkpoints(folder: Path, keep: int) -> None:
+    for path in list_checkpoints(folder)[:-keep]:
+        path.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,174 @@
+"""The `gankit` command: maps options onto a Config and calls the library. User errors exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from gankit.checkpoint import list_checkpoints, load_checkpoint
+from gankit.config import Config, apply_overrides, load_config_file, load_preset, preset_names
+from gankit.errors import GankitError
+
+log = logging.getLogger("gankit")
+
+# keys a resumed run may change: they alter how long it runs and what it writes, not its maths
+RESUMABLE_CHANGES = ("train.epochs", "train.device", "train.compile", "output.")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        raise GankitError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gankit", description="Train, watch, evaluate and use GANs.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    commands.add_parser("presets", help="list the shipped presets")
+
+    train = commands.add_parser("train", help="train a preset (or a YAML config file)")
+    train.add_argument("preset", nargs="?", help="preset name or path to a YAML config; optional with --resume")
+    train.add_argument("--out", type=Path, help="run folder (default: runs/NNNNN-PRESET)")
+    train.add_argument("--data-dir", type=Path, help="folder or archive holding the data set")
+    train.add_argument("--epochs", type=_positive_int, help="number of epochs (train.epochs)")
+    train.add_argument("--seed", type=_non_negative_int, help="random seed (train.seed)")
+    train.add_argument("--limit", type=_positive_int, help="train on the first N images (data.limit)")
+    train.add_argument("--batch-size", type=_positive_int, help="images per step (train.batch_size)")
+    train.add_argument("--device", choices=("auto", "cpu", "cuda"), help="train.device")
+    train.add_argument("--precision", choices=("fp32", "bf16"), help="train.precision")
+    train.add_argument("--compile", action="store_true", default=None, help="torch.compile the networks")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override any config field, e.g. --set train.lr_g=1e-4 (repeatable)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _setup_logging()
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "presets":
+            return cmd_presets()
+        return cmd_train(args)
+    except GankitError as exc:
+        print(f"gankit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gankit: interrupted; continue with --resume", file=sys.stderr)
+        return 130
+
+
+def _setup_logging() -> None:
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("gankit: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
+def cmd_presets() -> int:
+    for name in preset_names():
+        config = load_preset(name)
+        print(f"{name:24s} {config.data.dataset:14s} {config.model.arch:6s} {config.train.epochs:4d} epochs")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    # imported here so `gankit presets` and argument errors answer without loading torch
+    from gankit.data import load_images
+    from gankit.device import check_precision, resolve_device
+    from gankit.rundir import RunDir, next_run_dir
+    from gankit.train.loop import fit
+    from gankit.train.state import new_state, restore_state
+
+    overrides = _flag_overrides(args) + args.overrides
+    if args.resume:
+        if args.out is None:
+            raise GankitError("--resume needs --out naming the run folder to continue")
+        run = RunDir(args.out)
+        config = run.load_config()
+        _check_resume_overrides(overrides)
+        config = apply_overrides(config, overrides)
+        if args.preset and args.preset != config.name:
+            raise GankitError(f"{args.out} is a run of '{config.name}', not '{args.preset}'")
+    else:
+        if not args.preset:
+            raise GankitError("name a preset (see 'gankit presets') or a YAML config file")
+        config = apply_overrides(_base_config(args.preset), overrides)
+        run = RunDir(args.out or next_run_dir(Path("runs"), config.name))
+        if run.exists() or list_checkpoints(run.checkpoints):
+            raise GankitError(f"{run.path} already holds a run; continue it with --resume or choose another --out")
+
+    device = resolve_device(config.train.device)
+    check_precision(config.train.precision, device)
+    data = load_images(config.data, args.data_dir)  # before the run folder exists: bad data leaves nothing behind
+    if len(data) < config.train.batch_size:
+        raise GankitError(f"{len(data)} images are fewer than one batch of {config.train.batch_size}")
+    state = new_state(config, device)
+    if args.resume:
+        run.lock()
+        checkpoints = list_checkpoints(run.checkpoints)
+        if checkpoints:
+            restore_state(state, load_checkpoint(checkpoints[-1]), str(checkpoints[-1]))
+            log.info("resuming %s after epoch %d", run.path, state.epoch)
+        else:
+            log.info("%s has no checkpoint yet: starting it from epoch 1", run.path)
+        run.keep_metrics_through(state.epoch)
+        run.save_config(config)
+    else:
+        run.create(config)
+    log.info("run folder %s, device %s, %d epochs", run.path, device, config.train.epochs)
+    fit(state, run, data, device)
+    log.info("done: %s", run.path)
+    return 0
+
+
+def _base_config(preset: str) -> Config:
+    path = Path(preset)
+    if preset.endswith((".yaml", ".yml")):
+        if not path.is_file():
+            raise GankitError(f"config file {preset} does not exist")
+        return load_config_file(path)
+    return load_preset(preset)
+
+
+def _flag_overrides(args: argparse.Namespace) -> list[str]:
+    flags = {"train.epochs": args.epochs, "train.seed": args.seed, "data.limit": args.limit,
+             "train.batch_size": args.batch_size, "train.device": args.device, "train.precision": args.precision,
+             "train.compile": args.compile, "output.progress": False if args.no_progress else None}
+    return [f"{key}={value}" for key, value in flags.items() if value is not None]
+
+
+def _check_resume_overrides(overrides: list[str]) -> None:
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if not key.startswith(RESUMABLE_CHANGES):
+            raise GankitError(f"cannot change {key} when resuming: it would change the run's maths (start a new run)")
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got '{text}'")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got '{text}'")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Typed run configuration: YAML presets plus `--set section.key=value` overrides, validated."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gankit.errors import GankitError
+
+DATASETS = ("mnist", "fashion-mnist", "cifar10", "folder")
+ARCHS = ("mlp", "dcgan")
+NOISE_KINDS = ("normal", "uniform")
+LOSSES = ("nonsaturating", "minimax")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "mnist"  # mnist | fashion-mnist | cifar10 | folder
+    image_size: int = 28  # side of the square image the model sees; MNIST is zero-padded up to it
+    channels: int = 1  # 1 grey, 3 RGB
+    limit: int | None = None  # train on the first N images only
+    skip_bad_images: bool = False  # image folders: skip unreadable files (counted in the log) instead of failing
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "mlp"  # mlp (the seed GAN) | dcgan (the seed DCGAN)
+    noise_dim: int = 100  # length of the noise vector z
+    noise: str = "normal"  # normal N(0, 1) | uniform U(-1, 1)
+    g_hidden: list[int] = field(default_factory=lambda: [256, 512, 1024])  # mlp: G's hidden widths
+    d_hidden: list[int] = field(default_factory=lambda: [1024, 512, 256])  # mlp: D's hidden widths
+    dropout: float = 0.3  # mlp: dropout after each of D's hidden layers
+    base_channels: int = 64  # dcgan: D's first conv width; widths double per layer (64..512)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 200  # passes over the training set
+    batch_size: int = 128  # images per step; the last incomplete batch of an epoch is dropped
+    loss: str = "nonsaturating"  # nonsaturating (G maximises log D(G(z))) | minimax (G minimises log(1 - D(G(z))))
+    label_smoothing: float = 0.0  # one-sided: D's target for real images is 1 - label_smoothing
+    lr_g: float = 2e-4  # Adam learning rate of G
+    lr_d: float = 2e-4  # Adam learning rate of D
+    beta1: float = 0.5  # Adam beta1
+    beta2: float = 0.999  # Adam beta2
+    seed: int = 0  # seeds weights, noise, dropout and shuffling
+    device: str = "auto"  # auto (a GPU when there is one) | cpu | cuda
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    compile: bool = False  # torch.compile the networks
+
+
+@dataclass
+class OutputConfig:
+    grid_every: int = 20  # write a sample grid every N epochs
+    grid_first_epoch: bool = True  # and after epoch 1
+    grid_samples: int = 64  # images in a grid (fixed noise, so grids compare across epochs)
+    keep_checkpoints: int = 2  # newest checkpoints kept in the run folder
+    progress: bool = True  # progress bar on stderr
+
+
+@dataclass
+class Config:
+    name: str = "custom"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def preset_names() -> list[str]:
+    folder = resources.files("gankit") / "presets"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_preset(name: str) -> Config:
+    """The named preset shipped with gankit, validated."""
+    if name not in preset_names():
+        raise GankitError(f"unknown preset '{name}' (known: {', '.join(preset_names())})")
+    text = (resources.files("gankit") / "presets" / f"{name}.yaml").read_text()
+    return config_from_dict(yaml.safe_load(text), source=f"preset '{name}'")
+
+
+def load_config_file(path: Path) -> Config:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise GankitError(f"cannot read config {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise GankitError(f"config {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    return config_from_dict(data, source=str(path))
+
+
+def config_from_dict(data: Any, *, source: str = "config") -> Config:
+    """Build a Config from nested dicts; unknown keys and wrong types are user errors."""
+    if not isinstance(data, dict):
+        raise GankitError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
+    config = Config()
+    for key, value in data.items():
+        if key in ("name", "description"):
+            setattr(config, key, _coerce(value, str, f"{source}: {key}"))
+            continue
+        _section(config, key, source)
+        if not isinstance(value, dict):
+            raise GankitError(f"{source}: section '{key}' must be a mapping")
+        for sub, sub_value in value.items():
+            set_value(config, f"{key}.{sub}", sub_value, source=source)
+    validate(config)
+    return config
+
+
+def apply_overrides(config: Config, overrides: list[str]) -> Config:
+    """Apply `section.key=value` strings; values are read as YAML scalars or lists."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise GankitError(f"--set expects key=value, got '{item}'")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        set_value(config, key.strip(), value, source="--set")
+    validate(config)
+    return config
+
+
+def set_value(config: Config, dotted: str, value: Any, *, source: str) -> None:
+    section_name, _, key = dotted.partition(".")
+    section = _section(config, section_name, source)
+    if not key or "." in key or key not in {f.name for f in dataclasses.fields(section)}:
+        raise GankitError(f"{source}: unknown config key '{dotted}' (known: {', '.join(known_keys())})")
+    hint = typing.get_type_hints(type(section))[key]
+    setattr(section, key, _coerce(value, hint, f"{source}: {dotted}"))
+
+
+def known_keys() -> list[str]:
+    keys = []
+    for section in dataclasses.fields(Config):
+        if section.name in ("name", "description"):
+            continue
+        keys += [f"{section.name}.{f.name}" for f in dataclasses.fields(section.default_factory())]
+    return keys
+
+
+def _section(config: Config, name: str, source: str) -> Any:
+    if name not in ("data", "model", "train", "output"):
+        raise GankitError(f"{source}: unknown config key '{name}' (known: {', '.join(known_keys())})")
+    return getattr(config, name)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner, where)
+    if origin is list:
+        (inner,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise GankitError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(v, inner, where) for v in value]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise GankitError(f"{where}: expected a finite number, got {value!r}")
+            return float(value)
+    elif hint is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    raise GankitError(f"{where}: expected {hint.__name__}, got {value!r}")
+
+
+def validate(config: Config) -> None:
+    """Check ranges and choices; every message names the key."""
+    d, m, t, o = config.data, config.model, config.train, config.output
+    _choice("data.dataset", d.dataset, DATASETS)
+    _choice("model.arch", m.arch, ARCHS)
+    _choice("model.noise", m.noise, NOISE_KINDS)
+    _choice("train.loss", t.loss, LOSSES)
+    _choice("train.device", t.device, DEVICES)
+    _choice("train.precision", t.precision, PRECISIONS)
+    _positive("data.image_size", d.image_size)
+    _choice("data.channels", d.channels, (1, 3))
+    if d.limit is not None:
+        _positive("data.limit", d.limit)
+    _positive("model.noise_dim", m.noise_dim)
+    for key, widths in (("model.g_hidden", m.g_hidden), ("model.d_hidden", m.d_hidden)):
+        if not widths or any(w <= 0 for w in widths):
+            raise GankitError(f"{key} must be a non-empty list of positive widths, got {widths}")
+    if not 0.0 <= m.dropout < 1.0:
+        raise GankitError(f"model.dropout must be in [0, 1), got {m.dropout}")
+    _positive("model.base_channels", m.base_channels)
+    if m.arch == "dcgan" and d.image_size != 32:
+        raise GankitError(f"model.arch dcgan makes 32x32 images; data.image_size is {d.image_size}")
+    if d.dataset in ("mnist", "fashion-mnist"):
+        if d.channels != 1:
+            raise GankitError(f"data.dataset {d.dataset} is grey: data.channels must be 1")
+        if d.image_size < 28:
+            raise GankitError(f"data.dataset {d.dataset} has 28x28 images: data.image_size must be >= 28")
+    if d.dataset == "cifar10" and (d.channels != 3 or d.image_size != 32):
+        raise GankitError("data.dataset cifar10 has 32x32 colour images: data.channels 3, data.image_size 32")
+    _positive("train.epochs", t.epochs)
+    _positive("train.batch_size", t.batch_size)
+    if not 0.0 <= t.label_smoothing < 0.5:
+        raise GankitError(f"train.label_smoothing must be in [0, 0.5), got {t.label_smoothing}")
+    for key in ("lr_g", "lr_d"):
+        _positive(f"train.{key}", getattr(t, key))
+    for key in ("beta1", "beta2"):
+        if not 0.0 <= getattr(t, key) < 1.0:
+            raise GankitError(f"train.{key} must be in [0, 1), got {getattr(t, key)}")
+    if t.seed < 0:
+        raise GankitError(f"train.seed must be >= 0, got {t.seed}")
+    _positive("output.grid_every", o.grid_every)
+    _positive("output.grid_samples", o.grid_samples)
+    _positive("output.keep_checkpoints", o.keep_checkpoints)
+
+
+def _choice(key: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise GankitError(f"{key} must be one of {', '.join(map(str, choices))}; got {value!r}")
+
+
+def _positive(key: str, value: float) -> None:
+    if value <= 0:
+        raise GankitError(f"{key} must be positive, got {value}")

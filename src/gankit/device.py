@@ -1,0 +1,32 @@
+"""Device and precision choice: a GPU where asked for (or found, with `auto`), the CPU otherwise."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from gankit.errors import GankitError
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GankitError("--device cuda: no CUDA GPU is available here (use --device cpu or auto)")
+    return torch.device(name)
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    if precision != "bf16":
+        return
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise GankitError("--precision bf16: this GPU has no bf16 support (use fp32)")
+    if device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        raise GankitError("--precision bf16: this CPU has no bf16 support (use fp32)")
+
+
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()

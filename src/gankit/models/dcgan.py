@@ -1,0 +1,70 @@
+"""The seed DCGAN of the report (SPEC section 2): convolutional G and D for 32x32 images.
+
+Where the report is silent the DCGAN paper's rules apply (Radford et al., 2015): batch norm in G
+and D except G's output layer and D's input layer; ReLU in G, tanh on G's output (data in
+[-1, 1]); LeakyReLU(0.2) in D; strided convolutions, no pooling; kernel 4, stride 2, padding 1,
+which doubles (G) or halves (D) the size exactly; weights from N(0, 0.02), batch-norm scales from
+N(1, 0.02). Convolutions followed by batch norm carry no bias (the norm's shift replaces it).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gankit.models.base import Generator
+
+
+def _dcgan_init(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class DCGANGenerator(Generator):
+    """z (128) -> Dense 2048 -> 2x2x512 -> 4x4x256 -> 8x8x128 -> 16x16x64 -> 32x32xC, tanh."""
+
+    value_range = (-1.0, 1.0)
+
+    def __init__(self, noise_dim: int, channels: int, base_channels: int = 64, *, noise: str = "normal"):
+        super().__init__()
+        self.noise_dim, self.noise, self.image_shape = noise_dim, noise, (channels, 32, 32)
+        c = base_channels
+        self.top = 8 * c
+        self.project = nn.Sequential(nn.Linear(noise_dim, 4 * self.top, bias=False), nn.BatchNorm1d(4 * self.top), nn.ReLU())
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(8 * c, 4 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(4 * c), nn.ReLU(),  # 4x4
+            nn.ConvTranspose2d(4 * c, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c), nn.ReLU(),  # 8x8
+            nn.ConvTranspose2d(2 * c, c, 4, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),  # 16x16
+            nn.ConvTranspose2d(c, channels, 4, 2, 1), nn.Tanh(),  # 32x32, no norm on the output
+        )
+        _dcgan_init(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.project(z).view(-1, self.top, 2, 2)  # (N, 2048) -> (N, 512, 2, 2)
+        return self.net(x)  # -> (N, C, 32, 32)
+
+
+class DCGANDiscriminator(nn.Module):
+    """32x32xC -> 16x16x64 -> 8x8x128 -> 4x4x256 -> 2x2x512 -> flatten 2048 -> Dense 1 (a logit)."""
+
+    def __init__(self, channels: int, base_channels: int = 64):
+        super().__init__()
+        c = base_channels
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, c, 4, 2, 1), nn.LeakyReLU(0.2),  # 16x16, no norm on the input layer
+            nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2),  # 8x8
+            nn.Conv2d(2 * c, 4 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(4 * c), nn.LeakyReLU(0.2),  # 4x4
+            nn.Conv2d(4 * c, 8 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(8 * c), nn.LeakyReLU(0.2),  # 2x2
+            nn.Flatten(),
+            nn.Linear(8 * c * 4, 1),
+        )
+        _dcgan_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(1)  # (N, C, 32, 32) -> (N,) logits

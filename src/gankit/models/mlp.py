@@ -1,0 +1,67 @@
+"""The seed GAN of the report (SPEC section 1): fully connected G and D for 28x28 grey images."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from gankit.models.base import Generator
+
+
+def _keras_dense_init(layer: nn.Linear) -> None:
+    # The report's Keras Dense layers start from Glorot-uniform weights and zero biases.
+    nn.init.xavier_uniform_(layer.weight)
+    nn.init.zeros_(layer.bias)
+
+
+class MLPGenerator(Generator):
+    """z -> Dense 256 -> Dense 512 -> Dense 1024 (each LeakyReLU(0.2)) -> Dense 784, sigmoid -> 1x28x28.
+
+    Pixels are in [0, 1], matching MNIST scaled to [0, 1].
+    """
+
+    value_range = (0.0, 1.0)
+
+    def __init__(self, noise_dim: int, hidden: Sequence[int], image_shape: tuple[int, int, int], *, noise: str = "normal"):
+        super().__init__()
+        self.noise_dim, self.noise, self.image_shape = noise_dim, noise, tuple(image_shape)
+        layers: list[nn.Module] = []
+        width = noise_dim
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
+            width = h
+        layers += [nn.Linear(width, math.prod(image_shape)), nn.Sigmoid()]
+        self.net = nn.Sequential(*layers)
+        for layer in self.net:
+            if isinstance(layer, nn.Linear):
+                _keras_dense_init(layer)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(-1, *self.image_shape)  # (N, 784) -> (N, 1, 28, 28)
+
+
+class MLPDiscriminator(nn.Module):
+    """784 -> Dense 1024 -> Dense 512 -> Dense 256 (each LeakyReLU(0.2), Dropout(0.3)) -> Dense 1.
+
+    Returns the logit of D(x); the report's final sigmoid is applied inside the losses
+    (`binary_cross_entropy_with_logits`), the same function computed without log(0) overflow.
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], hidden: Sequence[int], dropout: float):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = math.prod(image_shape)
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2), nn.Dropout(dropout)]
+            width = h
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+        for layer in self.net:
+            if isinstance(layer, nn.Linear):
+                _keras_dense_init(layer)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(1)  # (N, 1, 28, 28) -> (N,) logits

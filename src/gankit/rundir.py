@@ -1,0 +1,115 @@
+"""A run folder: the resolved config, metrics as JSON lines, pictures and checkpoints.
+
+    RUN/config.yaml          the resolved config (resuming needs no flags repeated)
+    RUN/metrics.jsonl        one JSON line per finished epoch
+    RUN/losses.png           loss and D-accuracy curves, rewritten every epoch
+    RUN/grids/epoch-NNNN.png samples from a fixed noise batch
+    RUN/checkpoints/epoch-NNNN.pt
+    RUN/.lock                held by the run writing to the folder
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gankit.config import Config, load_config_file
+from gankit.errors import GankitError
+
+
+class RunDir:
+    def __init__(self, path: Path):
+        self.path = path
+        self.config_path = path / "config.yaml"
+        self.metrics_path = path / "metrics.jsonl"
+        self.plot_path = path / "losses.png"
+        self.grids = path / "grids"
+        self.checkpoints = path / "checkpoints"
+        self._lock_file: Any = None
+
+    def exists(self) -> bool:
+        return self.config_path.is_file()
+
+    def create(self, config: Config) -> None:
+        try:
+            self.grids.mkdir(parents=True, exist_ok=True)
+            self.checkpoints.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise GankitError(f"cannot create run folder {self.path}: {exc.strerror}") from None
+        self.lock()
+        self.save_config(config)
+
+    def save_config(self, config: Config) -> None:
+        write_atomic(self.config_path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+    def load_config(self) -> Config:
+        if not self.exists():
+            raise GankitError(f"{self.path} is not a gankit run folder (no config.yaml)")
+        return load_config_file(self.config_path)
+
+    def lock(self) -> None:
+        """Hold an exclusive lock on the folder; the kernel drops it if the process dies."""
+        try:
+            f = open(self.path / ".lock", "a+")
+        except OSError as exc:
+            raise GankitError(f"cannot write to run folder {self.path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise GankitError(f"run folder {self.path} is in use by another live run") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        self._lock_file = f
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics_path.is_file():
+            return []
+        records = []
+        for line in self.metrics_path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a line cut short by a crash: it and anything after it are dropped
+        return records
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        try:
+            with open(self.metrics_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise GankitError(f"cannot write {self.metrics_path}: {exc.strerror}") from None
+
+    def keep_metrics_through(self, epoch: int) -> None:
+        """Drop lines past the last checkpoint, so a resumed run writes each epoch exactly once."""
+        records = [r for r in self.read_metrics() if r.get("epoch", 0) <= epoch]
+        write_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in records))
+
+
+def next_run_dir(root: Path, name: str) -> Path:
+    """runs/00000-NAME, runs/00001-NAME, ...: a fresh auto-numbered folder."""
+    numbers = [int(m.group(1)) for p in root.glob("*") if (m := re.match(r"^(\d{5})-", p.name))] if root.is_dir() else []
+    return root / f"{max(numbers, default=-1) + 1:05d}-{name}"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise GankitError(f"cannot write {path}: {exc.strerror}") from None

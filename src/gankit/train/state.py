@@ -1,0 +1,78 @@
+"""Everything a run carries from epoch to epoch, and its conversion to and from a checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from gankit.config import Config
+from gankit.errors import GankitError
+from gankit.models import Generator, build_models
+
+
+@dataclass
+class TrainingState:
+    config: Config
+    G: Generator
+    D: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    shuffle: torch.Generator  # draws each epoch's order of the training images
+    epoch: int = 0  # epochs finished
+
+
+def new_state(config: Config, device: torch.device) -> TrainingState:
+    """Fresh nets and optimisers; the seed fixes weights, noise, dropout and shuffling."""
+    torch.manual_seed(config.train.seed)
+    G, D = build_models(config)
+    G, D = G.to(device), D.to(device)
+    t = config.train
+    # fused Adam runs the whole update in one kernel on a GPU; foreach batches it on the CPU
+    fused = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    opt_g = torch.optim.Adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2), **fused)
+    opt_d = torch.optim.Adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2), **fused)
+    shuffle = torch.Generator().manual_seed(t.seed)
+    return TrainingState(config, G, D, opt_g, opt_d, shuffle)
+
+
+def state_to_checkpoint(state: TrainingState) -> dict[str, Any]:
+    rng: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": state.shuffle.get_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return {
+        "epoch": state.epoch,
+        "config": state.config.to_dict(),
+        "generator": state.G.state_dict(),
+        "discriminator": state.D.state_dict(),
+        "opt_g": state.opt_g.state_dict(),
+        "opt_d": state.opt_d.state_dict(),
+        "rng": rng,
+    }
+
+
+def restore_state(state: TrainingState, checkpoint: dict[str, Any], source: str) -> None:
+    """Load nets, optimisers, RNG streams and epoch; a checkpoint of another model is refused."""
+    saved = checkpoint.get("config", {}).get("model")
+    if saved != state.config.to_dict()["model"]:
+        raise GankitError(f"{source} holds a different model ({_describe(saved)}) than this run ({_describe(state.config.to_dict()['model'])})")
+    try:
+        state.G.load_state_dict(checkpoint["generator"])
+        state.D.load_state_dict(checkpoint["discriminator"])
+        state.opt_g.load_state_dict(checkpoint["opt_g"])
+        state.opt_d.load_state_dict(checkpoint["opt_d"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])
+        state.shuffle.set_state(checkpoint["rng"]["shuffle"])
+        if "cuda" in checkpoint["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
+        state.epoch = int(checkpoint["epoch"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        raise GankitError(f"{source} does not fit this run: {str(exc).splitlines()[0][:200]}") from None
+
+
+def _describe(model: Any) -> str:
+    if not isinstance(model, dict):
+        return "unknown"
+    return f"{model.get('arch')}, noise {model.get('noise_dim')}"

@@ -1,0 +1,32 @@
+"""Shared fixtures: the real data sets in ../shared/data and a private gankit cache per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("GANKIT_TEST_DATA", REPO.parent / "shared" / "data"))
+MNIST_DIR = SHARED_DATA / "mnist"
+CIFAR_ARCHIVE = SHARED_DATA / "cifar10-jpeg" / "cifar10-jpeg.tar.gz"
+
+# A tiny seed-GAN variant: same code paths, seconds to train.
+TINY_MLP = ["--set", "model.g_hidden=[32, 32]", "--set", "model.d_hidden=[32, 32]", "--limit", "512",
+            "--batch-size", "64", "--no-progress"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    os.environ["GANKIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("gankit-cache"))
+    os.environ.pop("GANKIT_DATA_DIR", None)
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").is_file():
+        pytest.fail(f"the MNIST copy is missing from {MNIST_DIR} (set GANKIT_TEST_DATA)")
+    return MNIST_DIR

@@ -1,0 +1,54 @@
+import math
+
+import pytest
+import torch
+
+from gankit.losses import discriminator_loss, minimax_generator_loss, nonsaturating_generator_loss
+
+LN3 = math.log(3)
+# D(x) = sigmoid(logit): logits 0 and ln 3 give probabilities 0.5 and 0.75; 0 and -ln 3 give 0.5 and 0.25
+REAL = torch.tensor([0.0, LN3])
+FAKE = torch.tensor([0.0, -LN3])
+
+
+def test_discriminator_loss_by_hand():
+    # -(mean(log 0.5, log 0.75) + mean(log(1 - 0.5), log(1 - 0.25)))
+    expected = -((math.log(0.5) + math.log(0.75)) / 2 + (math.log(0.5) + math.log(0.75)) / 2)
+    assert discriminator_loss(REAL, FAKE).item() == pytest.approx(expected, abs=1e-6)
+    assert expected == pytest.approx(0.980829, abs=1e-6)
+
+
+def test_one_sided_label_smoothing_by_hand():
+    # real target 0.9: -(0.9 log D + 0.1 log(1 - D)); fake target stays 0
+    real = -((0.9 * math.log(0.5) + 0.1 * math.log(0.5)) + (0.9 * math.log(0.75) + 0.1 * math.log(0.25))) / 2
+    fake = -(math.log(0.5) + math.log(0.75)) / 2
+    assert discriminator_loss(REAL, FAKE, label_smoothing=0.1).item() == pytest.approx(real + fake, abs=1e-6)
+
+
+def test_minimax_generator_loss_is_the_reports_formula():
+    # E[log(1 - D(G(z)))] with D(G(z)) = 0.5, 0.25
+    expected = (math.log(0.5) + math.log(0.75)) / 2
+    assert minimax_generator_loss(FAKE).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_nonsaturating_generator_loss_by_hand():
+    # -E[log D(G(z))] with D(G(z)) = 0.5, 0.25
+    expected = -(math.log(0.5) + math.log(0.25)) / 2
+    assert nonsaturating_generator_loss(FAKE).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_minimax_saturates_where_nonsaturating_does_not():
+    # when D confidently rejects the fakes (D = sigmoid(-10)), minimax gives G almost no gradient
+    logits = torch.full((4,), -10.0, requires_grad=True)
+    minimax_generator_loss(logits).backward()
+    weak = logits.grad.abs().max().item()
+    logits.grad = None
+    nonsaturating_generator_loss(logits).backward()
+    strong = logits.grad.abs().max().item()
+    assert weak < 1e-4 < 0.2 < strong
+
+
+def test_losses_stay_finite_at_extreme_logits():
+    extreme = torch.tensor([-200.0, 200.0])
+    for value in (discriminator_loss(extreme, extreme), minimax_generator_loss(extreme), nonsaturating_generator_loss(extreme)):
+        assert torch.isfinite(value)

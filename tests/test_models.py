@@ -1,0 +1,55 @@
+import torch
+
+from gankit.config import load_preset
+from gankit.models import build_models, count_parameters, to_uint8
+
+
+def test_seed_gan_parameter_counts_match_the_layer_sizes():
+    G, D = build_models(load_preset("seed-gan-mnist"))
+    # G: 100->256->512->1024->784, weights plus biases
+    assert count_parameters(G) == (100 * 256 + 256) + (256 * 512 + 512) + (512 * 1024 + 1024) + (1024 * 784 + 784)
+    assert count_parameters(G) == 1_486_352
+    # D: 784->1024->512->256->1
+    assert count_parameters(D) == (784 * 1024 + 1024) + (1024 * 512 + 512) + (512 * 256 + 256) + (256 + 1)
+    assert count_parameters(D) == 1_460_225
+
+
+def test_seed_gan_shapes_and_ranges():
+    torch.manual_seed(0)
+    G, D = build_models(load_preset("seed-gan-mnist"))
+    images = G.sample(16)
+    assert images.shape == (16, 1, 28, 28)
+    assert images.min() >= 0 and images.max() <= 1  # sigmoid output, MNIST scaled to [0, 1]
+    logits = D(images)
+    assert logits.shape == (16,)
+    assert torch.isfinite(logits).all()
+
+
+def test_seed_gan_layers_are_the_reports():
+    G, D = build_models(load_preset("seed-gan-mnist"))
+    linear = [m for m in G.modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linear] == [256, 512, 1024, 784]
+    assert all(m.negative_slope == 0.2 for m in G.modules() if isinstance(m, torch.nn.LeakyReLU))
+    assert isinstance(list(G.modules())[-1], torch.nn.Sigmoid)
+    assert [m.p for m in D.modules() if isinstance(m, torch.nn.Dropout)] == [0.3, 0.3, 0.3]
+    # Keras's Dense starts from zero biases
+    assert all(m.bias.abs().sum() == 0 for m in linear)
+
+
+def test_noise_distributions():
+    config = load_preset("seed-gan-mnist")
+    G, _ = build_models(config)
+    gen = torch.Generator().manual_seed(0)
+    normal = G.sample_noise(20000, generator=gen)
+    assert normal.shape == (20000, 100)
+    assert abs(normal.mean()) < 0.01 and abs(normal.std() - 1) < 0.01
+    config.model.noise = "uniform"
+    G, _ = build_models(config)
+    uniform = G.sample_noise(20000, generator=gen)
+    assert uniform.min() >= -1 and uniform.max() <= 1
+    assert abs(uniform.std() - (1 / 3) ** 0.5) < 0.01  # std of U(-1, 1)
+
+
+def test_to_uint8_maps_both_ranges_once():
+    assert to_uint8(torch.tensor([0.0, 0.5, 1.0]), (0.0, 1.0)).tolist() == [0, 128, 255]
+    assert to_uint8(torch.tensor([-1.0, 0.0, 1.0, 3.0]), (-1.0, 1.0)).tolist() == [0, 128, 255, 255]
