@@ -11,9 +11,11 @@ from gankit.cli import main
 
 
 def _run(args, capsys):
+    """Exit code and the error lines (log lines before them are progress, not errors)."""
     code = main(args)
-    err = capsys.readouterr().err.strip().splitlines()
-    return code, err
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, [line for line in err.splitlines() if not line.startswith("gankit: ") or line.startswith("gankit: error:")]
 
 
 def test_presets_lists_the_seed_presets(capsys):
@@ -29,7 +31,6 @@ def test_presets_lists_the_seed_presets(capsys):
     (["train", "seed-gan-mnist", "--epochs", "0"], "expected a positive whole number"),
     (["train", "seed-gan-mnist", "--device", "tpu"], "argument --device: invalid choice"),
     (["train", "seed-gan-mnist", "--data-dir", "/no/such/dir"], "data directory /no/such/dir does not exist"),
-    (["train", "--resume"], "--resume needs --out"),
     (["train", "missing.yaml"], "config file missing.yaml does not exist"),
     (["fly"], "invalid choice: 'fly'"),
 ])
@@ -40,6 +41,10 @@ def test_bad_input_is_one_line_and_exit_2(args, message, capsys, tmp_path):
     assert len(err) == 1 and message in err[0], err
     assert err[0].startswith("gankit: error: ")
     assert not out.exists()
+
+
+def test_resume_needs_a_run_folder(capsys):
+    assert _run(["train", "--resume"], capsys) == (2, ["gankit: error: --resume needs --out naming the run folder to continue"])
 
 
 def test_truncated_idx_leaves_no_run_folder(mnist_dir, tmp_path, capsys):
