@@ -18,6 +18,7 @@ from gankit.errors import GankitError
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "folder")
 ARCHS = ("mlp", "dcgan")
 NOISE_KINDS = ("normal", "uniform")
+MLP_OUTPUTS = ("sigmoid", "tanh")
 LOSSES = ("nonsaturating", "minimax")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
@@ -40,6 +41,7 @@ class ModelConfig:
     g_hidden: list[int] = field(default_factory=lambda: [256, 512, 1024])  # mlp: G's hidden widths
     d_hidden: list[int] = field(default_factory=lambda: [1024, 512, 256])  # mlp: D's hidden widths
     dropout: float = 0.3  # mlp: dropout after each of D's hidden layers
+    output: str = "sigmoid"  # mlp: G's output, sigmoid (pixels in [0, 1], the report's) | tanh (pixels in [-1, 1])
     base_channels: int = 64  # dcgan: D's first conv width; widths double per layer (64..512)
 
 
@@ -202,6 +204,7 @@ def validate(config: Config) -> None:
     _choice("data.dataset", d.dataset, DATASETS)
     _choice("model.arch", m.arch, ARCHS)
     _choice("model.noise", m.noise, NOISE_KINDS)
+    _choice("model.output", m.output, MLP_OUTPUTS)
     _choice("train.loss", t.loss, LOSSES)
     _choice("train.device", t.device, DEVICES)
     _choice("train.precision", t.precision, PRECISIONS)

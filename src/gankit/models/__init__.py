@@ -19,7 +19,7 @@ def build_models(config: Config) -> tuple[Generator, nn.Module]:
     shape = (d.channels, d.image_size, d.image_size)
     if m.arch == "mlp":
         return (
-            MLPGenerator(m.noise_dim, m.g_hidden, shape, noise=m.noise),
+            MLPGenerator(m.noise_dim, m.g_hidden, shape, noise=m.noise, output=m.output),
             MLPDiscriminator(shape, m.d_hidden, m.dropout),
         )
     if m.arch == "dcgan":

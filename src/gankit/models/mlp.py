@@ -20,20 +20,21 @@ def _keras_dense_init(layer: nn.Linear) -> None:
 class MLPGenerator(Generator):
     """z -> Dense 256 -> Dense 512 -> Dense 1024 (each LeakyReLU(0.2)) -> Dense 784, sigmoid -> 1x28x28.
 
-    Pixels are in [0, 1], matching MNIST scaled to [0, 1].
+    Pixels are in [0, 1], matching MNIST scaled to [0, 1]. `output="tanh"` gives pixels in
+    [-1, 1] instead (the data is scaled to match), the usual choice outside the report.
     """
 
-    value_range = (0.0, 1.0)
-
-    def __init__(self, noise_dim: int, hidden: Sequence[int], image_shape: tuple[int, int, int], *, noise: str = "normal"):
+    def __init__(self, noise_dim: int, hidden: Sequence[int], image_shape: tuple[int, int, int], *,
+                 noise: str = "normal", output: str = "sigmoid"):
         super().__init__()
         self.noise_dim, self.noise, self.image_shape = noise_dim, noise, tuple(image_shape)
+        self.value_range = (0.0, 1.0) if output == "sigmoid" else (-1.0, 1.0)
         layers: list[nn.Module] = []
         width = noise_dim
         for h in hidden:
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
             width = h
-        layers += [nn.Linear(width, math.prod(image_shape)), nn.Sigmoid()]
+        layers += [nn.Linear(width, math.prod(image_shape)), nn.Sigmoid() if output == "sigmoid" else nn.Tanh()]
         self.net = nn.Sequential(*layers)
         for layer in self.net:
             if isinstance(layer, nn.Linear):

@@ -1,0 +1,95 @@
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import CIFAR_ARCHIVE
+from gankit.config import DataConfig
+from gankit.data import load_images
+from gankit.data.images import load_image_folder
+from gankit.errors import GankitError
+
+
+def _make_folder(root):
+    """cats and dogs of mixed sizes and modes: RGB, RGBA, grey, palette; PNG and JPEG."""
+    (root / "cat").mkdir(parents=True)
+    (root / "dog").mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(root / "cat" / "a.png")
+    Image.fromarray(rng.integers(0, 255, (50, 50, 4), dtype=np.uint8), "RGBA").save(root / "cat" / "b.png")
+    Image.fromarray(rng.integers(0, 255, (20, 30), dtype=np.uint8), "L").save(root / "dog" / "a.png")
+    Image.fromarray(rng.integers(0, 255, (64, 32), dtype=np.uint8), "L").convert("P").save(root / "dog" / "b.png")
+    Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(root / "dog" / "c.jpg")
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_mixed_folder_is_resized_and_round_robin_ordered(tmp_path):
+    data = load_image_folder(_make_folder(tmp_path / "imgs"), train=True, size=16, channels=3)
+    assert data.images.shape == (5, 3, 16, 16) and data.images.dtype == torch.uint8
+    assert data.classes == ["cat", "dog"]
+    assert data.labels.tolist() == [0, 1, 0, 1, 1]  # cat a, dog a, cat b, dog b, dog c
+    grey = load_image_folder(tmp_path / "imgs", train=True, size=8, channels=1)
+    assert grey.images.shape == (5, 1, 8, 8)
+
+
+def test_centre_crop_keeps_the_middle(tmp_path):
+    # a 30x10 image: left third black, middle white, right third black -> square crop is all white
+    array = np.zeros((10, 30), dtype=np.uint8)
+    array[:, 10:20] = 255
+    (tmp_path / "flat").mkdir()
+    Image.fromarray(array, "L").save(tmp_path / "flat" / "x.png")
+    data = load_image_folder(tmp_path / "flat", train=True, size=10, channels=1)
+    assert data.labels is None and data.classes == []
+    assert data.images.min() == 255
+
+
+def test_corrupt_image_is_named_or_skipped(tmp_path, caplog):
+    root = _make_folder(tmp_path / "imgs")
+    (root / "dog" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    (root / "cat" / "empty.jpg").write_bytes(b"")
+    with pytest.raises(GankitError, match=r"cannot read image .*(broken.png|empty.jpg)"):
+        load_image_folder(root, train=True, size=16, channels=3)
+    with caplog.at_level("WARNING"):
+        data = load_image_folder(root, train=True, size=16, channels=3, skip_bad=True)
+    assert len(data) == 5
+    assert "skipped 2 unreadable images of 7" in caplog.text
+
+
+def test_empty_and_imageless_folders(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GankitError, match="holds no images"):
+        load_image_folder(tmp_path / "empty", train=True, size=8, channels=3)
+    (tmp_path / "text").mkdir()
+    (tmp_path / "text" / "a.txt").write_text("hi")
+    with pytest.raises(GankitError, match="holds no images"):
+        load_images(DataConfig(dataset="folder", image_size=8, channels=3), tmp_path / "text")
+
+
+def test_archive_and_decoded_cache(tmp_path, caplog):
+    root = _make_folder(tmp_path / "tree" / "train")
+    (tmp_path / "tree" / "test" / "cat").mkdir(parents=True)
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "tree" / "test" / "cat" / "t.png")
+    archive = tmp_path / "imgs.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(tmp_path / "tree", arcname="top")
+    with caplog.at_level("INFO"):
+        first = load_image_folder(archive, train=True, size=16, channels=3)
+        second = load_image_folder(archive, train=True, size=16, channels=3)
+    assert "decoded 5 images" in caplog.text and "loaded 5 decoded images from the cache" in caplog.text
+    assert torch.equal(first.images, second.images)
+    folder = load_image_folder(root.parent, train=True, size=16, channels=3)
+    assert torch.equal(folder.images, first.images)
+    test = load_image_folder(archive, train=False, size=16, channels=3)
+    assert len(test) == 1 and test.images[0, 0].float().mean() > 250  # the red test image
+
+
+def test_cifar10_jpeg_archive():
+    data = load_images(DataConfig(dataset="cifar10", image_size=32, channels=3, limit=20), CIFAR_ARCHIVE)
+    assert data.images.shape == (20, 3, 32, 32)
+    assert data.classes[:3] == ["airplane", "automobile", "bird"] and len(data.classes) == 10
+    assert data.labels[:10].tolist() == list(range(10))  # round-robin: one of each class first
+    mean = data.images.float().mean().item() / 255
+    assert 0.3 < mean < 0.7
