@@ -38,10 +38,7 @@ SUBFOLDERS = {"mnist": ("mnist", "MNIST"), "fashion-mnist": ("fashion-mnist", "f
 def load_mnist(name: str, root: Path | None, *, train: bool = True) -> ImageSet:
     """The train (or test) split as uint8 images (N, 1, 28, 28) with labels."""
     dataset_cls = TORCHVISION[name]
-    if root is None:
-        tv_root = _download(name, dataset_cls)
-    else:
-        tv_root = _find(name, dataset_cls.__name__, root, train)
+    tv_root = torchvision_root(name, root, train=train)
     raw = tv_root / dataset_cls.__name__ / "raw"
     image_file, label_file = (raw / f for f in SPLIT_FILES[train])
     check_idx(image_file, 3)
@@ -55,6 +52,14 @@ def load_mnist(name: str, root: Path | None, *, train: bool = True) -> ImageSet:
     if labels.numel() and int(labels.max()) >= len(dataset_cls.classes):
         raise GankitError(f"{name}: label {int(labels.max())} out of range 0..{len(dataset_cls.classes) - 1} in {tv_root}")
     return ImageSet(images.unsqueeze(1).contiguous(), labels.long(), list(dataset_cls.classes), f"{name} ({tv_root})")
+
+
+def torchvision_root(name: str, root: Path | None, *, train: bool = True) -> Path:
+    """A folder torchvision's dataset class reads: ROOT/MNIST/raw/ (or ROOT/FashionMNIST/raw/)."""
+    dataset_cls = TORCHVISION[name]
+    if root is None:
+        return _download(name, dataset_cls)
+    return _find(name, dataset_cls.__name__, root, train)
 
 
 def check_idx(path: Path, ndim: int) -> None:
