@@ -14,7 +14,7 @@ from gankit.errors import GankitError
 log = logging.getLogger("gankit")
 
 # keys a resumed run may change: they alter how long it runs and what it writes, not its maths
-RESUMABLE_CHANGES = ("train.epochs", "train.device", "train.compile", "output.")
+RESUMABLE_CHANGES = ("train.epochs", "train.device", "train.compile", "train.on_nan", "output.")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", choices=("auto", "cpu", "cuda"), help="train.device")
     train.add_argument("--precision", choices=("fp32", "bf16"), help="train.precision")
     train.add_argument("--compile", action="store_true", default=None, help="torch.compile the networks")
+    train.add_argument("--on-nan", choices=("stop", "rollback"), help="train.on_nan: what a NaN/Inf loss does")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -123,12 +124,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         run.lock()
         checkpoints = list_checkpoints(run.checkpoints)
+        checkpoint_record = None
         if checkpoints:
-            restore_state(state, load_checkpoint(checkpoints[-1]), str(checkpoints[-1]))
+            checkpoint = load_checkpoint(checkpoints[-1])
+            restore_state(state, checkpoint, str(checkpoints[-1]))
+            checkpoint_record = checkpoint.get("record")
             log.info("resuming %s after epoch %d", run.path, state.epoch)
         else:
             log.info("%s has no checkpoint yet: starting it from epoch 1", run.path)
-        run.keep_metrics_through(state.epoch)
+        run.keep_metrics_through(state.epoch, checkpoint_record)
         run.save_config(config)
     else:
         run.create(config)
@@ -150,7 +154,7 @@ def _base_config(preset: str) -> Config:
 def _flag_overrides(args: argparse.Namespace) -> list[str]:
     flags = {"train.epochs": args.epochs, "train.seed": args.seed, "data.limit": args.limit,
              "train.batch_size": args.batch_size, "train.device": args.device, "train.precision": args.precision,
-             "train.compile": args.compile, "output.progress": False if args.no_progress else None}
+             "train.compile": args.compile, "train.on_nan": args.on_nan, "output.progress": False if args.no_progress else None}
     return [f"{key}={value}" for key, value in flags.items() if value is not None]
 
 

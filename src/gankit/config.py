@@ -22,6 +22,7 @@ MLP_OUTPUTS = ("sigmoid", "tanh")
 LOSSES = ("nonsaturating", "minimax")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
+ON_NAN = ("stop", "rollback")
 
 
 @dataclass
@@ -59,6 +60,8 @@ class TrainConfig:
     device: str = "auto"  # auto (a GPU when there is one) | cpu | cuda
     precision: str = "fp32"  # fp32 | bf16 (autocast)
     compile: bool = False  # torch.compile the networks
+    on_nan: str = "stop"  # a NaN/Inf loss: stop (checkpoints stay intact) | rollback (to the last checkpoint, lower lr)
+    rollback_lr_factor: float = 0.5  # on rollback, both learning rates are multiplied by this
 
 
 @dataclass
@@ -208,6 +211,9 @@ def validate(config: Config) -> None:
     _choice("train.loss", t.loss, LOSSES)
     _choice("train.device", t.device, DEVICES)
     _choice("train.precision", t.precision, PRECISIONS)
+    _choice("train.on_nan", t.on_nan, ON_NAN)
+    if not 0.0 < t.rollback_lr_factor < 1.0:
+        raise GankitError(f"train.rollback_lr_factor must be in (0, 1), got {t.rollback_lr_factor}")
     _positive("data.image_size", d.image_size)
     _choice("data.channels", d.channels, (1, 3))
     if d.limit is not None:

@@ -90,9 +90,15 @@ class RunDir:
         except OSError as exc:
             raise GankitError(f"cannot write {self.metrics_path}: {exc.strerror}") from None
 
-    def keep_metrics_through(self, epoch: int) -> None:
-        """Drop lines past the last checkpoint, so a resumed run writes each epoch exactly once."""
+    def keep_metrics_through(self, epoch: int, last_record: dict[str, Any] | None = None) -> None:
+        """Make the metrics end at the checkpoint's epoch, so a resumed run writes each epoch once.
+
+        Lines past it are dropped; its own line, if a crash kept it from the file, comes from the
+        checkpoint (`last_record`).
+        """
         records = [r for r in self.read_metrics() if r.get("epoch", 0) <= epoch]
+        if last_record is not None and (not records or records[-1].get("epoch") != epoch):
+            records.append(last_record)
         write_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in records))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 import time
@@ -10,17 +11,19 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from gankit.checkpoint import checkpoint_name, prune_checkpoints, save_checkpoint
+from gankit.checkpoint import checkpoint_name, list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
 from gankit.config import OutputConfig
 from gankit.data import ImageSet
+from gankit.errors import GankitError
 from gankit.models import to_uint8
 from gankit.plots import plot_history, save_grid
 from gankit.rundir import RunDir
-from gankit.train.state import TrainingState, state_to_checkpoint
+from gankit.train.state import TrainingState, restore_state, state_to_checkpoint
 from gankit.train.step import STAT_NAMES, GANStep
 
 log = logging.getLogger(__name__)
 
+MAX_ROLLBACKS = 3  # with --on-nan rollback, give up after this many in one session
 PROGRESS_EVERY = 25  # steps between progress-bar refreshes (each one reads the stats off the device)
 
 
@@ -44,8 +47,26 @@ def fit(state: TrainingState, run: RunDir, data: ImageSet, device: torch.device)
     elapsed = history[-1]["elapsed_seconds"] if history else 0.0
     if state.epoch >= config.train.epochs:
         log.info("nothing to do: the run has finished %d of %d epochs", state.epoch, config.train.epochs)
-    for epoch in range(state.epoch + 1, config.train.epochs + 1):
-        stats, seconds, n_images = run_epoch(step, images, state, epoch)
+    initial = None if list_checkpoints(run.checkpoints) else copy.deepcopy(state_to_checkpoint(state))
+    rollbacks = 0
+    while state.epoch < config.train.epochs:
+        epoch = state.epoch + 1
+        try:
+            stats, seconds, n_images = run_epoch(step, images, state, epoch)
+        except Diverged as bad:
+            if config.train.on_nan == "stop" or rollbacks == MAX_ROLLBACKS:
+                raise GankitError(
+                    f"the losses became NaN or infinite at epoch {epoch}, step {bad.step}; the run stopped and its "
+                    f"checkpoints are intact ({'after ' + str(rollbacks) + ' rollbacks; ' if rollbacks else ''}"
+                    "try --on-nan rollback or a lower learning rate)") from None
+            rollbacks += 1
+            roll_back(state, run, initial)
+            log.warning("the losses became NaN or infinite at epoch %d, step %d: rolled back to epoch %d, "
+                        "learning rates now %.3g (G) and %.3g (D)", epoch, bad.step, state.epoch,
+                        state.opt_g.param_groups[0]["lr"], state.opt_d.param_groups[0]["lr"])
+            history = [r for r in history if r["epoch"] <= state.epoch]
+            elapsed = history[-1]["elapsed_seconds"] if history else 0.0
+            continue
         state.epoch = epoch
         elapsed += seconds
         record = {"epoch": epoch, **stats, "images_per_s": n_images / seconds, "epoch_seconds": seconds,
@@ -56,14 +77,31 @@ def fit(state: TrainingState, run: RunDir, data: ImageSet, device: torch.device)
                  epoch, config.train.epochs, stats["d_loss"], stats["g_loss"], stats["d_acc_real"],
                  stats["d_acc_fake"], record["images_per_s"])
         if wants_grid(epoch, config.train.epochs, config.output):
-            samples = sample_fixed(state, fixed_noise)
-            save_grid(samples, run.grids / f"epoch-{epoch:04d}.png")
+            save_grid(sample_fixed(state, fixed_noise), run.grids / f"epoch-{epoch:04d}.png")
         history.append(record)
-        run.append_metrics(record)
         plot_history(history, run.plot_path)
-        # the checkpoint comes last: a crash before it replays this epoch, whose metrics line is dropped on resume
-        save_checkpoint(run.checkpoints / checkpoint_name(epoch), state_to_checkpoint(state))
+        # the checkpoint carries the epoch's record: a crash before the metrics line is written is
+        # repaired on resume, and a crash before the checkpoint replays the whole epoch
+        save_checkpoint(run.checkpoints / checkpoint_name(epoch), {**state_to_checkpoint(state), "record": record})
+        run.append_metrics(record)
         prune_checkpoints(run.checkpoints, config.output.keep_checkpoints)
+
+
+class Diverged(Exception):
+    def __init__(self, step: int):
+        self.step = step
+
+
+def roll_back(state: TrainingState, run: RunDir, initial: dict[str, Any] | None) -> None:
+    """Restore the last good checkpoint (or the start) and lower both learning rates."""
+    checkpoints = list_checkpoints(run.checkpoints)
+    if checkpoints:
+        restore_state(state, load_checkpoint(checkpoints[-1]), str(checkpoints[-1]))
+    else:
+        restore_state(state, copy.deepcopy(initial), "the initial state")
+    for optimiser in (state.opt_g, state.opt_d):
+        for group in optimiser.param_groups:
+            group["lr"] *= state.config.train.rollback_lr_factor
 
 
 def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: int) -> tuple[dict[str, float], float, int]:
@@ -77,6 +115,7 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
     scale = (high - low) / 255.0
     order = torch.randperm(images.shape[0], generator=state.shuffle).to(images.device)
     totals = torch.zeros(len(STAT_NAMES), device=images.device)
+    first_bad = torch.tensor(-1, device=images.device)  # first step with a non-finite loss, found without a host sync
     state.G.train()
     state.D.train()
     bar = tqdm(total=steps, desc=f"epoch {epoch}/{config.train.epochs}", unit="step", leave=False,
@@ -84,7 +123,9 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
     start = time.perf_counter()
     for i in range(steps):
         real = images[order[i * batch:(i + 1) * batch]].float().mul_(scale).add_(low)  # uint8 -> G's range
-        totals += step(real)
+        stats = step(real)
+        totals += stats
+        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(stats[:2]).all(), i + 1, first_bad)
         if (i + 1) % PROGRESS_EVERY == 0 and not bar.disable:
             bar.set_postfix(_means(totals, i + 1, ("d_loss", "g_loss")), refresh=False)
             bar.update(PROGRESS_EVERY)
@@ -92,6 +133,8 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     bar.close()
+    if first_bad.item() >= 0:
+        raise Diverged(int(first_bad.item()))
     return _means(totals, steps, STAT_NAMES), seconds, steps * batch
 
 

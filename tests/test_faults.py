@@ -1,0 +1,187 @@
+"""Runs that survive faults: divergence, hostile checkpoints, full disks, kills at random moments."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import TINY_MLP
+from gankit.checkpoint import list_checkpoints, load_checkpoint
+from gankit.cli import main
+from gankit.train import loop
+
+
+def _train(mnist_dir, out, *extra):
+    return main(["train", "seed-gan-mnist", "--data-dir", str(mnist_dir), "--out", str(out), *TINY_MLP, *extra])
+
+
+def _epochs(run):
+    return [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture
+def poison_step(monkeypatch):
+    """Make the n-th training step of the session turn one of D's weights into NaN."""
+    calls = {"n": 0}
+
+    class PoisonedStep(loop.GANStep):
+        def __call__(self, real):
+            calls["n"] += 1
+            if calls["n"] == calls.get("at"):
+                with torch.no_grad():
+                    next(self.D.parameters()).view(-1)[0] = float("nan")
+            return super().__call__(real)
+
+    monkeypatch.setattr(loop, "GANStep", PoisonedStep)
+    return calls
+
+
+def test_nan_stops_the_run_and_keeps_the_good_checkpoint(mnist_dir, tmp_path, poison_step, capsys):
+    run = tmp_path / "run"
+    poison_step["at"] = 8 + 3  # epoch 2 (8 steps of 64 per epoch), step 3
+    assert _train(mnist_dir, run, "--epochs", "3") == 2
+    err = capsys.readouterr().err
+    assert "gankit: error: the losses became NaN or infinite at epoch 2, step 3" in err
+    assert [p.name for p in list_checkpoints(run / "checkpoints")] == ["epoch-0001.pt"]
+    good = load_checkpoint(run / "checkpoints" / "epoch-0001.pt")
+    assert all(torch.isfinite(v).all() for v in good["discriminator"].values())
+    assert _epochs(run) == [1]
+
+
+def test_nan_rollback_lowers_the_learning_rate_and_finishes(mnist_dir, tmp_path, poison_step, capsys):
+    run = tmp_path / "run"
+    poison_step["at"] = 8 + 3
+    assert _train(mnist_dir, run, "--epochs", "3", "--on-nan", "rollback") == 0
+    err = capsys.readouterr().err
+    assert "at epoch 2, step 3: rolled back to epoch 1, learning rates now 0.0001 (G) and 0.0001 (D)" in err
+    final = load_checkpoint(list_checkpoints(run / "checkpoints")[-1])
+    assert final["epoch"] == 3 and final["opt_d"]["param_groups"][0]["lr"] == pytest.approx(1e-4)
+    assert _epochs(run) == [1, 2, 3]
+
+
+def test_hostile_checkpoint_is_refused_without_running_its_code(mnist_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train(mnist_dir, run, "--epochs", "1") == 0
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"format": "gankit-checkpoint", "format_version": 1, "epoch": Payload()},
+               run / "checkpoints" / "epoch-0002.pt")
+    capsys.readouterr()
+    assert main(["train", "--resume", "--out", str(run), "--epochs", "3", "--data-dir", str(mnist_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"gankit: error: checkpoint {run}/checkpoints/epoch-0002.pt is corrupt or unsafe to load")
+    assert not marker.exists()
+
+
+def test_truncated_checkpoint_is_refused(mnist_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    _train(mnist_dir, run, "--epochs", "1")
+    path = list_checkpoints(run / "checkpoints")[-1]
+    path.write_bytes(path.read_bytes()[:500])
+    assert main(["train", "--resume", "--out", str(run), "--data-dir", str(mnist_dir)]) == 2
+    assert "is corrupt or unsafe to load" in capsys.readouterr().err
+
+
+def test_metrics_line_lost_in_a_crash_comes_back_from_the_checkpoint(mnist_dir, tmp_path):
+    run = tmp_path / "run"
+    _train(mnist_dir, run, "--epochs", "2")
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    (run / "metrics.jsonl").write_text(lines[0] + "\n" + lines[1][:20])  # the last line cut short
+    assert main(["train", "--resume", "--out", str(run), "--epochs", "3", "--data-dir", str(mnist_dir), "--no-progress"]) == 0
+    assert _epochs(run) == [1, 2, 3]
+
+
+def test_full_disk_fails_cleanly_and_keeps_what_was_written(mnist_dir, tmp_path, capsys):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs is not allowed here")
+    try:
+        run = mount / "run"
+        assert _train(mnist_dir, run, "--epochs", "1") == 0
+        checkpoint = (run / "checkpoints" / "epoch-0001.pt").read_bytes()
+        metrics = (run / "metrics.jsonl").read_bytes()
+        free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
+        (mount / "filler").write_bytes(b"\0" * (free - 4096))
+        capsys.readouterr()
+        assert main(["train", "--resume", "--out", str(run), "--epochs", "3", "--data-dir", str(mnist_dir), "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("gankit: error: cannot write") and "No space left on device" in err[-1]
+        assert (run / "checkpoints" / "epoch-0001.pt").read_bytes() == checkpoint
+        assert (run / "metrics.jsonl").read_bytes() == metrics
+        assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]  # no temporary left
+    finally:
+        subprocess.run(["umount", str(mount)])
+
+
+def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(mnist_dir, tmp_path):
+    base = [sys.executable, "-m", "gankit", "train", "seed-gan-mnist", "--data-dir", str(mnist_dir),
+            "--epochs", "4", *TINY_MLP[:-3], "--limit", "3200", "--batch-size", "32", "--no-progress"]
+    straight = tmp_path / "straight"
+    subprocess.run([*base, "--out", str(straight)], check=True, capture_output=True)
+    expected = load_checkpoint(list_checkpoints(straight / "checkpoints")[-1])
+
+    run = tmp_path / "killed"
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(6):
+        # a run killed before it wrote its config is started afresh, as a user would
+        cmd = [sys.executable, "-m", "gankit", "train", "--resume", "--out", str(run), "--data-dir", str(mnist_dir)] \
+            if (run / "config.yaml").exists() else [*base, "--out", str(run)]
+        proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=rng.uniform(2.0, 7.0))  # the whole run takes about 9 s, a third of it startup
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+        if proc.returncode == 0:
+            break
+    else:
+        subprocess.run(cmd, check=True, capture_output=True)
+    assert kills >= 1
+    final = load_checkpoint(list_checkpoints(run / "checkpoints")[-1])
+    assert final["epoch"] == 4
+    for net in ("generator", "discriminator"):
+        for key, value in expected[net].items():
+            assert torch.equal(final[net][key], value), (net, key)
+    assert _epochs(run) == [1, 2, 3, 4]
+
+
+def test_a_folder_in_use_by_a_live_run_is_refused(mnist_dir, tmp_path):
+    run = tmp_path / "run"
+    assert _train(mnist_dir, run, "--epochs", "1") == 0
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a');"
+                               "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
+                               str(run / ".lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = subprocess.run([sys.executable, "-m", "gankit", "train", "--resume", "--out", str(run), "--epochs", "2",
+                                 "--data-dir", str(mnist_dir)], capture_output=True, text=True)
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines()[-1] == f"gankit: error: run folder {run} is in use by another live run"
+        assert _epochs(run) == [1]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_checkpoint_of_another_model_is_refused(mnist_dir, tmp_path, capsys):
+    mlp, dcgan = tmp_path / "mlp", tmp_path / "dcgan"
+    _train(mnist_dir, mlp, "--epochs", "1")
+    assert main(["train", "dcgan-mnist", "--data-dir", str(mnist_dir), "--out", str(dcgan), "--epochs", "1", "--limit", "128",
+                 "--set", "model.base_channels=4", "--no-progress"]) == 0
+    (dcgan / "checkpoints" / "epoch-0002.pt").write_bytes((mlp / "checkpoints" / "epoch-0001.pt").read_bytes())
+    capsys.readouterr()
+    assert main(["train", "--resume", "--out", str(dcgan), "--epochs", "3", "--data-dir", str(mnist_dir)]) == 2
+    assert "holds a different model (mlp, noise 100) than this run (dcgan, noise 128)" in capsys.readouterr().err
