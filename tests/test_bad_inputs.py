@@ -1,0 +1,126 @@
+"""The table of bad inputs: each gives one clear line, exit code 2, and writes or loses nothing."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+
+import pytest
+
+from conftest import CIFAR_ARCHIVE, MNIST_DIR, TINY_MLP
+from gankit.cli import main
+
+
+def _mnist_copy(tmp, mutate=None, gz=False):
+    folder = tmp / "mnist"
+    folder.mkdir()
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
+        data = gzip.decompress((MNIST_DIR / f"{name}.gz").read_bytes())
+        data = mutate(name, data) if mutate else data
+        if gz:
+            (folder / f"{name}.gz").write_bytes(gzip.compress(data)[:-200] if "images" in name else gzip.compress(data))
+        else:
+            (folder / name).write_bytes(data)
+    return folder
+
+
+def _images(tmp, files):
+    folder = tmp / "imgs"
+    (folder / "cls").mkdir(parents=True)
+    for name, data in files.items():
+        (folder / "cls" / name).write_bytes(data)
+    return folder
+
+
+def _png(tmp):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp / "ok.png")
+    return (tmp / "ok.png").read_bytes()
+
+
+def _yaml(tmp, text):
+    (tmp / "c.yaml").write_text(text)
+    return str(tmp / "c.yaml")
+
+
+def _a_run(tmp):
+    assert main(["train", "seed-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(tmp / "run"), "--epochs", "1", *TINY_MLP]) == 0
+    return tmp / "run"
+
+
+MLP = ["train", "seed-gan-mnist", "--out", "{out}"]
+FOLDER = ["train", "seed-gan-mnist", "--set", "data.dataset=folder", "--set", "data.channels=3", "--out", "{out}"]
+# (id, setup(tmp) -> data dir or None, arguments ({data} and {out} filled in), words the error line holds)
+CASES = [
+    ("missing data dir", lambda t: t / "nowhere", [*MLP, "--data-dir", "{data}"], "does not exist"),
+    ("truncated IDX", lambda t: _mnist_copy(t, lambda n, d: d[:-7] if "images" in n else d), [*MLP, "--data-dir", "{data}"], "is truncated"),
+    ("wrong IDX magic", lambda t: _mnist_copy(t, lambda n, d: b"\x01\x02\x08\x03" + d[4:] if "images" in n else d), [*MLP, "--data-dir", "{data}"], "bad header"),
+    ("IDX of wrong rank", lambda t: _mnist_copy(t, lambda n, d: d[:3] + b"\x02" + d[4:] if "images" in n else d), [*MLP, "--data-dir", "{data}"], "not a 3-dimensional"),
+    ("label count mismatch", lambda t: _mnist_copy(t, lambda n, d: d[:4] + (100).to_bytes(4, "big") + d[8:108] if "labels" in n else d), [*MLP, "--data-dir", "{data}"], "60000 images but 100 labels"),
+    ("truncated gzip", lambda t: _mnist_copy(t, gz=True), [*MLP, "--data-dir", "{data}"], "cannot unpack"),
+    ("folder without MNIST", lambda t: t, [*MLP, "--data-dir", "{data}"], "no mnist files found"),
+    ("empty image folder", lambda t: (t / "e").mkdir() or t / "e", [*FOLDER, "--data-dir", "{data}"], "holds no images"),
+    ("folder of text files", lambda t: _images(t, {"a.txt": b"hello"}), [*FOLDER, "--data-dir", "{data}"], "holds no images"),
+    ("corrupt image", lambda t: _images(t, {"a.png": _png(t), "b.png": b"\x89PNG\r\n\x1a\nnope"}), [*FOLDER, "--data-dir", "{data}"], "cannot read image"),
+    ("zero-byte image", lambda t: _images(t, {"a.png": _png(t), "b.jpg": b""}), [*FOLDER, "--data-dir", "{data}"], "cannot read image"),
+    ("folder data set without a folder", lambda t: None, FOLDER, "needs --data-dir"),
+    ("no CIFAR-10 in the folder", lambda t: t, ["train", "seed-dcgan-cifar10", "--out", "{out}", "--data-dir", "{data}"], "no CIFAR-10 found"),
+    ("fewer images than a batch", lambda t: MNIST_DIR, [*MLP, "--data-dir", "{data}", "--limit", "10"], "fewer than one batch"),
+    ("unknown preset", lambda t: None, ["train", "seed-gan-mnits", "--out", "{out}"], "unknown preset 'seed-gan-mnits'"),
+    ("unknown --set key", lambda t: None, [*MLP, "--set", "train.lr=1"], "unknown config key 'train.lr'"),
+    ("unknown --set section", lambda t: None, [*MLP, "--set", "optim.lr=1"], "unknown config key 'optim'"),
+    ("--set without =", lambda t: None, [*MLP, "--set", "train.epochs"], "--set expects key=value"),
+    ("non-number for --epochs", lambda t: None, [*MLP, "--epochs", "ten"], "expected a whole number, got 'ten'"),
+    ("zero epochs", lambda t: None, [*MLP, "--epochs", "0"], "expected a positive whole number"),
+    ("negative epochs", lambda t: None, [*MLP, "--epochs", "-3"], "expected a positive whole number"),
+    ("zero batch size", lambda t: None, [*MLP, "--set", "train.batch_size=0"], "train.batch_size must be positive"),
+    ("negative image size", lambda t: None, [*MLP, "--set", "data.image_size=-1"], "data.image_size must be positive"),
+    ("zero noise size", lambda t: None, [*MLP, "--set", "model.noise_dim=0"], "model.noise_dim must be positive"),
+    ("NaN learning rate", lambda t: None, [*MLP, "--set", "train.lr_g=.nan"], "expected a finite number"),
+    ("unknown loss", lambda t: None, [*MLP, "--set", "train.loss=hinge"], "train.loss must be one of"),
+    ("string where a list goes", lambda t: None, [*MLP, "--set", "model.g_hidden=wide"], "expected a list"),
+    ("config file with a wrong type", lambda t: _yaml(t, "train:\n  epochs: many\n"), ["train", "{data}", "--out", "{out}"], "train.epochs: expected int"),
+    ("config file that is not YAML", lambda t: _yaml(t, "train: [unclosed\n"), ["train", "{data}", "--out", "{out}"], "is not valid YAML"),
+    ("config file with an unknown field", lambda t: _yaml(t, "model:\n  depth: 3\n"), ["train", "{data}", "--out", "{out}"], "unknown config key 'model.depth'"),
+    ("no GPU for --device cuda", lambda t: None, [*MLP, "--device", "cuda"], "no CUDA GPU is available"),
+    ("resume of a folder that is no run", lambda t: (t / "x").mkdir() or t / "x", ["train", "--resume", "--out", "{data}"], "is not a gankit run folder"),
+    ("unknown command", lambda t: None, ["fly"], "invalid choice: 'fly'"),
+]
+
+
+@pytest.mark.parametrize("setup, args, words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input(setup, args, words, tmp_path, capsys):
+    data = setup(tmp_path)
+    out = tmp_path / "out"
+    before = _snapshot(tmp_path)
+    code = main([a.format(data=data, out=out) for a in args])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("gankit: error:")]
+    assert code == 2
+    assert "Traceback" not in err
+    assert len(errors) == 1 and words in errors[0], err
+    assert not out.exists()
+    assert _snapshot(tmp_path) == before  # nothing written, nothing lost
+
+
+def test_existing_run_is_neither_overwritten_nor_changed(tmp_path, capsys):
+    run = _a_run(tmp_path)
+    before = _snapshot(run)
+    for args in (["train", "seed-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(run)],
+                 ["train", "--resume", "--out", str(run), "--set", "train.lr_g=0.1"],
+                 ["train", "seed-dcgan-cifar10", "--resume", "--out", str(run), "--data-dir", str(CIFAR_ARCHIVE)]):
+        capsys.readouterr()
+        assert main(args) == 2
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("gankit: error:")]
+        assert len(errors) == 1
+    assert _snapshot(run) == before
+
+
+def test_the_table_is_large_enough():
+    assert len(CASES) >= 25
+
+
+def _snapshot(folder):
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".lock"}
