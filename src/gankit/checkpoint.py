@@ -6,7 +6,6 @@ A checkpoint is a dict of tensors and plain values saved by `torch.save`. Loadin
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import torch
 
 from gankit.errors import GankitError
+from gankit.files import atomic_write
 
 FORMAT = "gankit-checkpoint"
 FORMAT_VERSION = 1
@@ -28,17 +28,7 @@ def checkpoint_name(epoch: int) -> str:
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write to a temporary file, fsync it, rename it over `path`, fsync the folder."""
     state = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise GankitError(f"cannot write checkpoint {path}: {exc.strerror or exc}; the previous checkpoint is intact") from None
-    _fsync_dir(path.parent)
+    atomic_write(path, lambda tmp: torch.save(state, tmp), durable=True)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -68,11 +58,3 @@ def list_checkpoints(folder: Path) -> list[Path]:
 def prune_checkpoints(folder: Path, keep: int) -> None:
     for path in list_checkpoints(folder)[:-keep]:
         path.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -42,18 +42,48 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--on-nan", choices=("stop", "rollback"), help="train.on_nan: what a NaN/Inf loss does")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--tensorboard", action="store_true", default=None, help="also log to RUN/tensorboard (output.tensorboard)")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override any config field, e.g. --set train.lr_g=1e-4 (repeatable)")
+
+    report = commands.add_parser("report", help="write the run's HTML report page and grid animation")
+    report.add_argument("run", type=Path, help="run folder")
+    report.add_argument("--out", type=Path, help="page to write (default: RUN/report.html)")
+
+    sample = commands.add_parser("sample", help="generate images with a trained generator")
+    _add_run_arguments(sample)
+    sample.add_argument("--n", type=int, default=64, help="number of images")
+    sample.add_argument("--format", choices=("grid", "files", "npy"), default="grid",
+                        help="one PNG grid, a folder of PNG files, or a uint8 .npy array (N, H, W, C)")
+
+    walk = commands.add_parser("interpolate", help="latent walks between random noise vectors")
+    _add_run_arguments(walk)
+    walk.add_argument("--pairs", type=int, default=8, help="number of walks (rows)")
+    walk.add_argument("--steps", type=int, default=10, help="images along each walk (columns, or frames)")
+    walk.add_argument("--mode", choices=("slerp", "linear"), default="slerp", help="spherical or straight path")
+    walk.add_argument("--format", choices=("grid", "gif"), default="grid", help="one PNG grid or an animated GIF")
+
+    export = commands.add_parser("export", help="export the generator alone")
+    _add_run_arguments(export, seed=False)
+    export.add_argument("--format", choices=("torchscript", "onnx"), required=True)
     return parser
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser, *, seed: bool = True) -> None:
+    parser.add_argument("run", type=Path, help="run folder")
+    parser.add_argument("--checkpoint", type=Path, help="checkpoint to use (default: the run's newest)")
+    parser.add_argument("--out", type=Path, help="where to write (default: inside the run folder)")
+    if seed:
+        parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the noise")
 
 
 def main(argv: list[str] | None = None) -> int:
     _setup_logging()
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "presets":
-            return cmd_presets()
-        return cmd_train(args)
+        commands = {"presets": cmd_presets, "train": cmd_train, "report": cmd_report, "sample": cmd_sample,
+                    "interpolate": cmd_interpolate, "export": cmd_export}
+        return commands[args.command](args)
     except GankitError as exc:
         print(f"gankit: error: {exc}", file=sys.stderr)
         return 2
@@ -82,7 +112,7 @@ def _setup_logging() -> None:
         log.setLevel(logging.INFO)
 
 
-def cmd_presets() -> int:
+def cmd_presets(args: argparse.Namespace) -> int:
     for name in preset_names():
         config = load_preset(name)
         print(f"{name:24s} {config.data.dataset:14s} {config.model.arch:6s} {config.train.epochs:4d} epochs")
@@ -93,7 +123,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     # imported here so `gankit presets` and argument errors answer without loading torch
     from gankit.data import load_images
     from gankit.device import check_precision, resolve_device
+    from gankit.report import write_report
     from gankit.rundir import RunDir, next_run_dir
+    from gankit.tensorboard import check_available as check_tensorboard
     from gankit.train.loop import fit
     from gankit.train.state import new_state, restore_state
 
@@ -117,6 +149,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     device = resolve_device(config.train.device)
     check_precision(config.train.precision, device)
+    if config.output.tensorboard:
+        check_tensorboard()
     data = load_images(config.data, args.data_dir)  # before the run folder exists: bad data leaves nothing behind
     if len(data) < config.train.batch_size:
         raise GankitError(f"{len(data)} images are fewer than one batch of {config.train.batch_size}")
@@ -138,8 +172,58 @@ def cmd_train(args: argparse.Namespace) -> int:
         run.create(config)
     log.info("run folder %s, device %s, %d epochs", run.path, device, config.train.epochs)
     fit(state, run, data, device)
+    if config.output.report:
+        log.info("report: %s", write_report(run.path))
     log.info("done: %s", run.path)
     return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from gankit.report import write_report
+
+    print(write_report(args.run, args.out))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from gankit.outputs import write_samples
+    from gankit.trained import load_generator, sample_images
+
+    G, _, checkpoint = load_generator(args.run, args.checkpoint)
+    images = sample_images(G, args.n, seed=args.seed)
+    default = args.run / "samples" / f"{checkpoint.stem}-seed{args.seed}-n{args.n}{SUFFIXES[args.format]}"
+    print(write_samples(images, args.out or default, args.format))
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from gankit.outputs import write_walks
+    from gankit.trained import interpolate, load_generator
+
+    G, _, checkpoint = load_generator(args.run, args.checkpoint)
+    walks = interpolate(G, args.pairs, args.steps, mode=args.mode, seed=args.seed)
+    suffix = ".gif" if args.format == "gif" else ".png"
+    default = args.run / "samples" / f"{checkpoint.stem}-{args.mode}-seed{args.seed}{suffix}"
+    print(write_walks(walks, args.out or default, args.format))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from gankit.export import export_generator
+    from gankit.files import ensure_parent
+    from gankit.trained import load_generator
+
+    G, _, checkpoint = load_generator(args.run, args.checkpoint)
+    suffix = ".onnx" if args.format == "onnx" else ".torchscript.pt"
+    out = args.out or args.run / "export" / f"generator-{checkpoint.stem}{suffix}"
+    ensure_parent(out)
+    description = export_generator(G, out, args.format)
+    print(out)
+    print(description)
+    return 0
+
+
+SUFFIXES = {"grid": ".png", "files": "", "npy": ".npy"}
 
 
 def _base_config(preset: str) -> Config:
@@ -154,7 +238,8 @@ def _base_config(preset: str) -> Config:
 def _flag_overrides(args: argparse.Namespace) -> list[str]:
     flags = {"train.epochs": args.epochs, "train.seed": args.seed, "data.limit": args.limit,
              "train.batch_size": args.batch_size, "train.device": args.device, "train.precision": args.precision,
-             "train.compile": args.compile, "train.on_nan": args.on_nan, "output.progress": False if args.no_progress else None}
+             "train.compile": args.compile, "train.on_nan": args.on_nan, "output.tensorboard": args.tensorboard,
+             "output.progress": False if args.no_progress else None}
     return [f"{key}={value}" for key, value in flags.items() if value is not None]
 
 

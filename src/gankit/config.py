@@ -71,6 +71,8 @@ class OutputConfig:
     grid_samples: int = 64  # images in a grid (fixed noise, so grids compare across epochs)
     keep_checkpoints: int = 2  # newest checkpoints kept in the run folder
     progress: bool = True  # progress bar on stderr
+    tensorboard: bool = False  # also write TensorBoard scalars and sample grids to RUN/tensorboard/
+    report: bool = True  # write RUN/report.html and the grid animation when training ends
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import io
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +15,33 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
-from gankit.errors import GankitError  # noqa: E402
+from gankit.files import atomic_write  # noqa: E402
+
+
+def grid_image(images: torch.Tensor) -> Image.Image:
+    """uint8 images (N, C, H, W) as one square-ish RGB grid."""
+    nrow = math.ceil(math.sqrt(images.shape[0]))
+    grid = make_grid(images.cpu(), nrow=nrow, padding=2, pad_value=255)  # (C, H', W'), grey -> 3 channels
+    return Image.fromarray(grid.permute(1, 2, 0).numpy())
 
 
 def save_grid(images: torch.Tensor, path: Path) -> None:
-    """Write uint8 images (N, C, H, W) as one square-ish PNG grid, atomically."""
-    nrow = math.ceil(math.sqrt(images.shape[0]))
-    grid = make_grid(images.cpu(), nrow=nrow, padding=2, pad_value=255)  # (C, H', W'), grey -> 3 channels
-    array = grid.permute(1, 2, 0).numpy()
-    _save_atomic(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
+    """Write uint8 images (N, C, H, W) as one PNG grid, atomically."""
+    image = grid_image(images)
+    atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
 
-def plot_history(records: list[dict[str, Any]], path: Path) -> None:
-    """G and D loss and D's accuracy on real and generated images, per epoch."""
+TRAINING_KEYS = ("epoch", "d_loss", "g_loss", "d_acc_real", "d_acc_fake", "images_per_s", "epoch_seconds",
+                 "elapsed_seconds", "peak_gpu_mib")
+
+
+def history_figure(records: list[dict[str, Any]]) -> plt.Figure:
+    """G and D loss, D's accuracy on real and generated images, and any quality metrics, per epoch."""
+    metric_keys = sorted({k for r in records for k, v in r.items() if k not in TRAINING_KEYS and isinstance(v, (int, float))})
+    panels = 3 if metric_keys else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4))
+    ax_loss, ax_acc = axes[0], axes[1]
     epochs = [r["epoch"] for r in records]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
     ax_loss.plot(epochs, [r["g_loss"] for r in records], marker=".", label="G loss")
     ax_loss.plot(epochs, [r["d_loss"] for r in records], marker=".", label="D loss")
     ax_loss.set(xlabel="epoch", ylabel="mean loss", title="Losses")
@@ -37,21 +49,34 @@ def plot_history(records: list[dict[str, Any]], path: Path) -> None:
     ax_acc.plot(epochs, [r["d_acc_fake"] for r in records], marker=".", label="D accuracy, generated")
     ax_acc.axhline(0.5, color="grey", linestyle=":", linewidth=1)
     ax_acc.set(xlabel="epoch", ylabel="accuracy", ylim=(-0.02, 1.02), title="Discriminator accuracy")
-    for ax in (ax_loss, ax_acc):
+    if metric_keys:
+        for key in metric_keys:
+            points = [(r["epoch"], r[key]) for r in records if key in r]
+            axes[2].plot(*zip(*points), marker="o", label=key)
+        axes[2].set(xlabel="epoch", title="Quality metrics")
+    for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
+    return fig
+
+
+def plot_history(records: list[dict[str, Any]], path: Path) -> None:
+    """The curves of `history_figure` as a PNG, rewritten atomically."""
+    fig = history_figure(records)
     try:
-        _save_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     finally:
         plt.close(fig)
 
 
-def _save_atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+def history_svg(records: list[dict[str, Any]]) -> str:
+    """The same curves as inline SVG, for the report page."""
+    fig = history_figure(records)
+    buffer = io.StringIO()
     try:
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise GankitError(f"cannot write {path}: {exc.strerror or exc}") from None
+        fig.savefig(buffer, format="svg")
+    finally:
+        plt.close(fig)
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg"):]  # drop the XML prologue and doctype

@@ -21,6 +21,7 @@ import yaml
 
 from gankit.config import Config, load_config_file
 from gankit.errors import GankitError
+from gankit.files import atomic_write_text
 
 
 class RunDir:
@@ -46,7 +47,7 @@ class RunDir:
         self.save_config(config)
 
     def save_config(self, config: Config) -> None:
-        write_atomic(self.config_path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+        atomic_write_text(self.config_path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
     def load_config(self) -> Config:
         if not self.exists():
@@ -99,23 +100,10 @@ class RunDir:
         records = [r for r in self.read_metrics() if r.get("epoch", 0) <= epoch]
         if last_record is not None and (not records or records[-1].get("epoch") != epoch):
             records.append(last_record)
-        write_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in records))
+        atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def next_run_dir(root: Path, name: str) -> Path:
     """runs/00000-NAME, runs/00001-NAME, ...: a fresh auto-numbered folder."""
     numbers = [int(m.group(1)) for p in root.glob("*") if (m := re.match(r"^(\d{5})-", p.name))] if root.is_dir() else []
     return root / f"{max(numbers, default=-1) + 1:05d}-{name}"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise GankitError(f"cannot write {path}: {exc.strerror}") from None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 import tarfile
 import time
 import zipfile
@@ -26,6 +25,7 @@ from PIL import Image, ImageOps
 from gankit.data.imageset import ImageSet
 from gankit.data.locate import cache_dir
 from gankit.errors import GankitError
+from gankit.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def load_image_folder(source: Path, *, train: bool, size: int, channels: int, sk
         log.info("loaded %d decoded images from the cache %s", len(images), cached)
     else:
         images, labels, classes = _decode_all(source, train, size, channels, skip_bad)
-        _save_atomic(cached, images=images, labels=labels, classes=np.array(classes, dtype=str))
+        _save_cache(cached, images=images, labels=labels, classes=np.array(classes, dtype=str))
         log.info("cached the decoded images at %s; later runs skip decoding", cached)
     return ImageSet(
         torch.from_numpy(images),
@@ -163,11 +163,10 @@ def _cache_key(source: Path, train: bool, size: int, channels: int, skip_bad: bo
     return key.hexdigest()[:24]
 
 
-def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
+def _save_cache(path: Path, **arrays: np.ndarray) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object, so numpy adds no ".npz" to the temporary name
+            np.savez(f, **arrays)
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npz")
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, write)

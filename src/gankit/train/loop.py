@@ -18,6 +18,7 @@ from gankit.errors import GankitError
 from gankit.models import to_uint8
 from gankit.plots import plot_history, save_grid
 from gankit.rundir import RunDir
+from gankit.tensorboard import TensorBoardLog
 from gankit.train.state import TrainingState, restore_state, state_to_checkpoint
 from gankit.train.step import STAT_NAMES, GANStep
 
@@ -44,9 +45,20 @@ def fit(state: TrainingState, run: RunDir, data: ImageSet, device: torch.device)
         config.output.grid_samples, generator=torch.Generator().manual_seed(config.train.seed + 1), device="cpu"
     ).to(device)
     history = run.read_metrics()
-    elapsed = history[-1]["elapsed_seconds"] if history else 0.0
     if state.epoch >= config.train.epochs:
         log.info("nothing to do: the run has finished %d of %d epochs", state.epoch, config.train.epochs)
+    board = TensorBoardLog(run.path / "tensorboard") if config.output.tensorboard else None
+    try:
+        _train_epochs(state, run, step, images, fixed_noise, history, board, device)
+    finally:
+        if board is not None:
+            board.close()
+
+
+def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torch.Tensor, fixed_noise: torch.Tensor,
+                  history: list[dict[str, Any]], board: TensorBoardLog | None, device: torch.device) -> None:
+    config = state.config
+    elapsed = history[-1]["elapsed_seconds"] if history else 0.0
     initial = None if list_checkpoints(run.checkpoints) else copy.deepcopy(state_to_checkpoint(state))
     rollbacks = 0
     while state.epoch < config.train.epochs:
@@ -76,14 +88,17 @@ def fit(state: TrainingState, run: RunDir, data: ImageSet, device: torch.device)
         log.info("epoch %d/%d: D loss %.4f, G loss %.4f, D acc real %.3f / generated %.3f, %.0f img/s",
                  epoch, config.train.epochs, stats["d_loss"], stats["g_loss"], stats["d_acc_real"],
                  stats["d_acc_fake"], record["images_per_s"])
-        if wants_grid(epoch, config.train.epochs, config.output):
-            save_grid(sample_fixed(state, fixed_noise), run.grids / f"epoch-{epoch:04d}.png")
+        grid = sample_fixed(state, fixed_noise) if wants_grid(epoch, config.train.epochs, config.output) else None
+        if grid is not None:
+            save_grid(grid, run.grids / f"epoch-{epoch:04d}.png")
         history.append(record)
         plot_history(history, run.plot_path)
         # the checkpoint carries the epoch's record: a crash before the metrics line is written is
         # repaired on resume, and a crash before the checkpoint replays the whole epoch
         save_checkpoint(run.checkpoints / checkpoint_name(epoch), {**state_to_checkpoint(state), "record": record})
         run.append_metrics(record)
+        if board is not None:
+            board.epoch(record, grid)
         prune_checkpoints(run.checkpoints, config.output.keep_checkpoints)
 
 

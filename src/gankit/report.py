@@ -1,0 +1,133 @@
+"""One self-contained HTML page per run: everything embedded, nothing fetched, opens from disk."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gankit.animation import grid_frames, write_animation
+from gankit.checkpoint import list_checkpoints
+from gankit.files import atomic_write_text
+from gankit.plots import TRAINING_KEYS, grid_image, history_svg
+from gankit.rundir import RunDir
+from gankit.trained import load_generator, sample_images
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
+h1 small { color: #777; font-weight: normal; font-size: 0.55em; }
+table { border-collapse: collapse; } td, th { padding: 0.25em 0.8em; border-bottom: 1px solid #ddd; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.strip { display: flex; flex-wrap: wrap; gap: 6px; } .strip figure { margin: 0; text-align: center; font-size: 0.8em; }
+.strip img { width: 120px; image-rendering: pixelated; cursor: pointer; }
+.big { image-rendering: pixelated; width: 480px; max-width: 100%; }
+pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
+svg { max-width: 100%; height: auto; }
+"""
+
+SLIDER_SCRIPT = """
+const frames = JSON.parse(document.getElementById('frames').textContent);
+const view = document.getElementById('grid-view'), label = document.getElementById('epoch-label');
+const slider = document.getElementById('epoch-slider');
+function show(i) { view.src = frames[i].src; label.textContent = 'epoch ' + frames[i].epoch; slider.value = i; }
+slider.addEventListener('input', () => show(+slider.value));
+document.querySelectorAll('.strip img').forEach((img, i) => img.addEventListener('click', () => show(i)));
+"""
+
+
+def write_report(run_dir: Path, out: Path | None = None) -> Path:
+    """Write RUN/report.html (and RUN/progress.gif, .mp4) from the run folder alone; returns the page's path."""
+    run = RunDir(run_dir)
+    config = run.load_config()
+    records = run.read_metrics()
+    frames = grid_frames(run.grids)
+    animation = write_animation(run.grids, run.path / "progress.gif") if frames else []
+    sections = [
+        f"<h1>{_e(config.name)} <small>{_e(str(run.path))}</small></h1>",
+        f"<p>{_e(config.description)}</p>",
+        _summary(records, config.train.epochs),
+        _progress(frames, animation[0] if animation else None),
+        _curves(records),
+        _final_samples(run),
+        f"<section id='config'><h2>Config</h2><pre>{_e(yaml.safe_dump(config.to_dict(), sort_keys=False))}</pre></section>",
+    ]
+    page = (f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>gankit run: {_e(config.name)}</title>"
+            f"<style>{STYLE}</style></head>\n<body>\n" + "\n".join(s for s in sections if s) + "\n</body></html>\n")
+    out = out or run.path / "report.html"
+    atomic_write_text(out, page, durable=False)
+    return out
+
+
+def _summary(records: list[dict[str, Any]], epochs: int) -> str:
+    if not records:
+        return "<section id='summary'><h2>Summary</h2><p>No epoch has finished yet.</p></section>"
+    last = records[-1]
+    rows = [
+        ("epochs finished", f"{last['epoch']} of {epochs}"),
+        ("training time", _duration(last["elapsed_seconds"])),
+        ("images/s (median over epochs)", f"{statistics.median(r['images_per_s'] for r in records):,.0f}"),
+        ("D loss / G loss (last epoch)", f"{last['d_loss']:.4f} / {last['g_loss']:.4f}"),
+        ("D accuracy real / generated (last epoch)", f"{last['d_acc_real']:.3f} / {last['d_acc_fake']:.3f}"),
+    ]
+    if "peak_gpu_mib" in last:
+        rows.append(("peak GPU memory", f"{max(r.get('peak_gpu_mib', 0) for r in records):,.0f} MiB"))
+    for record in reversed(records):  # the newest figures of each quality metric
+        for key, value in record.items():
+            if key not in TRAINING_KEYS and isinstance(value, (int, float)) and key not in dict(rows):
+                rows.append((key, f"{value:.4g} (epoch {record['epoch']})"))
+    body = "".join(f"<tr><th>{_e(k)}</th><td class='num'>{_e(v)}</td></tr>" for k, v in rows)
+    return f"<section id='summary'><h2>Summary</h2><table>{body}</table></section>"
+
+
+def _progress(frames: list[tuple[int, Path]], gif: Path | None) -> str:
+    if not frames:
+        return ""
+    sources = [{"epoch": epoch, "src": _data_uri(path.read_bytes(), "image/png")} for epoch, path in frames]
+    strip = "".join(f"<figure><img src='{f['src']}' alt='epoch {f['epoch']}'><figcaption>epoch {f['epoch']}</figcaption></figure>"
+                    for f in sources)
+    last = len(sources) - 1
+    animation = f"<h3>Animation</h3><img id='animation' class='big' src='{_data_uri(gif.read_bytes(), 'image/gif')}' alt='grids across epochs'>" if gif else ""
+    frames_json = json.dumps(sources).replace("</", "<\\/")  # JSON inside <script> must not close it
+    return (
+        "<section id='progress'><h2>Samples across epochs (fixed noise)</h2>"
+        f"<p><input type='range' id='epoch-slider' min='0' max='{last}' value='{last}'> <span id='epoch-label'>epoch {sources[last]['epoch']}</span></p>"
+        f"<img id='grid-view' class='big' src='{sources[last]['src']}' alt='selected epoch'>"
+        f"<div class='strip'>{strip}</div>{animation}"
+        f"<script type='application/json' id='frames'>{frames_json}</script><script>{SLIDER_SCRIPT}</script></section>"
+    )
+
+
+def _curves(records: list[dict[str, Any]]) -> str:
+    if not records:
+        return ""
+    return f"<section id='curves'><h2>Training curves</h2>{history_svg(records)}</section>"
+
+
+def _final_samples(run: RunDir) -> str:
+    if not list_checkpoints(run.checkpoints):
+        return ""
+    G, _, checkpoint = load_generator(run.path)
+    buffer = io.BytesIO()
+    grid_image(sample_images(G, 64, seed=0)).save(buffer, format="PNG")
+    return (f"<section id='final'><h2>Final samples</h2><p>64 new samples (seed 0) from {_e(checkpoint.name)}.</p>"
+            f"<img id='final-samples' class='big' src='{_data_uri(buffer.getvalue(), 'image/png')}' alt='final samples'></section>")
+
+
+def _data_uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
