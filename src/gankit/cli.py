@@ -63,6 +63,21 @@ def build_parser() -> argparse.ArgumentParser:
     walk.add_argument("--mode", choices=("slerp", "linear"), default="slerp", help="spherical or straight path")
     walk.add_argument("--format", choices=("grid", "gif"), default="grid", help="one PNG grid or an animated GIF")
 
+    evaluate = commands.add_parser("eval", help="score a run's generator against the held-out real images")
+    _add_run_arguments(evaluate)
+    evaluate.add_argument("--n", type=int, default=10000, help="generated (and real) images to score")
+    evaluate.add_argument("--metrics", default="fid,kid,is,pr,coverage", help="comma-separated: fid,kid,is,pr,coverage")
+    evaluate.add_argument("--features", choices=("evaluator", "inception"), default="evaluator",
+                          help="gankit's classifier for the data set, or Inception-v3")
+    evaluate.add_argument("--inception-weights", type=Path, help="Inception-v3 weights file (for --features inception)")
+    evaluate.add_argument("--data-dir", type=Path, help="folder or archive holding the data set")
+
+    evaluator = commands.add_parser("evaluator", help="gankit's own feature extractors")
+    evaluator_commands = evaluator.add_subparsers(dest="evaluator_command", required=True, parser_class=_Parser)
+    evaluator_train = evaluator_commands.add_parser("train", help="train (or show the cached) evaluator of a data set")
+    evaluator_train.add_argument("dataset", choices=("mnist", "fashion-mnist", "cifar10"))
+    evaluator_train.add_argument("--data-dir", type=Path, help="folder or archive holding the data set")
+
     export = commands.add_parser("export", help="export the generator alone")
     _add_run_arguments(export, seed=False)
     export.add_argument("--format", choices=("torchscript", "onnx"), required=True)
@@ -82,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         commands = {"presets": cmd_presets, "train": cmd_train, "report": cmd_report, "sample": cmd_sample,
-                    "interpolate": cmd_interpolate, "export": cmd_export}
+                    "interpolate": cmd_interpolate, "export": cmd_export, "eval": cmd_eval, "evaluator": cmd_evaluator}
         return commands[args.command](args)
     except GankitError as exc:
         print(f"gankit: error: {exc}", file=sys.stderr)
@@ -123,6 +138,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     # imported here so `gankit presets` and argument errors answer without loading torch
     from gankit.data import load_images
     from gankit.device import check_precision, resolve_device
+    from gankit.evaluate import make_scorer
     from gankit.report import write_report
     from gankit.rundir import RunDir, next_run_dir
     from gankit.tensorboard import check_available as check_tensorboard
@@ -152,8 +168,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if config.output.tensorboard:
         check_tensorboard()
     data = load_images(config.data, args.data_dir)  # before the run folder exists: bad data leaves nothing behind
+    log.info("training on %d images of shape %s from %s", len(data), tuple(data.images.shape[1:]), data.source)
     if len(data) < config.train.batch_size:
         raise GankitError(f"{len(data)} images are fewer than one batch of {config.train.batch_size}")
+    scorer = None
+    if config.output.eval_every:
+        o = config.output
+        scorer = make_scorer(config, n=o.eval_n, metrics=o.eval_metrics, features=o.eval_features,
+                             data_dir=args.data_dir, progress=o.progress)
     state = new_state(config, device)
     if args.resume:
         run.lock()
@@ -171,7 +193,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         run.create(config)
     log.info("run folder %s, device %s, %d epochs", run.path, device, config.train.epochs)
-    fit(state, run, data, device)
+    fit(state, run, data, device, scorer)
     if config.output.report:
         log.info("report: %s", write_report(run.path))
     log.info("done: %s", run.path)
@@ -205,6 +227,38 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     suffix = ".gif" if args.format == "gif" else ".png"
     default = args.run / "samples" / f"{checkpoint.stem}-{args.mode}-seed{args.seed}{suffix}"
     print(write_walks(walks, args.out or default, args.format))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from gankit.evaluate import make_scorer, score
+    from gankit.metrics import parse_metrics
+    from gankit.rundir import RunDir
+    from gankit.trained import load_generator
+
+    metrics = parse_metrics(args.metrics)
+    G, config, checkpoint = load_generator(args.run, args.checkpoint)
+    scorer = make_scorer(config, n=args.n, metrics=metrics, features=args.features, data_dir=args.data_dir,
+                         inception_weights=args.inception_weights)
+    epoch = int(checkpoint.stem.split("-")[-1]) if checkpoint.stem.startswith("epoch-") else 0
+    result = {"epoch": epoch, "checkpoint": str(checkpoint), **score(scorer, G, seed=args.seed)}
+    path = RunDir(args.run).save_eval(result)
+    print(f"{'metric':16s} {'generated':>12s} {'real floor':>12s}   ({result['features']}, n = {result['n_generated']})")
+    for key, value in result["metrics"].items():
+        if isinstance(value, (int, float)):
+            print(f"{key:16s} {value:12.4f} {result['floor'][key]:12.4f}")
+        else:
+            print(f"{key:16s} {value}  (real: {result['floor'][key]})")
+    print(f"scored in {result['seconds']:.1f} s; written to {path}")
+    return 0
+
+
+def cmd_evaluator(args: argparse.Namespace) -> int:
+    from gankit.evaluators import load_evaluator
+
+    _, info = load_evaluator(args.dataset, args.data_dir)
+    print(f"{args.dataset} evaluator: test accuracy {100 * info['test_accuracy']:.2f}% "
+          f"({info['epochs']} epochs on {info['train_images']} images, trained in {info['train_seconds']:.0f} s)")
     return 0
 
 

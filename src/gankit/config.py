@@ -23,6 +23,8 @@ LOSSES = ("nonsaturating", "minimax")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 ON_NAN = ("stop", "rollback")
+METRIC_NAMES = ("fid", "kid", "is", "pr", "coverage")  # gankit.metrics.METRICS
+FEATURE_EXTRACTORS = ("evaluator", "inception")
 
 
 @dataclass
@@ -73,6 +75,10 @@ class OutputConfig:
     progress: bool = True  # progress bar on stderr
     tensorboard: bool = False  # also write TensorBoard scalars and sample grids to RUN/tensorboard/
     report: bool = True  # write RUN/report.html and the grid animation when training ends
+    eval_every: int = 0  # score the generator every N epochs (0: never); the figures join metrics.jsonl
+    eval_n: int = 5000  # generated and real images per score
+    eval_metrics: list[str] = field(default_factory=lambda: ["fid", "kid", "is", "pr", "coverage"])
+    eval_features: str = "evaluator"  # evaluator (gankit's classifier for the data set) | inception
 
 
 @dataclass
@@ -250,6 +256,13 @@ def validate(config: Config) -> None:
     _positive("output.grid_every", o.grid_every)
     _positive("output.grid_samples", o.grid_samples)
     _positive("output.keep_checkpoints", o.keep_checkpoints)
+    if o.eval_every < 0:
+        raise GankitError(f"output.eval_every must be >= 0, got {o.eval_every}")
+    if o.eval_n < 2:
+        raise GankitError(f"output.eval_n must be at least 2, got {o.eval_n}")
+    for name in o.eval_metrics:
+        _choice("output.eval_metrics", name, METRIC_NAMES)
+    _choice("output.eval_features", o.eval_features, FEATURE_EXTRACTORS)
 
 
 def _choice(key: str, value: Any, choices: tuple) -> None:

@@ -35,11 +35,22 @@ TRAINING_KEYS = ("epoch", "d_loss", "g_loss", "d_acc_real", "d_acc_fake", "image
                  "elapsed_seconds", "peak_gpu_mib")
 
 
+METRIC_PANELS = (  # quality metrics on shared axes only where they share a scale
+    ("FID", ("fid",)),
+    ("KID", ("kid_mean",)),
+    ("Precision, recall, density, coverage", ("precision", "recall", "density", "coverage")),
+    ("Inception Score (classifier)", ("is_mean",)),
+    ("Classes covered", ("classes_covered",)),
+)
+
+
 def history_figure(records: list[dict[str, Any]]) -> plt.Figure:
     """G and D loss, D's accuracy on real and generated images, and any quality metrics, per epoch."""
-    metric_keys = sorted({k for r in records for k, v in r.items() if k not in TRAINING_KEYS and isinstance(v, (int, float))})
-    panels = 3 if metric_keys else 2
-    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4))
+    panels = [(title, keys) for title, keys in METRIC_PANELS if any(k in r for r in records for k in keys)]
+    columns = min(3, 2 + len(panels))
+    rows = -(-(2 + len(panels)) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 4 * rows), squeeze=False)
+    axes = axes.ravel()
     ax_loss, ax_acc = axes[0], axes[1]
     epochs = [r["epoch"] for r in records]
     ax_loss.plot(epochs, [r["g_loss"] for r in records], marker=".", label="G loss")
@@ -49,12 +60,15 @@ def history_figure(records: list[dict[str, Any]]) -> plt.Figure:
     ax_acc.plot(epochs, [r["d_acc_fake"] for r in records], marker=".", label="D accuracy, generated")
     ax_acc.axhline(0.5, color="grey", linestyle=":", linewidth=1)
     ax_acc.set(xlabel="epoch", ylabel="accuracy", ylim=(-0.02, 1.02), title="Discriminator accuracy")
-    if metric_keys:
-        for key in metric_keys:
+    for ax, (title, keys) in zip(axes[2:], panels):
+        for key in keys:
             points = [(r["epoch"], r[key]) for r in records if key in r]
-            axes[2].plot(*zip(*points), marker="o", label=key)
-        axes[2].set(xlabel="epoch", title="Quality metrics")
-    for ax in axes:
+            if points:
+                ax.plot(*zip(*points), marker="o", label=key)
+        ax.set(xlabel="epoch", title=title)
+    for ax in axes[2 + len(panels):]:
+        ax.set_visible(False)
+    for ax in axes[:2 + len(panels)]:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()

@@ -21,7 +21,7 @@ import yaml
 
 from gankit.config import Config, load_config_file
 from gankit.errors import GankitError
-from gankit.files import atomic_write_text
+from gankit.files import atomic_write_text, ensure_parent
 
 
 class RunDir:
@@ -32,6 +32,7 @@ class RunDir:
         self.plot_path = path / "losses.png"
         self.grids = path / "grids"
         self.checkpoints = path / "checkpoints"
+        self.evals = path / "eval"
         self._lock_file: Any = None
 
     def exists(self) -> bool:
@@ -101,6 +102,14 @@ class RunDir:
         if last_record is not None and (not records or records[-1].get("epoch") != epoch):
             records.append(last_record)
         atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in records))
+
+
+    def save_eval(self, result: dict[str, Any]) -> Path:
+        """RUN/eval/epoch-NNNN-FEATURES-nN.json: one scoring's full result."""
+        path = self.evals / f"epoch-{result['epoch']:04d}-{result['features']}-n{result['n_generated']}.json"
+        ensure_parent(path)
+        atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+        return path
 
 
 def next_run_dir(root: Path, name: str) -> Path:

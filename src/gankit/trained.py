@@ -41,7 +41,8 @@ def sample_images(G: Generator, n: int, *, seed: int) -> torch.Tensor:
     if n <= 0:
         raise GankitError(f"--n must be positive, got {n}")
     noise = G.sample_noise(n, generator=torch.Generator().manual_seed(seed), device="cpu")
-    return torch.cat([to_uint8(G(z), G.value_range) for z in noise.split(BATCH)])
+    device = next(G.parameters()).device
+    return torch.cat([to_uint8(G(z.to(device)), G.value_range).cpu() for z in noise.split(BATCH)])
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

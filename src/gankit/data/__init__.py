@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import torch
@@ -16,8 +15,6 @@ from gankit.errors import GankitError
 from gankit.data.locate import explicit_data_dir
 
 __all__ = ["ImageSet", "load_images"]
-
-log = logging.getLogger(__name__)
 
 
 def load_images(config: DataConfig, data_dir: Path | None, *, train: bool = True) -> ImageSet:
@@ -34,7 +31,6 @@ def load_images(config: DataConfig, data_dir: Path | None, *, train: bool = True
     images = _fit(images, config)
     if config.limit is not None:
         images = images.head(config.limit)
-    log.info("training on %d images of shape %s from %s", len(images), tuple(images.images.shape[1:]), images.source)
     return images
 
 

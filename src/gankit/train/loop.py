@@ -15,6 +15,7 @@ from gankit.checkpoint import checkpoint_name, list_checkpoints, load_checkpoint
 from gankit.config import OutputConfig
 from gankit.data import ImageSet
 from gankit.errors import GankitError
+from gankit.evaluate import Scorer, score
 from gankit.models import to_uint8
 from gankit.plots import plot_history, save_grid
 from gankit.rundir import RunDir
@@ -28,8 +29,8 @@ MAX_ROLLBACKS = 3  # with --on-nan rollback, give up after this many in one sess
 PROGRESS_EVERY = 25  # steps between progress-bar refreshes (each one reads the stats off the device)
 
 
-def fit(state: TrainingState, run: RunDir, data: ImageSet, device: torch.device) -> None:
-    """Train from `state.epoch` to the configured number of epochs, writing into `run`."""
+def fit(state: TrainingState, run: RunDir, data: ImageSet, device: torch.device, scorer: Scorer | None = None) -> None:
+    """Train from `state.epoch` to the configured number of epochs, writing into `run`; score with `scorer`."""
     config = state.config
     images = data.images.to(device)  # the whole data set stays on the device: no loader, no copies per step
     if device.type == "cuda":
@@ -49,14 +50,15 @@ def fit(state: TrainingState, run: RunDir, data: ImageSet, device: torch.device)
         log.info("nothing to do: the run has finished %d of %d epochs", state.epoch, config.train.epochs)
     board = TensorBoardLog(run.path / "tensorboard") if config.output.tensorboard else None
     try:
-        _train_epochs(state, run, step, images, fixed_noise, history, board, device)
+        _train_epochs(state, run, step, images, fixed_noise, history, board, device, scorer)
     finally:
         if board is not None:
             board.close()
 
 
 def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torch.Tensor, fixed_noise: torch.Tensor,
-                  history: list[dict[str, Any]], board: TensorBoardLog | None, device: torch.device) -> None:
+                  history: list[dict[str, Any]], board: TensorBoardLog | None, device: torch.device,
+                  scorer: Scorer | None) -> None:
     config = state.config
     elapsed = history[-1]["elapsed_seconds"] if history else 0.0
     initial = None if list_checkpoints(run.checkpoints) else copy.deepcopy(state_to_checkpoint(state))
@@ -88,6 +90,8 @@ def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torc
         log.info("epoch %d/%d: D loss %.4f, G loss %.4f, D acc real %.3f / generated %.3f, %.0f img/s",
                  epoch, config.train.epochs, stats["d_loss"], stats["g_loss"], stats["d_acc_real"],
                  stats["d_acc_fake"], record["images_per_s"])
+        if scorer is not None and (epoch % config.output.eval_every == 0 or epoch == config.train.epochs):
+            record.update(evaluate_epoch(scorer, state, run))
         grid = sample_fixed(state, fixed_noise) if wants_grid(epoch, config.train.epochs, config.output) else None
         if grid is not None:
             save_grid(grid, run.grids / f"epoch-{epoch:04d}.png")
@@ -100,6 +104,22 @@ def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torc
         if board is not None:
             board.epoch(record, grid)
         prune_checkpoints(run.checkpoints, config.output.keep_checkpoints)
+
+
+def evaluate_epoch(scorer: Scorer, state: TrainingState, run: RunDir) -> dict[str, float]:
+    """Score G now; the full result goes to RUN/eval/, its numbers into the epoch's record."""
+    state.G.eval()
+    try:
+        result = {"epoch": state.epoch, **score(scorer, state.G)}
+    finally:
+        state.G.train()
+    run.save_eval(result)
+    log.info("epoch %d: %s", state.epoch, ", ".join(f"{k} {v:.4g}" for k, v in _numbers(result["metrics"]).items()))
+    return _numbers(result["metrics"])
+
+
+def _numbers(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
 
 
 class Diverged(Exception):

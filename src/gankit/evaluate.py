@@ -1,0 +1,80 @@
+"""Scoring a generator: its samples against the held-out real split, beside the real-versus-real floor."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gankit.config import FEATURE_EXTRACTORS, Config
+from gankit.data import load_images
+from gankit.errors import GankitError
+from gankit.metrics import compute
+from gankit.metrics.features import EvaluatorExtractor, Extractor, FeatureSet, InceptionExtractor
+from gankit.models import Generator
+from gankit.trained import sample_images
+
+log = logging.getLogger(__name__)
+
+
+
+@dataclass
+class Scorer:
+    """Everything about the real side, computed once: the extractor, the test split's features and the floor."""
+
+    extractor: Extractor
+    real: FeatureSet
+    floor: dict[str, Any]
+    metrics: list[str]
+    n: int
+
+
+def make_scorer(config: Config, *, n: int, metrics: list[str], features: str, data_dir: Path | None,
+                inception_weights: Path | None = None, progress: bool = True) -> Scorer:
+    """Load (or train) the extractor and score a real training subset against the test split."""
+    if n <= 1:
+        raise GankitError(f"--n must be at least 2, got {n}")
+    extractor = _extractor(config, features, data_dir, inception_weights, progress)
+    data = dataclasses.replace(config.data, limit=None)
+    test = load_images(data, data_dir, train=False)
+    train = load_images(data, data_dir, train=True)
+    n_real = min(n, len(test), len(train))
+    if n_real < n:
+        log.warning("the real splits hold %d images: scoring with %d on each side", n_real, n_real)
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:n_real]
+    real = extractor(test.images[:n_real], test.labels[:n_real] if test.labels is not None else None)
+    floor = compute(metrics, real, extractor(train.images[pick], train.labels[pick] if train.labels is not None else None))
+    return Scorer(extractor, real, floor, metrics, n_real)
+
+
+def score(scorer: Scorer, G: Generator, *, seed: int = 0) -> dict[str, Any]:
+    """The metrics of n samples of G (noise seed `seed`), with the floor and what they were measured with."""
+    start = time.perf_counter()
+    generated = scorer.extractor(sample_images(G, scorer.n, seed=seed))
+    return {
+        "features": scorer.extractor.name,
+        "n_generated": scorer.n,
+        "n_real": scorer.n,
+        "real": "test split",
+        "metrics": compute(scorer.metrics, scorer.real, generated),
+        "floor": scorer.floor,
+        "floor_is": "real training subset against the test split",
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def _extractor(config: Config, features: str, data_dir: Path | None, weights: Path | None, progress: bool) -> Extractor:
+    if features == "inception":
+        return InceptionExtractor(weights)
+    if features != "evaluator":
+        raise GankitError(f"--features must be one of {', '.join(FEATURE_EXTRACTORS)}, got {features!r}")
+    from gankit.evaluators import load_evaluator
+
+    net, info = load_evaluator(config.data.dataset, data_dir, progress=progress)
+    log.info("features: the %s evaluator (test accuracy %.2f%%)", config.data.dataset, 100 * info["test_accuracy"])
+    return EvaluatorExtractor(net, config.data.dataset)

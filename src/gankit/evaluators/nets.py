@@ -1,0 +1,91 @@
+"""Classifiers used as feature extractors: small CNNs trained by gankit on each data set's real images.
+
+Each takes uint8 images (N, C, H, W), returns class logits from `forward` and the penultimate
+layer's activations from `features`, so metrics compare real and generated images in a space that
+knows the data set's classes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _conv(cin: int, cout: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+class Evaluator(nn.Module):
+    """Shared input handling: uint8 -> normalised float at the net's size (centre crop or zero pad)."""
+
+    size: int
+    channels: int
+
+    def __init__(self, mean: float, std: float):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean))
+        self.register_buffer("std", torch.tensor(std))
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        if images.shape[1] != self.channels:
+            raise ValueError(f"this evaluator reads {self.channels}-channel images, got {images.shape[1]}")
+        h = images.shape[-1]
+        if h > self.size:  # e.g. MNIST padded to 32 for the DCGAN: crop the padding away
+            start = (h - self.size) // 2
+            images = images[..., start:start + self.size, start:start + self.size]
+        elif h < self.size:
+            pad = (self.size - h) // 2
+            images = F.pad(images, (pad, self.size - h - pad, pad, self.size - h - pad))
+        return (images.float() / 255 - self.mean) / self.std
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(images))
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.body(self.prepare(images))
+
+
+class GreyNet(Evaluator):
+    """28x28 grey: three conv blocks (32, 64, 128) with pooling, then 128 features and 10 logits."""
+
+    size, channels = 28, 1
+
+    def __init__(self, mean: float, std: float, classes: int = 10):
+        super().__init__(mean, std)
+        self.body = nn.Sequential(
+            *_conv(1, 32), nn.MaxPool2d(2),  # 14x14
+            *_conv(32, 64), nn.MaxPool2d(2),  # 7x7
+            *_conv(64, 128), nn.MaxPool2d(2),  # 3x3
+            nn.Flatten(), nn.Dropout(0.3), nn.Linear(128 * 9, 128), nn.ReLU(inplace=True),
+        )
+        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(128, classes))
+
+
+class ColourNet(Evaluator):
+    """32x32 RGB: a narrow ResNet-9 (widths w, 2w, 4w, 8w); 8w features and 10 logits."""
+
+    size, channels = 32, 3
+
+    def __init__(self, mean: float, std: float, classes: int = 10, width: int = 16):
+        super().__init__(mean, std)
+        w = width
+        self.body = nn.Sequential(
+            *_conv(3, w),
+            *_conv(w, 2 * w), nn.MaxPool2d(2),  # 16x16
+            _Residual(2 * w),
+            *_conv(2 * w, 4 * w), nn.MaxPool2d(2),  # 8x8
+            *_conv(4 * w, 8 * w), nn.MaxPool2d(2),  # 4x4
+            _Residual(8 * w),
+            nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+        )
+        self.head = nn.Linear(8 * w, classes)
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(*_conv(channels, channels), *_conv(channels, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)

@@ -1,0 +1,83 @@
+"""Scoring runs: the evaluator, `gankit eval`, `--eval-every`, and their bad inputs."""
+
+import dataclasses
+import json
+import shutil
+
+import pytest
+
+from conftest import TINY_MLP
+from gankit import evaluators
+from gankit.cli import main
+from gankit.config import DataConfig
+from gankit.data import load_images
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_epoch_evaluator():
+    """The MNIST evaluator trained for one epoch instead of four: the same code, a quarter of the time."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(evaluators.RECIPES, "mnist", dataclasses.replace(evaluators.RECIPES["mnist"], epochs=1))
+        yield
+
+
+@pytest.fixture(scope="module")
+def run(mnist_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "run"
+    assert main(["train", "seed-gan-mnist", "--data-dir", str(mnist_dir), "--out", str(out), "--epochs", "1", *TINY_MLP]) == 0
+    return out
+
+
+def _errors(capsys):
+    return [line for line in capsys.readouterr().err.splitlines() if line.startswith("gankit: error:")]
+
+
+def test_the_evaluator_learns_mnist(mnist_dir):
+    data = DataConfig(dataset="mnist")
+    train, test = load_images(data, mnist_dir).head(6000), load_images(data, mnist_dir, train=False).head(2000)
+    _, info = evaluators.train_evaluator("mnist", train, test, progress=False, epochs=1)
+    assert info["test_accuracy"] > 0.9
+
+
+def test_eval_writes_figures_beside_the_real_floor(run, mnist_dir, capsys):
+    assert main(["eval", str(run), "--n", "600", "--data-dir", str(mnist_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "fid" in out and "real floor" in out
+    result = json.loads((run / "eval" / "epoch-0001-evaluator-mnist-n600.json").read_text())
+    assert result["features"] == "evaluator-mnist" and result["n_generated"] == result["n_real"] == 600
+    metrics, floor = result["metrics"], result["floor"]
+    assert set(metrics) == set(floor) >= {"fid", "kid_mean", "kid_std", "is_mean", "precision", "recall", "density",
+                                          "coverage", "classes_covered", "class_kl", "class_histogram"}
+    assert floor["fid"] < metrics["fid"]  # one epoch of a tiny GAN is far from the real images
+    assert floor["classes_covered"] == 10 and sum(metrics["class_histogram"]) == 600
+
+
+def test_eval_every_adds_metric_curves(mnist_dir, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "seed-gan-mnist", "--data-dir", str(mnist_dir), "--out", str(out), "--epochs", "2", *TINY_MLP,
+                 "--set", "output.eval_every=1", "--set", "output.eval_n=300", "--set", "output.eval_metrics=[fid, coverage]"]) == 0
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all({"fid", "classes_covered", "class_kl"} <= r.keys() for r in records)
+    assert "class_histogram" not in records[0]  # lists stay in RUN/eval/*.json
+    assert sorted(p.name for p in (out / "eval").iterdir()) == ["epoch-0001-evaluator-mnist-n300.json",
+                                                              "epoch-0002-evaluator-mnist-n300.json"]
+    assert "FID" in (out / "report.html").read_text()
+
+
+def test_eval_bad_input(run, tmp_path, capsys):
+    empty = tmp_path / "empty-run"
+    empty.mkdir()
+    shutil.copy(run / "config.yaml", empty / "config.yaml")
+    cases = [
+        (["eval", str(empty)], "has no checkpoint yet"),
+        (["eval", str(run), "--metrics", "fid,sharpness"], "unknown metric 'sharpness'"),
+        (["eval", str(run), "--features", "inception", "--inception-weights", str(tmp_path / "none.pth")],
+         "Inception-v3 weights not found at"),
+        (["eval", str(run), "--n", "1"], "--n must be at least 2"),
+        (["evaluator", "train", "svhn"], "invalid choice: 'svhn'"),
+    ]
+    capsys.readouterr()
+    for args, words in cases:
+        assert main(args) == 2, args
+        errors = _errors(capsys)
+        assert len(errors) == 1 and words in errors[0], (args, errors)
