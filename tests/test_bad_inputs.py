@@ -18,7 +18,7 @@ def _mnist_copy(tmp, mutate=None, gz=False):
         data = gzip.decompress((MNIST_DIR / f"{name}.gz").read_bytes())
         data = mutate(name, data) if mutate else data
         if gz:
-            (folder / f"{name}.gz").write_bytes(gzip.compress(data)[:-200] if "images" in name else gzip.compress(data))
+            (folder / f"{name}.gz").write_bytes(gzip.compress(data, compresslevel=1)[:-200] if "images" in name else gzip.compress(data, compresslevel=1))
         else:
             (folder / name).write_bytes(data)
     return folder
