@@ -65,7 +65,7 @@ def test_nan_rollback_lowers_the_learning_rate_and_finishes(mnist_dir, tmp_path,
     assert _epochs(run) == [1, 2, 3]
 
 
-def test_hostile_checkpoint_is_refused_without_running_its_code(mnist_dir, tmp_path, capsys):
+def test_hostile_checkpoint_is_refused_by_every_command_without_running_its_code(mnist_dir, tmp_path, capsys):
     run = tmp_path / "run"
     assert _train(mnist_dir, run, "--epochs", "1") == 0
     marker = tmp_path / "pwned"
@@ -74,13 +74,23 @@ def test_hostile_checkpoint_is_refused_without_running_its_code(mnist_dir, tmp_p
         def __reduce__(self):
             return (os.system, (f"touch {marker}",))
 
-    torch.save({"format": "gankit-checkpoint", "format_version": 1, "epoch": Payload()},
-               run / "checkpoints" / "epoch-0002.pt")
-    capsys.readouterr()
-    assert main(["train", "--resume", "--out", str(run), "--epochs", "3", "--data-dir", str(mnist_dir)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith(f"gankit: error: checkpoint {run}/checkpoints/epoch-0002.pt is corrupt or unsafe to load")
-    assert not marker.exists()
+    hostile = run / "checkpoints" / "epoch-0002.pt"
+    torch.save({"format": "gankit-checkpoint", "format_version": 1, "epoch": Payload()}, hostile)
+    commands = [
+        ["train", "--resume", "--out", str(run), "--epochs", "3", "--data-dir", str(mnist_dir)],
+        ["sample", str(run)],
+        ["interpolate", str(run)],
+        ["export", str(run), "--format", "torchscript"],
+        ["eval", str(run), "--data-dir", str(mnist_dir)],
+        ["report", str(run)],
+        ["sample", str(run), "--checkpoint", str(hostile)],
+    ]
+    for args in commands:
+        capsys.readouterr()
+        assert main(args) == 2, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith(f"gankit: error: checkpoint {hostile} is corrupt or unsafe to load"), (args, err)
+        assert not marker.exists()
 
 
 def test_truncated_checkpoint_is_refused(mnist_dir, tmp_path, capsys):
@@ -150,6 +160,7 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(mnis
     else:
         subprocess.run(cmd, check=True, capture_output=True)
     assert kills >= 1
+    print(f"killed {kills} times")  # shown with pytest -s: the figure BENCHMARKS.md quotes
     final = load_checkpoint(list_checkpoints(run / "checkpoints")[-1])
     assert final["epoch"] == 4
     for net in ("generator", "discriminator"):

@@ -6,10 +6,15 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.config import Config, apply_overrides, load_config_file, load_preset, preset_names
 from gankit.errors import GankitError
+
+if TYPE_CHECKING:
+    from gankit.rundir import RunDir
+    from gankit.train.state import TrainingState
 
 log = logging.getLogger("gankit")
 
@@ -135,34 +140,16 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    # imported here so `gankit presets` and argument errors answer without loading torch
+    # imported here: each command loads only the modules it needs
     from gankit.data import load_images
     from gankit.device import check_precision, resolve_device
     from gankit.evaluate import make_scorer
     from gankit.report import write_report
-    from gankit.rundir import RunDir, next_run_dir
     from gankit.tensorboard import check_available as check_tensorboard
     from gankit.train.loop import fit
-    from gankit.train.state import new_state, restore_state
+    from gankit.train.state import new_state
 
-    overrides = _flag_overrides(args) + args.overrides
-    if args.resume:
-        if args.out is None:
-            raise GankitError("--resume needs --out naming the run folder to continue")
-        run = RunDir(args.out)
-        config = run.load_config()
-        _check_resume_overrides(overrides)
-        config = apply_overrides(config, overrides)
-        if args.preset and args.preset != config.name:
-            raise GankitError(f"{args.out} is a run of '{config.name}', not '{args.preset}'")
-    else:
-        if not args.preset:
-            raise GankitError("name a preset (see 'gankit presets') or a YAML config file")
-        config = apply_overrides(_base_config(args.preset), overrides)
-        run = RunDir(args.out or next_run_dir(Path("runs"), config.name))
-        if run.exists() or list_checkpoints(run.checkpoints):
-            raise GankitError(f"{run.path} already holds a run; continue it with --resume or choose another --out")
-
+    run, config = _run_and_config(args)
     device = resolve_device(config.train.device)
     check_precision(config.train.precision, device)
     if config.output.tensorboard:
@@ -178,18 +165,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                              data_dir=args.data_dir, progress=o.progress)
     state = new_state(config, device)
     if args.resume:
-        run.lock()
-        checkpoints = list_checkpoints(run.checkpoints)
-        checkpoint_record = None
-        if checkpoints:
-            checkpoint = load_checkpoint(checkpoints[-1])
-            restore_state(state, checkpoint, str(checkpoints[-1]))
-            checkpoint_record = checkpoint.get("record")
-            log.info("resuming %s after epoch %d", run.path, state.epoch)
-        else:
-            log.info("%s has no checkpoint yet: starting it from epoch 1", run.path)
-        run.keep_metrics_through(state.epoch, checkpoint_record)
-        run.save_config(config)
+        _resume(run, state)
     else:
         run.create(config)
     log.info("run folder %s, device %s, %d epochs", run.path, device, config.train.epochs)
@@ -198,6 +174,48 @@ def cmd_train(args: argparse.Namespace) -> int:
         log.info("report: %s", write_report(run.path))
     log.info("done: %s", run.path)
     return 0
+
+
+def _run_and_config(args: argparse.Namespace) -> tuple[RunDir, Config]:
+    """The run folder and its resolved config: a new one from the preset, or the one to resume."""
+    from gankit.rundir import RunDir, next_run_dir
+
+    overrides = _flag_overrides(args) + args.overrides
+    if args.resume:
+        if args.out is None:
+            raise GankitError("--resume needs --out naming the run folder to continue")
+        run = RunDir(args.out)
+        config = run.load_config()
+        _check_resume_overrides(overrides)
+        config = apply_overrides(config, overrides)
+        if args.preset and args.preset != config.name:
+            raise GankitError(f"{args.out} is a run of '{config.name}', not '{args.preset}'")
+        return run, config
+    if not args.preset:
+        raise GankitError("name a preset (see 'gankit presets') or a YAML config file")
+    config = apply_overrides(_base_config(args.preset), overrides)
+    run = RunDir(args.out or next_run_dir(Path("runs"), config.name))
+    if run.exists() or list_checkpoints(run.checkpoints):
+        raise GankitError(f"{run.path} already holds a run; continue it with --resume or choose another --out")
+    return run, config
+
+
+def _resume(run: RunDir, state: TrainingState) -> None:
+    """Lock the folder, restore the newest checkpoint, and cut the metrics back to it."""
+    from gankit.train.state import restore_state
+
+    run.lock()
+    checkpoints = list_checkpoints(run.checkpoints)
+    record = None
+    if checkpoints:
+        checkpoint = load_checkpoint(checkpoints[-1])
+        restore_state(state, checkpoint, str(checkpoints[-1]))
+        record = checkpoint.get("record")
+        log.info("resuming %s after epoch %d", run.path, state.epoch)
+    else:
+        log.info("%s has no checkpoint yet: starting it from epoch 1", run.path)
+    run.keep_metrics_through(state.epoch, record)
+    run.save_config(state.config)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
