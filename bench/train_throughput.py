@@ -4,7 +4,7 @@ The straightforward loop is what a tutorial writes: a torchvision dataset with T
 shuffling DataLoader, the same networks, losses and optimisers, and `.item()` on both losses
 every step. Both loops alternate over several repetitions; the medians are printed.
 
-    python bench/train_throughput.py --data-dir ../shared/data [--models mlp,dcgan] [--repeats 5]
+    python bench/train_throughput.py --data-dir ../shared/data [--models mlp,dcgan] [--repeats 5] [--bf16]
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ from gankit.train.step import GANStep
 PRESETS = {"mlp": "seed-gan-mnist", "dcgan": "seed-dcgan-cifar10"}
 
 
-def gankit_loop(preset: str, images: torch.Tensor, steps: int) -> float:
+def gankit_loop(preset: str, images: torch.Tensor, steps: int, precision: str = "fp32") -> float:
     """images/s of gankit's own epoch loop over `steps` batches."""
     config = load_preset(preset)
     config.output.progress = False
+    config.train.precision = precision
     state = new_state(config, torch.device("cpu"))
     step = GANStep(state.G, state.D, state.opt_g, state.opt_d, config.train, torch.device("cpu"))
     subset = images[: steps * config.train.batch_size]
@@ -94,6 +95,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--mlp-steps", type=int, default=100)
     parser.add_argument("--dcgan-steps", type=int, default=8)
+    parser.add_argument("--bf16", action="store_true", help="also time gankit's loop under bf16 autocast")
     args = parser.parse_args()
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
@@ -105,13 +107,18 @@ def main() -> None:
         n = (steps + 2) * config.train.batch_size
         with tempfile.TemporaryDirectory() as tmp:
             dataset = tutorial_dataset(model, args.data_dir, n, Path(tmp))
-            ours, theirs = [], []
+            ours, ours_bf16, theirs = [], [], []
             for _ in range(args.repeats):
                 ours.append(gankit_loop(preset, images, steps))
+                if args.bf16:
+                    ours_bf16.append(gankit_loop(preset, images, steps, "bf16"))
                 theirs.append(straightforward_loop(preset, dataset, steps))
         a, b = statistics.median(ours), statistics.median(theirs)
         print(f"{preset}: gankit loop {a:,.0f} img/s, straightforward loop {b:,.0f} img/s, "
               f"ratio {a / b:.2f} (medians of {args.repeats}; {steps} steps of batch {config.train.batch_size})")
+        if args.bf16:
+            c = statistics.median(ours_bf16)
+            print(f"{preset}: gankit loop in bf16 {c:,.0f} img/s, {c / a:.2f}x its fp32 loop")
 
 
 if __name__ == "__main__":
