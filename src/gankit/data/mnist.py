@@ -17,7 +17,6 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import torch
 import torchvision
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
