@@ -27,7 +27,7 @@ from gankit.files import atomic_write, ensure_parent
 
 log = logging.getLogger(__name__)
 
-RECIPE_VERSION = 1  # bump when a recipe changes, so cached evaluators are retrained
+RECIPE_VERSION = 2  # bump when a recipe changes, so cached evaluators are retrained
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Recipe:
 RECIPES = {
     "mnist": Recipe(GreyNet, epochs=4, max_lr=0.05, flip=False, crop_pad=2),
     "fashion-mnist": Recipe(GreyNet, epochs=10, max_lr=0.05, flip=True, crop_pad=2),
-    "cifar10": Recipe(ColourNet, epochs=12, max_lr=0.1, flip=True, crop_pad=4, batch=256),
+    "cifar10": Recipe(ColourNet, epochs=13, max_lr=0.1, flip=True, crop_pad=4, batch=256),
 }
 SHAPES = {"mnist": (1, 28), "fashion-mnist": (1, 28), "cifar10": (3, 32)}
 
