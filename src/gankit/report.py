@@ -77,10 +77,12 @@ def _summary(records: list[dict[str, Any]], epochs: int) -> str:
     ]
     if "peak_gpu_mib" in last:
         rows.append(("peak GPU memory", f"{max(r.get('peak_gpu_mib', 0) for r in records):,.0f} MiB"))
-    for record in reversed(records):  # the newest figures of each quality metric
+    latest: dict[str, str] = {}
+    for record in records:  # the newest figure of each quality metric wins
         for key, value in record.items():
-            if key not in TRAINING_KEYS and isinstance(value, (int, float)) and key not in dict(rows):
-                rows.append((key, f"{value:.4g} (epoch {record['epoch']})"))
+            if key not in TRAINING_KEYS and isinstance(value, (int, float)):
+                latest[key] = f"{value:.4g} (epoch {record['epoch']})"
+    rows += sorted(latest.items())
     body = "".join(f"<tr><th>{_e(k)}</th><td class='num'>{_e(v)}</td></tr>" for k, v in rows)
     return f"<section id='summary'><h2>Summary</h2><table>{body}</table></section>"
 
