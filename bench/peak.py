@@ -38,6 +38,17 @@ def gflops(m: int, k: int, n: int, dtype: torch.dtype, repeats: int) -> float:
     return statistics.median(rates)
 
 
+def harmonic_blend(rates: list[float]) -> float:
+    """The step's time is the sum of its products' times: weight the rates by FLOPs (harmonic mean)."""
+    flops = [m * k * n for m, k, n in SEED_SHAPES]
+    return sum(flops) / sum(f / r for f, r in zip(flops, rates))
+
+
+def blended_gflops(dtype: torch.dtype, repeats: int) -> float:
+    """The matmul GFLOP/s of the seed GAN's shapes taken together."""
+    return harmonic_blend([gflops(m, k, n, dtype, repeats) for m, k, n in SEED_SHAPES])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -46,9 +57,7 @@ def main() -> None:
           f"{torch.ops.mkldnn._is_mkldnn_bf16_supported()}")
     for dtype in (torch.float32, torch.bfloat16):
         seed = [gflops(m, k, n, dtype, args.repeats) for m, k, n in SEED_SHAPES]
-        # the step's time is the sum of its products' times: weight rates by FLOPs (harmonic mean)
-        flops = [m * k * n for m, k, n in SEED_SHAPES]
-        blended = sum(flops) / sum(f / r for f, r in zip(flops, seed))
+        blended = harmonic_blend(seed)
         squares = {s: gflops(s, s, s, dtype, args.repeats) for s in SQUARES}
         name = str(dtype).removeprefix("torch.")
         print(f"{name}: seed-GAN shapes {blended:.0f} GFLOP/s (per layer: {', '.join(f'{r:.0f}' for r in seed)}); "

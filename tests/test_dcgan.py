@@ -44,7 +44,7 @@ def test_seed_dcgan_shapes_and_ranges():
 
 def test_dcgan_follows_the_paper_rules():
     G, D = build_models(load_preset("seed-dcgan-cifar10"))
-    assert isinstance(list(G.net)[-1], torch.nn.Tanh)
+    assert isinstance(list(G.modules())[-1], torch.nn.Tanh)
     assert not isinstance(list(G.net)[-2], torch.nn.BatchNorm2d)  # no norm on G's output
     assert not isinstance(list(D.net)[1], torch.nn.BatchNorm2d)  # none on D's input layer
     assert all(m.negative_slope == 0.2 for m in D.modules() if isinstance(m, torch.nn.LeakyReLU))

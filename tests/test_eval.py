@@ -55,7 +55,7 @@ def test_eval_writes_figures_beside_the_real_floor(run, mnist_dir, capsys):
 def test_eval_every_adds_metric_curves(mnist_dir, tmp_path):
     out = tmp_path / "run"
     assert main(["train", "seed-gan-mnist", "--data-dir", str(mnist_dir), "--out", str(out), "--epochs", "2", *TINY_MLP,
-                 "--set", "output.eval_every=1", "--set", "output.eval_n=300", "--set", "output.eval_metrics=[fid, coverage]"]) == 0
+                 "--eval-every", "1", "--set", "output.eval_n=300", "--set", "output.eval_metrics=[fid, coverage]"]) == 0
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert all({"fid", "classes_covered", "class_kl"} <= r.keys() for r in records)
     assert "class_histogram" not in records[0]  # lists stay in RUN/eval/*.json

@@ -53,3 +53,18 @@ def test_noise_distributions():
 def test_to_uint8_maps_both_ranges_once():
     assert to_uint8(torch.tensor([0.0, 0.5, 1.0]), (0.0, 1.0)).tolist() == [0, 128, 255]
     assert to_uint8(torch.tensor([-1.0, 0.0, 1.0, 3.0]), (-1.0, 1.0)).tolist() == [0, 128, 255, 255]
+
+
+def test_the_output_activation_keeps_float32_gradients_under_bf16():
+    # a saturating pixel: in bf16 sigmoid(7) rounds to exactly 1 and its gradient to exactly 0
+    from gankit.models.base import Float32Output
+
+    x = torch.full((4,), 7.0, dtype=torch.bfloat16, requires_grad=True)
+    torch.sigmoid(x).sum().backward()
+    assert (x.grad == 0).all()
+    x.grad = None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = Float32Output(torch.nn.Sigmoid())(x)
+    assert y.dtype == torch.float32
+    y.sum().backward()
+    assert torch.allclose(x.grad.float(), torch.full((4,), torch.sigmoid(torch.tensor(7.0)).item() * (1 - torch.sigmoid(torch.tensor(7.0)).item())), rtol=0.01)

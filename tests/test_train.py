@@ -5,9 +5,11 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from conftest import TINY_MLP
+from gankit import device
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.cli import main
 
@@ -71,6 +73,24 @@ def test_resume_equals_an_uninterrupted_run(mnist_dir, tmp_path):
     split = [json.loads(x) for x in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in split] == [1, 2, 3]
     assert [r["g_loss"] for r in split] == [r["g_loss"] for r in straight]
+
+
+@pytest.mark.skipif(not device.cpu_supports_bf16(), reason="this CPU has no bf16 support")
+def test_bf16_trains_with_fp32_weights(mnist_dir, tmp_path):
+    assert _train(mnist_dir, tmp_path / "r", "--epochs", "2", "--precision", "bf16") == 0
+    weights = _weights(tmp_path / "r")
+    assert all(w.dtype == torch.float32 and torch.isfinite(w).all() for w in weights.values())
+    records = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert all(0 < r["d_loss"] < 10 and 0 < r["g_loss"] < 50 for r in records)
+
+
+def test_bf16_is_refused_on_a_cpu_without_it(mnist_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(device, "cpu_supports_bf16", lambda: False)
+    assert _train(mnist_dir, tmp_path / "r", "--epochs", "1", "--precision", "bf16") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["gankit: error: --precision bf16: this CPU has no bf16 support (use fp32)"]
+    assert not (tmp_path / "r").exists()
 
 
 def test_minimax_uniform_and_smoothing_train(mnist_dir, tmp_path):

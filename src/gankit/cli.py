@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument("--tensorboard", action="store_true", default=None, help="also log to RUN/tensorboard (output.tensorboard)")
+    train.add_argument("--eval-every", type=_non_negative_int, metavar="K",
+                       help="score the generator every K epochs and the last (output.eval_every; 0: never)")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override any config field, e.g. --set train.lr_g=1e-4 (repeatable)")
 
@@ -311,7 +313,7 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
     flags = {"train.epochs": args.epochs, "train.seed": args.seed, "data.limit": args.limit,
              "train.batch_size": args.batch_size, "train.device": args.device, "train.precision": args.precision,
              "train.compile": args.compile, "train.on_nan": args.on_nan, "output.tensorboard": args.tensorboard,
-             "output.progress": False if args.no_progress else None}
+             "output.progress": False if args.no_progress else None, "output.eval_every": args.eval_every}
     return [f"{key}={value}" for key, value in flags.items() if value is not None]
 
 

@@ -17,12 +17,17 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cpu_supports_bf16() -> bool:
+    """Whether oneDNN has bf16 kernels for this CPU (AVX-512 bf16 or AMX); elsewhere bf16 is emulated, slowly."""
+    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
 def check_precision(precision: str, device: torch.device) -> None:
     if precision != "bf16":
         return
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise GankitError("--precision bf16: this GPU has no bf16 support (use fp32)")
-    if device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if device.type == "cpu" and not cpu_supports_bf16():
         raise GankitError("--precision bf16: this CPU has no bf16 support (use fp32)")
 
 

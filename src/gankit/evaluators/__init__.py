@@ -87,7 +87,7 @@ def train_evaluator(dataset: str, train: ImageSet, test: ImageSet, *, progress: 
         net.train()
         order = torch.randperm(len(train), generator=gen)
         bar = tqdm(range(steps), desc=f"{dataset} evaluator, epoch {epoch}/{epochs}", leave=False,
-                   disable=not progress, file=sys.stderr)
+                   disable=None if progress else True, file=sys.stderr)  # None: on a terminal only
         for i in bar:
             idx = order[i * recipe.batch:(i + 1) * recipe.batch]
             images = augment(train.images[idx], recipe, gen)

@@ -6,6 +6,22 @@ import torch
 from torch import nn
 
 
+class Float32Output(nn.Module):
+    """Runs an output activation (sigmoid, tanh) in float32, also under bf16 autocast.
+
+    In bf16 a saturating pixel rounds to exactly 1 (the spacing below 1 is 2^-8), so its gradient
+    s(1 - s) or 1 - t^2 is exactly 0 and G can never pull it back; in float32 it stays small but
+    alive. The seed GAN, whose D wins its first epochs, died of this in bf16 and not in float32.
+    """
+
+    def __init__(self, activation: nn.Module):
+        super().__init__()
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(x.float())
+
+
 class Generator(nn.Module):
     """A generator maps noise of `noise_dim` numbers to images of `image_shape` in `value_range`."""
 

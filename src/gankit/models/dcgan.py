@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gankit.models.base import Generator
+from gankit.models.base import Float32Output, Generator
 
 
 def _dcgan_init(module: nn.Module) -> None:
@@ -41,7 +41,7 @@ class DCGANGenerator(Generator):
             nn.ConvTranspose2d(8 * c, 4 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(4 * c), nn.ReLU(),  # 4x4
             nn.ConvTranspose2d(4 * c, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c), nn.ReLU(),  # 8x8
             nn.ConvTranspose2d(2 * c, c, 4, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),  # 16x16
-            nn.ConvTranspose2d(c, channels, 4, 2, 1), nn.Tanh(),  # 32x32, no norm on the output
+            nn.ConvTranspose2d(c, channels, 4, 2, 1), Float32Output(nn.Tanh()),  # 32x32, no norm on the output
         )
         _dcgan_init(self)
 

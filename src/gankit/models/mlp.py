@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from gankit.models.base import Generator
+from gankit.models.base import Float32Output, Generator
+from gankit.models.dropout import Dropout
 
 
 def _keras_dense_init(layer: nn.Linear) -> None:
@@ -34,7 +35,7 @@ class MLPGenerator(Generator):
         for h in hidden:
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
             width = h
-        layers += [nn.Linear(width, math.prod(image_shape)), nn.Sigmoid() if output == "sigmoid" else nn.Tanh()]
+        layers += [nn.Linear(width, math.prod(image_shape)), Float32Output(nn.Sigmoid() if output == "sigmoid" else nn.Tanh())]
         self.net = nn.Sequential(*layers)
         for layer in self.net:
             if isinstance(layer, nn.Linear):
@@ -56,7 +57,7 @@ class MLPDiscriminator(nn.Module):
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(image_shape)
         for h in hidden:
-            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2), nn.Dropout(dropout)]
+            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2), Dropout(dropout)]
             width = h
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)

@@ -16,6 +16,7 @@ from gankit.config import OutputConfig
 from gankit.data import ImageSet
 from gankit.errors import GankitError
 from gankit.evaluate import Scorer, score
+from gankit.heap import reuse_freed_memory
 from gankit.models import to_uint8
 from gankit.plots import plot_history, save_grid
 from gankit.rundir import RunDir
@@ -32,6 +33,7 @@ PROGRESS_EVERY = 25  # steps between progress-bar refreshes (each one reads the 
 def fit(state: TrainingState, run: RunDir, data: ImageSet, device: torch.device, scorer: Scorer | None = None) -> None:
     """Train from `state.epoch` to the configured number of epochs, writing into `run`; score with `scorer`."""
     config = state.config
+    reuse_freed_memory()  # each step's tensors take the last step's pages, not fresh zeroed ones
     images = data.images.to(device)  # the whole data set stays on the device: no loader, no copies per step
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -153,8 +155,9 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
     first_bad = torch.tensor(-1, device=images.device)  # first step with a non-finite loss, found without a host sync
     state.G.train()
     state.D.train()
+    # disable=None: a bar only on a terminal, not in a log file
     bar = tqdm(total=steps, desc=f"epoch {epoch}/{config.train.epochs}", unit="step", leave=False,
-               disable=not config.output.progress, file=sys.stderr, dynamic_ncols=True)
+               disable=None if config.output.progress else True, file=sys.stderr, dynamic_ncols=True)
     start = time.perf_counter()
     for i in range(steps):
         real = images[order[i * batch:(i + 1) * batch]].float().mul_(scale).add_(low)  # uint8 -> G's range

@@ -1,0 +1,98 @@
+"""Before/after ratios of the CPU training step's speed changes, each measured in one run.
+
+For each change, gankit's seed-GAN step is timed as shipped ("after") and with that one change
+undone ("before"), alternating over several repetitions, each timing in a fresh process (the
+heap's state carries over within one); the median step times are printed with their ratio.
+Changes:
+
+- dropout: gankit's Dropout (masks from 16-bit slices of 64-bit draws) vs torch's nn.Dropout
+- fused-adam: Adam(fused=True) vs Adam(foreach=True)
+- heap: glibc keeping freed memory for reuse (gankit.heap) vs its default behaviour
+
+    python bench/speedups.py [--repeats 7] [--steps 30] [--precision fp32|bf16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+from torch import nn
+
+from gankit.config import load_preset
+from gankit.heap import reuse_freed_memory
+from gankit.models.dropout import Dropout
+from gankit.train.state import TrainingState, new_state
+from gankit.train.step import GANStep
+
+
+def make_step(precision: str, undo: str) -> GANStep:
+    """The seed GAN's step with one change undone ("none": as shipped)."""
+    if undo != "heap":
+        reuse_freed_memory()  # else glibc's defaults stay, as in a process that never called it
+    config = load_preset("seed-gan-mnist")
+    config.train.precision = precision
+    state: TrainingState = new_state(config, torch.device("cpu"))
+    if undo == "dropout":
+        for i, module in enumerate(state.D.net):
+            if isinstance(module, Dropout):
+                state.D.net[i] = nn.Dropout(module.p)
+    if undo == "fused-adam":
+        t = config.train
+        state.opt_g = torch.optim.Adam(state.G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2), foreach=True)
+        state.opt_d = torch.optim.Adam(state.D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2), foreach=True)
+    return GANStep(state.G, state.D, state.opt_g, state.opt_d, config.train, torch.device("cpu"))
+
+
+def time_steps(precision: str, undo: str, steps: int) -> dict[str, float]:
+    """Milliseconds per step and page faults per step, after a few warm-up steps."""
+    torch.manual_seed(0)
+    step = make_step(precision, undo)
+    real = torch.rand(128, 1, 28, 28)  # a batch in the seed GAN's [0, 1] range; the data don't change the speed
+    for _ in range(5):
+        step(real)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(real)
+    seconds = time.perf_counter() - start
+    return {"ms": seconds / steps * 1e3, "faults": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps}
+
+
+def in_child(precision: str, undo: str, steps: int) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", undo, "--precision", precision, "--steps", str(steps)]
+    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    parser.add_argument("--changes", default="dropout,fused-adam,heap")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # time one variant and print it as JSON
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(time_steps(args.precision, args.child, args.steps)))
+        return
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, {args.precision}, "
+          f"batch 128, {args.steps} steps per timing, medians of {args.repeats}")
+    for change in args.changes.split(","):
+        runs: dict[str, list[dict[str, float]]] = {"none": [], change: []}
+        for _ in range(args.repeats):
+            for undo in runs:
+                runs[undo].append(in_child(args.precision, undo, args.steps))
+        after, before = ({key: statistics.median(r[key] for r in runs[undo]) for key in ("ms", "faults")}
+                         for undo in runs)
+        print(f"{change}: before {before['ms']:.2f} ms/step ({before['faults']:.0f} page faults), "
+              f"after {after['ms']:.2f} ms/step ({after['faults']:.0f}), speed-up {before['ms'] / after['ms']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
