@@ -22,7 +22,6 @@ from gankit.trained import sample_images
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class Scorer:
     """Everything about the real side, computed once: the extractor, the test split's features and the floor."""

@@ -103,7 +103,6 @@ class RunDir:
             records.append(last_record)
         atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in records))
 
-
     def save_eval(self, result: dict[str, Any]) -> Path:
         """RUN/eval/epoch-NNNN-FEATURES-nN.json: one scoring's full result."""
         path = self.evals / f"epoch-{result['epoch']:04d}-{result['features']}-n{result['n_generated']}.json"
