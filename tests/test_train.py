@@ -46,6 +46,20 @@ def test_a_run_writes_its_folder(mnist_dir, tmp_path):
     assert {"generator", "discriminator", "opt_g", "opt_d", "rng", "config"} <= state.keys()
 
 
+def test_the_loss_plot_waits_between_draws_but_always_shows_the_last_epoch(mnist_dir, tmp_path, monkeypatch):
+    from gankit.train import loop
+
+    drawn = []
+    monkeypatch.setattr(loop, "plot_history", lambda history, path: drawn.append(history[-1]["epoch"]))
+    monkeypatch.setattr(loop, "PLOT_EVERY_S", 3600.0)
+    _train(mnist_dir, tmp_path / "run", "--epochs", "4")
+    assert drawn == [1, 4]
+    monkeypatch.setattr(loop, "PLOT_EVERY_S", 0.0)
+    drawn.clear()
+    _train(mnist_dir, tmp_path / "run2", "--epochs", "3")  # with no wait: after every epoch
+    assert drawn == [1, 2, 3]
+
+
 def test_grid_is_an_rgb_png_of_the_fixed_batch(mnist_dir, tmp_path):
     from PIL import Image
 

@@ -10,14 +10,14 @@ from torch import nn
 from torch.nn import functional as F
 
 
-def random_words(count: int) -> torch.Tensor:
-    """`count` uniformly random int64 words, keyed by one draw from torch's CPU RNG.
+def random_words(count: int) -> np.ndarray:
+    """`count` uniformly random 64-bit words, keyed by one draw from torch's CPU RNG.
 
     torch's CPU `random_` costs about twice as much per word as numpy's SFC64 generator; keying
     SFC64 from torch's RNG keeps `torch.manual_seed` and the checkpointed RNG state in charge.
     """
     key = int(torch.empty((), dtype=torch.int64).random_())
-    return torch.from_numpy(np.random.SFC64(key).random_raw(count).view(np.int64))
+    return np.random.SFC64(key).random_raw(count)
 
 
 def dropout_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.Tensor:
@@ -28,9 +28,10 @@ def dropout_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.Tenso
     its uniform falls below p rounded to a multiple of 2^-16 (0.3 becomes 0.3000031).
     """
     n = math.prod(shape)
-    keep = random_words((n + 3) // 4).view(torch.int16) >= round(p * 65536) - 32768  # int16: -32768..32767
+    # compared in numpy, about 10x faster than torch's int16 comparison here
+    keep = random_words((n + 3) // 4).view(np.int16)[:n] >= round(p * 65536) - 32768  # int16: -32768..32767
     # through uint8: torch converts bool to float element by element, uint8 with vector instructions
-    return keep.view(torch.uint8)[:n].view(shape).to(dtype).mul_(1 / (1 - p))
+    return torch.from_numpy(keep.view(np.uint8)).view(shape).to(dtype).mul_(1 / (1 - p))
 
 
 class Dropout(nn.Dropout):

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 MAX_ROLLBACKS = 3  # with --on-nan rollback, give up after this many in one session
 PROGRESS_EVERY = 25  # steps between progress-bar refreshes (each one reads the stats off the device)
+# Drawing losses.png takes 0.2-1.2 s (more panels once metrics join): redrawn after every 10 s epoch it
+# cost the 200-epoch seed run over a minute, so between scored epochs and the last one it waits this long.
+PLOT_EVERY_S = 60.0
 
 
 def fit(state: TrainingState, run: RunDir, data: ImageSet, device: torch.device, scorer: Scorer | None = None) -> None:
@@ -65,6 +68,7 @@ def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torc
     elapsed = history[-1]["elapsed_seconds"] if history else 0.0
     initial = None if list_checkpoints(run.checkpoints) else copy.deepcopy(state_to_checkpoint(state))
     rollbacks = 0
+    last_plot = -PLOT_EVERY_S
     while state.epoch < config.train.epochs:
         epoch = state.epoch + 1
         try:
@@ -92,13 +96,16 @@ def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torc
         log.info("epoch %d/%d: D loss %.4f, G loss %.4f, D acc real %.3f / generated %.3f, %.0f img/s",
                  epoch, config.train.epochs, stats["d_loss"], stats["g_loss"], stats["d_acc_real"],
                  stats["d_acc_fake"], record["images_per_s"])
-        if scorer is not None and (epoch % config.output.eval_every == 0 or epoch == config.train.epochs):
+        scored = scorer is not None and (epoch % config.output.eval_every == 0 or epoch == config.train.epochs)
+        if scored:
             record.update(evaluate_epoch(scorer, state, run))
         grid = sample_fixed(state, fixed_noise) if wants_grid(epoch, config.train.epochs, config.output) else None
         if grid is not None:
             save_grid(grid, run.grids / f"epoch-{epoch:04d}.png")
         history.append(record)
-        plot_history(history, run.plot_path)
+        if scored or epoch == config.train.epochs or time.monotonic() - last_plot >= PLOT_EVERY_S:
+            plot_history(history, run.plot_path)
+            last_plot = time.monotonic()
         # the checkpoint carries the epoch's record: a crash before the metrics line is written is
         # repaired on resume, and a crash before the checkpoint replays the whole epoch
         save_checkpoint(run.checkpoints / checkpoint_name(epoch), {**state_to_checkpoint(state), "record": record})
