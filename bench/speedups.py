@@ -8,9 +8,6 @@ Changes:
 - dropout: gankit's Dropout (masks from 16-bit slices of 64-bit draws) vs torch's nn.Dropout
 - fused-adam: Adam(fused=True) vs Adam(foreach=True)
 - heap: glibc keeping freed memory for reuse (gankit.heap) vs its default behaviour
-- weight-casts (bf16): one bf16 copy of each weight per update (gankit.models.linear.WeightCasts)
-  vs autocast casting it at every forward
-- narrow-fp32 (bf16): layers under 128 wide (100->256, 256->1) in float32 vs in bf16
 
     python bench/speedups.py [--repeats 7] [--steps 30] [--precision fp32|bf16]
 """
@@ -18,7 +15,6 @@ Changes:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import resource
 import statistics
@@ -31,7 +27,6 @@ from torch import nn
 
 from gankit.config import load_preset
 from gankit.heap import reuse_freed_memory
-from gankit.models import linear
 from gankit.models.dropout import Dropout
 from gankit.train.state import TrainingState, new_state
 from gankit.train.step import GANStep
@@ -52,12 +47,7 @@ def make_step(precision: str, undo: str) -> GANStep:
         t = config.train
         state.opt_g = torch.optim.Adam(state.G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2), foreach=True)
         state.opt_d = torch.optim.Adam(state.D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2), foreach=True)
-    if undo == "narrow-fp32":
-        linear.NARROW = 0
-    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, config.train, torch.device("cpu"))
-    if undo == "weight-casts":
-        step.casts.active = contextlib.nullcontext  # type: ignore[method-assign]  # autocast casts at every forward
-    return step
+    return GANStep(state.G, state.D, state.opt_g, state.opt_d, config.train, torch.device("cpu"))
 
 
 def time_steps(precision: str, undo: str, steps: int) -> dict[str, float]:

@@ -10,7 +10,6 @@ from torch import nn
 
 from gankit.models.base import Float32Output, Generator
 from gankit.models.dropout import Dropout
-from gankit.models.linear import Linear
 
 
 def _keras_dense_init(layer: nn.Linear) -> None:
@@ -34,9 +33,9 @@ class MLPGenerator(Generator):
         layers: list[nn.Module] = []
         width = noise_dim
         for h in hidden:
-            layers += [Linear(width, h), nn.LeakyReLU(0.2)]
+            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
             width = h
-        layers += [Linear(width, math.prod(image_shape)), Float32Output(nn.Sigmoid() if output == "sigmoid" else nn.Tanh())]
+        layers += [nn.Linear(width, math.prod(image_shape)), Float32Output(nn.Sigmoid() if output == "sigmoid" else nn.Tanh())]
         self.net = nn.Sequential(*layers)
         for layer in self.net:
             if isinstance(layer, nn.Linear):
@@ -58,9 +57,9 @@ class MLPDiscriminator(nn.Module):
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(image_shape)
         for h in hidden:
-            layers += [Linear(width, h), nn.LeakyReLU(0.2), Dropout(dropout)]
+            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2), Dropout(dropout)]
             width = h
-        layers.append(Linear(width, 1))
+        layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
         for layer in self.net:
             if isinstance(layer, nn.Linear):

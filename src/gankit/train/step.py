@@ -9,7 +9,6 @@ from gankit.config import TrainConfig
 from gankit.device import autocast
 from gankit.losses import GENERATOR_LOSSES, discriminator_loss
 from gankit.models import Generator, has_batch_norm
-from gankit.models.linear import WeightCasts
 
 STAT_NAMES = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")
 
@@ -30,13 +29,11 @@ class GANStep:
         self.precision, self.device = config.precision, device
         # without batch norm, one D forward over real and fake together is the same function
         self.joint_d = not has_batch_norm(D)
-        # bf16 copies of the weights, made once per update: D's serve G's step and the next D step
-        self.casts = WeightCasts()
 
     def __call__(self, real: torch.Tensor) -> torch.Tensor:
         n = real.shape[0]
         z = self.noise(n, device=self.device)
-        with autocast(self.precision, self.device), self.casts.active():
+        with autocast(self.precision, self.device):
             fake = self.G(z)
             # D step: real images towards 1, generated towards 0; G is not updated
             if self.joint_d:
@@ -47,16 +44,14 @@ class GANStep:
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
-        self.casts.forget(self.D)
 
         # G step through the updated D; D's weights need no gradient here
         self.D.requires_grad_(False)
-        with autocast(self.precision, self.device), self.casts.active():
+        with autocast(self.precision, self.device):
             g_loss = self.g_loss(self.D(fake).float())
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
-        self.casts.forget(self.G)
         self.D.requires_grad_(True)
 
         with torch.no_grad():
