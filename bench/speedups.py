@@ -90,8 +90,11 @@ def main() -> None:
                 runs[undo].append(in_child(args.precision, undo, args.steps))
         after, before = ({key: statistics.median(r[key] for r in runs[undo]) for key in ("ms", "faults")}
                          for undo in runs)
+        # each before/after pair ran back to back: its ratio is less exposed to the machine's drift
+        paired = statistics.median(b["ms"] / a["ms"] for a, b in zip(runs["none"], runs[change]))
         print(f"{change}: before {before['ms']:.2f} ms/step ({before['faults']:.0f} page faults), "
-              f"after {after['ms']:.2f} ms/step ({after['faults']:.0f}), speed-up {before['ms'] / after['ms']:.2f}x")
+              f"after {after['ms']:.2f} ms/step ({after['faults']:.0f}), speed-up {before['ms'] / after['ms']:.2f}x "
+              f"(median of paired ratios {paired:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     RUN/config.yaml          the resolved config (resuming needs no flags repeated)
     RUN/metrics.jsonl        one JSON line per finished epoch
-    RUN/losses.png           loss and D-accuracy curves, rewritten every epoch
+    RUN/losses.png           loss and D-accuracy curves, redrawn at most once a minute and at the end
     RUN/grids/epoch-NNNN.png samples from a fixed noise batch
     RUN/checkpoints/epoch-NNNN.pt
     RUN/.lock                held by the run writing to the folder
