@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 
 MAX_ROLLBACKS = 3  # with --on-nan rollback, give up after this many in one session
 PROGRESS_EVERY = 25  # steps between progress-bar refreshes (each one reads the stats off the device)
-# Drawing losses.png takes 0.2-1.2 s (more panels once metrics join): redrawn after every 10 s epoch it
-# cost the 200-epoch seed run over a minute, so between scored epochs and the last one it waits this long.
+# Drawing losses.png takes 0.2-1.2 s (more panels once metrics join): redrawn after every 9 s epoch it
+# cost the 200-epoch seed run about 115 s (bench/plot_cost.py), so between scored epochs and the last
+# one it waits this long.
 PLOT_EVERY_S = 60.0
 
 
