@@ -16,8 +16,6 @@ _M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
 _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 2**20  # glibc's largest allowed value; blocks below it come from the heap
 TRIM_THRESHOLD = 1 * 2**30  # free memory at the heap's top kept rather than returned (1 GiB)
-DEFAULT_MMAP_THRESHOLD = 128 * 2**10  # glibc's defaults, for `reuse_freed_memory(False)`
-DEFAULT_TRIM_THRESHOLD = 128 * 2**10
 
 
 @functools.cache
@@ -30,10 +28,9 @@ def _libc() -> ctypes.CDLL | None:
     return libc if libc is not None and hasattr(libc, "mallopt") else None
 
 
-def reuse_freed_memory(enable: bool = True) -> bool:
-    """Raise (or restore) glibc's mmap and trim thresholds; False where there is no glibc malloc."""
+def reuse_freed_memory() -> bool:
+    """Raise glibc's mmap and trim thresholds for this process; False where there is no glibc malloc."""
     libc = _libc()
     if libc is None:
         return False
-    mmap, trim = (MMAP_THRESHOLD, TRIM_THRESHOLD) if enable else (DEFAULT_MMAP_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, mmap)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, trim))
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))

@@ -37,8 +37,8 @@ def dropout_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.Tenso
 class Dropout(nn.Dropout):
     """nn.Dropout (zero with probability p, scale the rest by 1/(1-p) while training).
 
-    On the CPU the mask comes from `dropout_mask` (the seed GAN's step 1.3x faster in fp32, 1.55x
-    in bf16: bench/speedups.py); elsewhere (a GPU's RNG is already fast) and in eval mode this is
+    On the CPU the mask comes from `dropout_mask` (the seed GAN's step 1.2x-1.3x faster in fp32,
+    1.3x-1.55x in bf16: bench/speedups.py); elsewhere (a GPU's RNG is already fast) and in eval mode this is
     nn.Dropout itself.
     """
 
