@@ -5,7 +5,10 @@ undone ("before"), alternating over several repetitions, each timing in a fresh 
 heap's state carries over within one); the median step times are printed with their ratio.
 Changes:
 
-- dropout: gankit's Dropout (masks from 16-bit slices of 64-bit draws) vs torch's nn.Dropout
+- dropout: gankit's Dropout (masks from 16-bit slices of 64-bit draws) and the fused LeakyReLU+dropout
+  kernel vs torch's nn.Dropout
+- fused-kernel: the C kernel running LeakyReLU and dropout in one pass vs gankit's unfused Dropout (the
+  same values computed with torch and numpy, as where no C compiler is found)
 - fused-adam: Adam(fused=True) vs Adam(foreach=True)
 - heap: glibc keeping freed memory for reuse (gankit.heap) vs its default behaviour
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -34,6 +38,8 @@ from gankit.train.step import GANStep
 
 def make_step(precision: str, undo: str) -> GANStep:
     """The seed GAN's step with one change undone ("none": as shipped)."""
+    if undo == "fused-kernel":
+        os.environ["GANKIT_NATIVE"] = "0"  # read on the kernel's first use, which is in this (child) process
     if undo != "heap":
         reuse_freed_memory()  # else glibc's defaults stay, as in a process that never called it
     config = load_preset("seed-gan-mnist")
@@ -75,7 +81,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
-    parser.add_argument("--changes", default="dropout,fused-adam,heap")
+    parser.add_argument("--changes", default="dropout,fused-kernel,fused-adam,heap")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # time one variant and print it as JSON
     args = parser.parse_args()
     if args.child:
