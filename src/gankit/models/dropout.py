@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -40,6 +41,7 @@ def drop_threshold(p: float) -> int:
     return round(p * 65536)
 
 
+@functools.cache  # asked on every fused call: computed once per (p, dtype)
 def mask_value(p: float, dtype: torch.dtype) -> float:
     """1/(1-p) as a mask of `dtype` holds it (rounded to bfloat16 in bfloat16)."""
     return torch.ones((), dtype=dtype).mul_(1 / (1 - p)).item()
