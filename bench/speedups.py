@@ -11,13 +11,18 @@ Changes:
   same values computed with torch and numpy, as where no C compiler is found)
 - fused-adam: Adam(fused=True) vs Adam(foreach=True)
 - heap: glibc keeping freed memory for reuse (gankit.heap) vs its default behaviour
+- control: nothing undone, two copies of the step as shipped (a check of the method: about 1.00x)
 
-    python bench/speedups.py [--repeats 7] [--steps 30] [--precision fp32|bf16]
+With --in-process both variants live in one process and alternate timing by timing (in the order
+ABBA, BAAB, ... so neither always runs first); the heap change cannot be undone that way.
+
+    python bench/speedups.py [--repeats 7] [--steps 30] [--precision fp32|bf16] [--in-process]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -31,6 +36,7 @@ from torch import nn
 
 from gankit.config import load_preset
 from gankit.heap import reuse_freed_memory
+from gankit.models import native
 from gankit.models.dropout import Dropout
 from gankit.train.state import TrainingState, new_state
 from gankit.train.step import GANStep
@@ -56,6 +62,18 @@ def make_step(precision: str, undo: str) -> GANStep:
     return GANStep(state.G, state.D, state.opt_g, state.opt_d, config.train, torch.device("cpu"))
 
 
+@contextlib.contextmanager
+def kernel_off(off: bool):
+    """Within this block gankit computes LeakyReLU+dropout unfused, as where the kernel is not built."""
+    built = native.kernels
+    if off:
+        native.kernels = lambda: None
+    try:
+        yield
+    finally:
+        native.kernels = built
+
+
 def time_steps(precision: str, undo: str, steps: int) -> dict[str, float]:
     """Milliseconds per step and page faults per step, after a few warm-up steps."""
     torch.manual_seed(0)
@@ -63,6 +81,10 @@ def time_steps(precision: str, undo: str, steps: int) -> dict[str, float]:
     real = torch.rand(128, 1, 28, 28)  # a batch in the seed GAN's [0, 1] range; the data don't change the speed
     for _ in range(5):
         step(real)
+    return time_step(step, real, steps)
+
+
+def time_step(step: GANStep, real: torch.Tensor, steps: int) -> dict[str, float]:
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start = time.perf_counter()
     for _ in range(steps):
@@ -76,24 +98,49 @@ def in_child(precision: str, undo: str, steps: int) -> dict[str, float]:
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
+def in_process(precision: str, change: str, steps: int, repeats: int) -> dict[str, list[dict[str, float]]]:
+    """Timings of the step as shipped and with `change` undone, alternating in this process."""
+    torch.manual_seed(0)
+    # the kernel is switched off around each of its timings instead (kernel_off)
+    variants = {"none": make_step(precision, "none"), change: make_step(precision, "none" if change == "fused-kernel" else change)}
+    real = torch.rand(128, 1, 28, 28)
+    runs: dict[str, list[dict[str, float]]] = {undo: [] for undo in variants}
+    for i in range(repeats + 1):  # the first round warms both up and is not kept
+        order = list(variants) if i % 2 == 0 else list(reversed(variants))
+        for undo in order + order[::-1]:
+            with kernel_off(undo == "fused-kernel"):
+                timing = time_step(variants[undo], real, steps)
+            if i:
+                runs[undo].append(timing)
+    return runs  # the k-th timings of the two variants ran next to each other
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     parser.add_argument("--changes", default="dropout,fused-kernel,fused-adam,heap")
+    parser.add_argument("--in-process", action="store_true", help="alternate both variants in this process")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # time one variant and print it as JSON
     args = parser.parse_args()
     if args.child:
         print(json.dumps(time_steps(args.precision, args.child, args.steps)))
         return
+    changes = args.changes.split(",")
+    if args.in_process and "heap" in changes:
+        sys.exit("error: --in-process cannot undo the heap change (glibc's settings hold for the whole process)")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, {args.precision}, "
-          f"batch 128, {args.steps} steps per timing, medians of {args.repeats}")
-    for change in args.changes.split(","):
-        runs: dict[str, list[dict[str, float]]] = {"none": [], change: []}
-        for _ in range(args.repeats):
-            for undo in runs:
-                runs[undo].append(in_child(args.precision, undo, args.steps))
+          f"batch 128, {args.steps} steps per timing, medians of "
+          f"{f'{2 * args.repeats} (in one process)' if args.in_process else args.repeats}")
+    for change in changes:
+        if args.in_process:
+            runs = in_process(args.precision, change, args.steps, args.repeats)
+        else:
+            runs = {"none": [], change: []}
+            for _ in range(args.repeats):
+                for undo in runs:
+                    runs[undo].append(in_child(args.precision, undo, args.steps))
         after, before = ({key: statistics.median(r[key] for r in runs[undo]) for key in ("ms", "faults")}
                          for undo in runs)
         # each before/after pair ran back to back: its ratio is less exposed to the machine's drift

@@ -1,0 +1,69 @@
+"""Where the seed GAN's CPU training step spends its time, by kind of work (torch.profiler, self times).
+
+Prints milliseconds per step for the matrix products, dtype casts, Adam, LeakyReLU+dropout and the
+rest, with the matrix products' achieved GFLOP/s. The profiler adds a little to every op, so the
+shares matter more than the sum; the unprofiled step time is printed beside it.
+
+    python bench/step_profile.py [--precision fp32|bf16] [--steps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from gankit.config import load_preset
+from gankit.heap import reuse_freed_memory
+from gankit.train.state import new_state
+from gankit.train.step import GANStep
+from train_throughput import seed_gan_flops_per_image
+
+BATCH = 128
+KINDS = {
+    "matrix products": ("aten::mm", "aten::addmm"),
+    "dtype casts": ("aten::copy_", "aten::_to_copy"),
+    "Adam (and zero_grad)": ("aten::_fused_adam_", "Optimizer.step#Adam.step", "Optimizer.zero_grad#Adam.zero_grad"),
+    "LeakyReLU+dropout": ("_FusedLeakyReLUDropout", "_FusedLeakyReLUDropoutBackward"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    parser.add_argument("--steps", type=int, default=20)
+    args = parser.parse_args()
+    reuse_freed_memory()
+    config = load_preset("seed-gan-mnist")
+    config.train.precision = args.precision
+    state = new_state(config, torch.device("cpu"))
+    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, config.train, torch.device("cpu"))
+    real = torch.rand(BATCH, 1, 28, 28)
+    for _ in range(10):
+        step(real)
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step(real)
+    plain_ms = (time.perf_counter() - start) / args.steps * 1e3
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for _ in range(args.steps):
+            step(real)
+    self_ms = {e.key: e.self_cpu_time_total / 1e3 / args.steps for e in profiler.key_averages()}
+    total = sum(self_ms.values())
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seed-gan-mnist step, {args.precision}, "
+          f"batch {BATCH}: {plain_ms:.2f} ms unprofiled, {total:.2f} ms profiled (self times below)")
+    counted = 0.0
+    for kind, names in KINDS.items():
+        ms = sum(self_ms.get(name, 0.0) for name in names)
+        counted += ms
+        extra = ""
+        if kind == "matrix products":
+            extra = f", {seed_gan_flops_per_image(config) * BATCH / ms / 1e6:.0f} GFLOP/s"
+        print(f"  {kind:22} {ms:6.2f} ms  {ms / total:4.0%}{extra}")
+    print(f"  {'everything else':22} {total - counted:6.2f} ms  {(total - counted) / total:4.0%}")
+
+
+if __name__ == "__main__":
+    main()
