@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -40,6 +41,8 @@ from gankit.models import native
 from gankit.models.dropout import Dropout
 from gankit.train.state import TrainingState, new_state
 from gankit.train.step import GANStep
+
+CHANGES = ("dropout", "fused-kernel", "fused-adam", "heap", "control")
 
 
 def make_step(precision: str, undo: str) -> GANStep:
@@ -63,7 +66,7 @@ def make_step(precision: str, undo: str) -> GANStep:
 
 
 @contextlib.contextmanager
-def kernel_off(off: bool):
+def kernel_off(off: bool) -> Iterator[None]:
     """Within this block gankit computes LeakyReLU+dropout unfused, as where the kernel is not built."""
     built = native.kernels
     if off:
@@ -128,6 +131,9 @@ def main() -> None:
         print(json.dumps(time_steps(args.precision, args.child, args.steps)))
         return
     changes = args.changes.split(",")
+    unknown = [c for c in changes if c not in CHANGES]
+    if unknown:
+        sys.exit(f"error: unknown change {unknown[0]!r} (known: {', '.join(CHANGES)})")
     if args.in_process and "heap" in changes:
         sys.exit("error: --in-process cannot undo the heap change (glibc's settings hold for the whole process)")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, {args.precision}, "
