@@ -10,15 +10,12 @@ shares matter more than the sum; the unprofiled step time is printed beside it.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
 from gankit.config import load_preset
-from gankit.heap import reuse_freed_memory
-from gankit.train.state import new_state
-from gankit.train.step import GANStep
+from speedups import make_step, time_step
 from train_throughput import seed_gan_flops_per_image
 
 BATCH = 128
@@ -35,18 +32,10 @@ def main() -> None:
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
-    reuse_freed_memory()
-    config = load_preset("seed-gan-mnist")
-    config.train.precision = args.precision
-    state = new_state(config, torch.device("cpu"))
-    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, config.train, torch.device("cpu"))
+    step = make_step(args.precision, "none")  # as shipped, set up as `gankit train` sets it up
     real = torch.rand(BATCH, 1, 28, 28)
-    for _ in range(10):
-        step(real)
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        step(real)
-    plain_ms = (time.perf_counter() - start) / args.steps * 1e3
+    time_step(step, real, 10)  # warm-up
+    plain_ms = time_step(step, real, args.steps)["ms"]
     with profile(activities=[ProfilerActivity.CPU]) as profiler:
         for _ in range(args.steps):
             step(real)
@@ -60,7 +49,7 @@ def main() -> None:
         counted += ms
         extra = ""
         if kind == "matrix products":
-            extra = f", {seed_gan_flops_per_image(config) * BATCH / ms / 1e6:.0f} GFLOP/s"
+            extra = f", {seed_gan_flops_per_image(load_preset('seed-gan-mnist')) * BATCH / ms / 1e6:.0f} GFLOP/s"
         print(f"  {kind:22} {ms:6.2f} ms  {ms / total:4.0%}{extra}")
     print(f"  {'everything else':22} {total - counted:6.2f} ms  {(total - counted) / total:4.0%}")
 
