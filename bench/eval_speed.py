@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from gankit.evaluate import make_scorer, score
-from gankit.trained import load_generator
+from gankit.run import load_run
 
 
 def main() -> None:
@@ -26,7 +26,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    G, config, checkpoint = load_generator(args.run)
+    run = load_run(args.run)
+    G, config, checkpoint = run.generator(), run.config, run.checkpoint()
     start = time.perf_counter()
     scorer = make_scorer(config, n=args.n, metrics=["fid", "kid", "is", "pr", "coverage"], features="evaluator",
                          data_dir=args.data_dir, progress=False)

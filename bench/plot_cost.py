@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit.plots import plot_history
-from gankit.train.loop import PLOT_EVERY_S
+from gankit.training.callbacks import PLOT_EVERY_S
 
 SCORES = {"fid": 30.0, "kid_mean": 2.0, "precision": 0.85, "recall": 0.7, "density": 0.8, "coverage": 0.6,
           "is_mean": 7.0, "classes_covered": 10}

@@ -1,20 +1,15 @@
 """Before/after ratios of the CPU training step's speed changes, each measured in one run.
 
 For each change, gankit's seed-GAN step is timed as shipped ("after") and with that one change
-undone ("before"), alternating over several repetitions, each timing in a fresh process (the
-heap's state carries over within one); the median step times are printed with their ratio.
-Changes:
+undone ("before"), alternating over several repetitions, each timing in a fresh process; the
+median step times are printed with their ratio. Changes:
 
-- dropout: gankit's Dropout (masks from 16-bit slices of 64-bit draws) and the fused LeakyReLU+dropout
-  kernel vs torch's nn.Dropout
-- fused-kernel: the C kernel running LeakyReLU and dropout in one pass vs gankit's unfused Dropout (the
-  same values computed with torch and numpy, as where no C compiler is found)
+- dropout: gankit's Dropout (masks from 16-bit slices of 64-bit draws) vs torch's nn.Dropout
 - fused-adam: Adam(fused=True) vs Adam(foreach=True)
-- heap: glibc keeping freed memory for reuse (gankit.heap) vs its default behaviour
 - control: nothing undone, two copies of the step as shipped (a check of the method: about 1.00x)
 
 With --in-process both variants live in one process and alternate timing by timing (in the order
-ABBA, BAAB, ... so neither always runs first); the heap change cannot be undone that way.
+ABBA, BAAB, ... so neither always runs first).
 
     python bench/speedups.py [--repeats 7] [--steps 30] [--precision fp32|bf16] [--in-process]
 """
@@ -22,35 +17,27 @@ ABBA, BAAB, ... so neither always runs first); the heap change cannot be undone 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import torch
 from torch import nn
 
 from gankit.config import load_preset
-from gankit.heap import reuse_freed_memory
-from gankit.models import native
+from gankit.losses import build_loss
 from gankit.models.dropout import Dropout
-from gankit.train.state import TrainingState, new_state
-from gankit.train.step import GANStep
+from gankit.training.state import TrainingState, new_state
+from gankit.training.step import GANStep
 
-CHANGES = ("dropout", "fused-kernel", "fused-adam", "heap", "control")
+CHANGES = ("dropout", "fused-adam", "control")
 
 
 def make_step(precision: str, undo: str) -> GANStep:
     """The seed GAN's step with one change undone ("none": as shipped)."""
-    if undo == "fused-kernel":
-        os.environ["GANKIT_NATIVE"] = "0"  # read on the kernel's first use, which is in this (child) process
-    if undo != "heap":
-        reuse_freed_memory()  # else glibc's defaults stay, as in a process that never called it
     config = load_preset("seed-gan-mnist")
     config.train.precision = precision
     state: TrainingState = new_state(config, torch.device("cpu"))
@@ -62,19 +49,8 @@ def make_step(precision: str, undo: str) -> GANStep:
         t = config.train
         state.opt_g = torch.optim.Adam(state.G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2), foreach=True)
         state.opt_d = torch.optim.Adam(state.D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2), foreach=True)
-    return GANStep(state.G, state.D, state.opt_g, state.opt_d, config.train, torch.device("cpu"))
-
-
-@contextlib.contextmanager
-def kernel_off(off: bool) -> Iterator[None]:
-    """Within this block gankit computes LeakyReLU+dropout unfused, as where the kernel is not built."""
-    built = native.kernels
-    if off:
-        native.kernels = lambda: None
-    try:
-        yield
-    finally:
-        native.kernels = built
+    return GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
+                   precision=precision)
 
 
 def time_steps(precision: str, undo: str, steps: int) -> dict[str, float]:
@@ -104,15 +80,13 @@ def in_child(precision: str, undo: str, steps: int) -> dict[str, float]:
 def in_process(precision: str, change: str, steps: int, repeats: int) -> dict[str, list[dict[str, float]]]:
     """Timings of the step as shipped and with `change` undone, alternating in this process."""
     torch.manual_seed(0)
-    # the kernel is switched off around each of its timings instead (kernel_off)
-    variants = {"none": make_step(precision, "none"), change: make_step(precision, "none" if change == "fused-kernel" else change)}
+    variants = {"none": make_step(precision, "none"), change: make_step(precision, change)}
     real = torch.rand(128, 1, 28, 28)
     runs: dict[str, list[dict[str, float]]] = {undo: [] for undo in variants}
     for i in range(repeats + 1):  # the first round warms both up and is not kept
         order = list(variants) if i % 2 == 0 else list(reversed(variants))
         for undo in order + order[::-1]:
-            with kernel_off(undo == "fused-kernel"):
-                timing = time_step(variants[undo], real, steps)
+            timing = time_step(variants[undo], real, steps)
             if i:
                 runs[undo].append(timing)
     return runs  # the k-th timings of the two variants ran next to each other
@@ -123,7 +97,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
-    parser.add_argument("--changes", default="dropout,fused-kernel,fused-adam,heap")
+    parser.add_argument("--changes", default="dropout,fused-adam")
     parser.add_argument("--in-process", action="store_true", help="alternate both variants in this process")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # time one variant and print it as JSON
     args = parser.parse_args()
@@ -134,8 +108,6 @@ def main() -> None:
     unknown = [c for c in changes if c not in CHANGES]
     if unknown:
         sys.exit(f"error: unknown change {unknown[0]!r} (known: {', '.join(CHANGES)})")
-    if args.in_process and "heap" in changes:
-        sys.exit("error: --in-process cannot undo the heap change (glibc's settings hold for the whole process)")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, {args.precision}, "
           f"batch 128, {args.steps} steps per timing, medians of "
           f"{f'{2 * args.repeats} (in one process)' if args.in_process else args.repeats}")

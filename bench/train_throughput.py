@@ -37,13 +37,12 @@ from peak import blended_gflops  # noqa: E402
 from gankit.config import Config, load_preset  # noqa: E402
 from gankit.data import load_images  # noqa: E402
 from gankit.data.mnist import torchvision_root  # noqa: E402
-from gankit.heap import reuse_freed_memory  # noqa: E402
-from gankit.losses import discriminator_loss, nonsaturating_generator_loss  # noqa: E402
+from gankit.losses import bce_discriminator_loss, build_loss  # noqa: E402
 from gankit.models import build_models  # noqa: E402
 from gankit.models.dropout import Dropout  # noqa: E402
-from gankit.train.loop import run_epoch  # noqa: E402
-from gankit.train.state import new_state  # noqa: E402
-from gankit.train.step import GANStep  # noqa: E402
+from gankit.training.loop import run_epoch  # noqa: E402
+from gankit.training.state import new_state  # noqa: E402
+from gankit.training.step import GANStep  # noqa: E402
 
 PRESETS = {"mlp": "seed-gan-mnist", "dcgan": "seed-dcgan-cifar10"}
 
@@ -70,13 +69,13 @@ def seed_gan_flops_per_image(config: Config) -> float:
 
 def gankit_loop(preset: str, data_dir: Path, steps: int, precision: str) -> float:
     """images/s of gankit's own epoch loop over `steps` batches, set up as `gankit train` sets it up."""
-    reuse_freed_memory()
     config = load_preset(preset)
     config.output.progress = False
     config.train.precision = precision
     images = load_images(config.data, source_dir(preset, data_dir)).images
     state = new_state(config, torch.device("cpu"))
-    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, config.train, torch.device("cpu"))
+    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
+                   precision=precision)
     subset = images[: steps * config.train.batch_size]
     run_epoch(step, subset[: 3 * config.train.batch_size], state, 1)  # warm-up
     _, seconds, n = run_epoch(step, subset, state, 1)
@@ -106,11 +105,11 @@ def straightforward_loop(preset: str, data_dir: Path, steps: int) -> float:
                 break
             z = torch.randn(real.shape[0], config.model.noise_dim)
             fake = G(z)
-            d_loss = discriminator_loss(D(real), D(fake.detach()))
+            d_loss = bce_discriminator_loss(D(real), D(fake.detach()))
             opt_d.zero_grad()
             d_loss.backward()
             opt_d.step()
-            g_loss = nonsaturating_generator_loss(D(fake))
+            g_loss = torch.nn.functional.softplus(-D(fake)).mean()  # the non-saturating G loss
             opt_g.zero_grad()
             g_loss.backward()
             opt_g.step()

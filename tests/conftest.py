@@ -8,14 +8,29 @@ from pathlib import Path
 import pytest
 import torch
 
+import gankit
+from gankit.config import Config, apply_overrides, load_preset
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("GANKIT_TEST_DATA", REPO.parent / "shared" / "data"))
 MNIST_DIR = SHARED_DATA / "mnist"
 CIFAR_ARCHIVE = SHARED_DATA / "cifar10-jpeg" / "cifar10-jpeg.tar.gz"
 
 # A tiny seed-GAN variant: same code paths, seconds to train.
-TINY_MLP = ["--set", "model.g_hidden=[32, 32]", "--set", "model.d_hidden=[32, 32]", "--limit", "512",
-            "--batch-size", "64", "--no-progress"]
+TINY = ["model.g_hidden=[32, 32]", "model.d_hidden=[32, 32]", "data.limit=512", "train.batch_size=64",
+        "output.progress=false"]
+TINY_NETS = ["--set", "model.g_hidden=[32, 32]", "--set", "model.d_hidden=[32, 32]", "--no-progress"]
+TINY_MLP = [*TINY_NETS, "--limit", "512", "--batch-size", "64"]  # TINY as `gankit train` flags
+
+
+def tiny_config(*overrides: str, preset: str = "seed-gan-mnist") -> Config:
+    """The tiny seed-GAN variant, with `section.key=value` overrides."""
+    return apply_overrides(load_preset(preset), [*TINY, *overrides])
+
+
+def train_tiny(mnist_dir: Path, out: Path, *overrides: str, **kwargs) -> gankit.Run:
+    """Train the tiny variant into `out` through the library."""
+    return gankit.train(tiny_config(*overrides), out, data_dir=mnist_dir, **kwargs)
 
 
 @pytest.fixture(scope="session", autouse=True)

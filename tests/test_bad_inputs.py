@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from conftest import CIFAR_ARCHIVE, MNIST_DIR, TINY_MLP
+from conftest import CIFAR_ARCHIVE, MNIST_DIR, train_tiny
 from gankit.cli import main
 
 
@@ -45,8 +45,7 @@ def _yaml(tmp, text):
 
 
 def _a_run(tmp):
-    assert main(["train", "seed-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(tmp / "run"), "--epochs", "1", *TINY_MLP]) == 0
-    return tmp / "run"
+    return train_tiny(MNIST_DIR, tmp / "run", "train.epochs=1").path
 
 
 MLP = ["train", "seed-gan-mnist", "--out", "{out}"]
@@ -64,13 +63,13 @@ CASES = [
     ("folder of text files", lambda t: _images(t, {"a.txt": b"hello"}), [*FOLDER, "--data-dir", "{data}"], "holds no images"),
     ("corrupt image", lambda t: _images(t, {"a.png": _png(t), "b.png": b"\x89PNG\r\n\x1a\nnope"}), [*FOLDER, "--data-dir", "{data}"], "cannot read image"),
     ("zero-byte image", lambda t: _images(t, {"a.png": _png(t), "b.jpg": b""}), [*FOLDER, "--data-dir", "{data}"], "cannot read image"),
-    ("folder data set without a folder", lambda t: None, FOLDER, "needs --data-dir"),
+    ("folder data set without a folder", lambda t: None, FOLDER, "needs a folder or archive of images: name it with --data-dir"),
     ("no CIFAR-10 in the folder", lambda t: t, ["train", "seed-dcgan-cifar10", "--out", "{out}", "--data-dir", "{data}"], "no CIFAR-10 found"),
     ("fewer images than a batch", lambda t: MNIST_DIR, [*MLP, "--data-dir", "{data}", "--limit", "10"], "fewer than one batch"),
     ("unknown preset", lambda t: None, ["train", "seed-gan-mnits", "--out", "{out}"], "unknown preset 'seed-gan-mnits'"),
-    ("unknown --set key", lambda t: None, [*MLP, "--set", "train.lr=1"], "unknown config key 'train.lr'"),
+    ("unknown --set key", lambda t: None, [*MLP, "--set", "train.lr=1"], "--set: unknown config key 'train.lr'"),
     ("unknown --set section", lambda t: None, [*MLP, "--set", "optim.lr=1"], "unknown config key 'optim'"),
-    ("--set without =", lambda t: None, [*MLP, "--set", "train.epochs"], "--set expects key=value"),
+    ("--set without =", lambda t: None, [*MLP, "--set", "train.epochs"], "--set 'train.epochs' must read key=value"),
     ("non-number for --epochs", lambda t: None, [*MLP, "--epochs", "ten"], "expected a whole number, got 'ten'"),
     ("zero epochs", lambda t: None, [*MLP, "--epochs", "0"], "expected a positive whole number"),
     ("negative epochs", lambda t: None, [*MLP, "--epochs", "-3"], "expected a positive whole number"),

@@ -35,12 +35,12 @@ def test_overrides_parse_yaml_values():
     ("train.epochs=ten", "train.epochs: expected int, got 'ten'"),
     ("train.epochs=0", "train.epochs must be positive"),
     ("train.epochs=true", "expected int"),
-    ("train.loss=wasserstein", "train.loss must be one of nonsaturating, minimax"),
+    ("train.loss=wasserstein", "train.loss must be one of minimax, nonsaturating"),
     ("model.g_hidden=5", "expected a list"),
     ("model.dropout=1.5", "model.dropout must be in [0, 1)"),
     ("train.lr_d=-1", "train.lr_d must be positive"),
     ("data.channels=3", "mnist is grey"),
-    ("noequals", "--set expects key=value"),
+    ("noequals", "override 'noequals' must read key=value"),
 ])
 def test_bad_overrides_name_the_problem(override, message):
     with pytest.raises(GankitError, match=None) as err:

@@ -87,7 +87,7 @@ def test_missing_folder(tmp_path):
 
 def test_offline_without_a_data_dir_gives_advice(monkeypatch):
     # the test machines are offline: the download fails and the message says what to do
-    with pytest.raises(GankitError, match="could not be downloaded.*--data-dir"):
+    with pytest.raises(GankitError, match="could not be downloaded.*with data_dir"):
         load_images(DataConfig(dataset="fashion-mnist"), None)
 
 

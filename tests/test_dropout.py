@@ -1,17 +1,12 @@
-"""gankit's Dropout: nn.Dropout's maths (keep with probability 1 - p, scale by 1/(1-p)) with a cheaper mask,
-and the LeakyReLU+Dropout pair fused into one C kernel that gives the same bits."""
+"""gankit's Dropout: nn.Dropout's maths (keep with probability 1 - p, scale by 1/(1-p)) with a cheaper mask."""
 
-import logging
 import math
-import shutil
-import subprocess
 
-import pytest
 import torch
 from torch.nn import functional as F
 
-from gankit.models import MLPDiscriminator, native
-from gankit.models.dropout import Dropout, dropout_mask, leaky_relu_dropout, random_lanes, run_fused
+from gankit.models.dropout import Dropout, dropout_mask, random_lanes
+from gankit.models.mlp import MLPDiscriminator
 
 
 def test_random_numbers_are_splitmix64():
@@ -75,70 +70,16 @@ def test_eval_mode_and_dtypes():
     assert isinstance(layer, torch.nn.Dropout)  # a drop-in: same p, same state dict
 
 
-@pytest.fixture
-def kernels():
-    library = native.kernels()
-    if library is None:
-        assert shutil.which("cc") is None, "a C compiler is here, so the fused kernel should have been built"
-        pytest.skip("no C compiler: the fused kernel cannot be built")
-    return library
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("shape", [(256, 1024), (3, 7), (2,)])
-def test_fused_kernel_gives_the_bits_of_leaky_relu_then_dropout(kernels, dtype, shape):
-    torch.manual_seed(5)
-    x = (torch.randn(shape) * 3).to(dtype).requires_grad_()
-    x.data.view(-1)[0] = 0.0  # leaky_relu's boundary: 0 is not > 0
-    dy = torch.randn(shape).to(dtype)
-    fused = leaky_relu_dropout(x, 0.2, 0.3, key=1234)
-    fused.backward(dy)
-    fused_grad, x.grad = x.grad, None
-    plain = F.leaky_relu(x, 0.2) * dropout_mask(shape, 0.3, dtype, key=1234)
-    plain.backward(dy)
-    assert fused.dtype == dtype and torch.equal(fused, plain)
-    assert torch.equal(fused_grad, x.grad)
-
-
-def test_discriminator_fuses_only_while_training_on_the_cpu(kernels):
+def test_the_discriminator_draws_one_mask_key_per_layer_in_order():
+    # the masks of the removed fused LeakyReLU+dropout kernel: same keys, same order, same bits
     D = MLPDiscriminator((1, 28, 28), [64, 32, 16], 0.3)
     x = torch.rand(8, 1, 28, 28)
     torch.manual_seed(9)
-    fused = D(x)
-    torch.manual_seed(9)  # each pair draws one key, in the order the unfused layers draw theirs
-    assert torch.equal(fused, D.net(x).squeeze(1))
-    D.eval()
-    assert torch.equal(D(x), D.net(x).squeeze(1))  # no dropout at all
-    assert torch.equal(run_fused(D.net, x), D.net(x))
-
-
-def test_without_the_kernel_the_values_are_the_same(kernels, monkeypatch):
-    x = torch.randn(64, 256)
-    with_kernel = leaky_relu_dropout(x, 0.2, 0.3, key=99)
-    monkeypatch.setattr(native, "kernels", lambda: None)
-    assert torch.equal(leaky_relu_dropout(x, 0.2, 0.3, key=99), with_kernel)
-
-
-def test_a_failed_build_falls_back_with_one_warning(monkeypatch, caplog):
-    def broken(compiler):
-        raise subprocess.CalledProcessError(1, [compiler], stderr="cc1: error: bad flag\n")
-    native.kernels.cache_clear()
-    monkeypatch.setattr(native, "_build", broken)
-    monkeypatch.setattr(native.shutil, "which", lambda name: "/usr/bin/cc")
-    try:
-        with caplog.at_level(logging.WARNING):
-            assert native.kernels() is None
-            assert native.kernels() is None  # tried once per process
-        assert [r.getMessage() for r in caplog.records] == [
-            "could not build the fused LeakyReLU+dropout kernel (cc1: error: bad flag): it runs unfused (same values, slower)"]
-    finally:
-        native.kernels.cache_clear()
-
-
-def test_turned_off_by_environment(monkeypatch):
-    native.kernels.cache_clear()
-    monkeypatch.setenv("GANKIT_NATIVE", "0")
-    try:
-        assert native.kernels() is None
-    finally:
-        native.kernels.cache_clear()
+    out = D(x)
+    torch.manual_seed(9)
+    h = x.flatten(1)
+    for layer in (1, 4, 7):  # Linear, LeakyReLU, Dropout triples after the Flatten
+        key = int(torch.empty((), dtype=torch.int64).random_())
+        h = F.leaky_relu(D.net[layer](h), 0.2) * dropout_mask(h.shape[:1] + (D.net[layer].out_features,), 0.3,
+                                                              torch.float32, key)
+    assert torch.equal(out, D.net[-1](h).squeeze(1))

@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from conftest import TINY_MLP
+import gankit
+from conftest import train_tiny
 from gankit import evaluators
 from gankit.cli import main
 from gankit.config import DataConfig
@@ -24,7 +25,7 @@ def one_epoch_evaluator():
 @pytest.fixture(scope="module")
 def run(mnist_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("eval") / "run"
-    assert main(["train", "seed-gan-mnist", "--data-dir", str(mnist_dir), "--out", str(out), "--epochs", "1", *TINY_MLP]) == 0
+    train_tiny(mnist_dir, out, "train.epochs=1")
     return out
 
 
@@ -39,8 +40,8 @@ def test_the_evaluator_learns_mnist(mnist_dir):
     assert info["test_accuracy"] > 0.9
 
 
-def test_eval_writes_figures_beside_the_real_floor(run, mnist_dir, capsys):
-    assert main(["eval", str(run), "--n", "600", "--data-dir", str(mnist_dir)]) == 0
+def test_eval_writes_figures_beside_the_real_floor(run, capsys):
+    assert main(["eval", str(run), "--n", "600"]) == 0  # no --data-dir: the run remembers where its data is
     out = capsys.readouterr().out
     assert "fid" in out and "real floor" in out
     result = json.loads((run / "eval" / "epoch-0001-evaluator-mnist-n600.json").read_text())
@@ -54,14 +55,16 @@ def test_eval_writes_figures_beside_the_real_floor(run, mnist_dir, capsys):
 
 def test_eval_every_adds_metric_curves(mnist_dir, tmp_path):
     out = tmp_path / "run"
-    assert main(["train", "seed-gan-mnist", "--data-dir", str(mnist_dir), "--out", str(out), "--epochs", "2", *TINY_MLP,
-                 "--eval-every", "1", "--set", "output.eval_n=300", "--set", "output.eval_metrics=[fid, coverage]"]) == 0
+    train_tiny(mnist_dir, out, "train.epochs=2", "output.eval_every=1", "output.eval_n=300",
+               "output.eval_metrics=[fid, coverage]")
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert all({"fid", "classes_covered", "class_kl"} <= r.keys() for r in records)
     assert "class_histogram" not in records[0]  # lists stay in RUN/eval/*.json
     assert sorted(p.name for p in (out / "eval").iterdir()) == ["epoch-0001-evaluator-mnist-n300.json",
                                                               "epoch-0002-evaluator-mnist-n300.json"]
     assert "FID" in (out / "report.html").read_text()
+    result, path = gankit.load_run(out).evaluate(n=300, metrics=["fid"], progress=False)  # the library call
+    assert path.name == "epoch-0002-evaluator-mnist-n300.json" and result["metrics"]["fid"] > result["floor"]["fid"]
 
 
 def test_eval_bad_input(run, tmp_path, capsys):

@@ -10,14 +10,18 @@ import sys
 import pytest
 import torch
 
-from conftest import TINY_MLP
+import gankit
+from conftest import TINY_NETS, train_tiny
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.cli import main
-from gankit.train import loop
+from gankit.errors import GankitError
+from gankit.training import loop
 
 
-def _train(mnist_dir, out, *extra):
-    return main(["train", "seed-gan-mnist", "--data-dir", str(mnist_dir), "--out", str(out), *TINY_MLP, *extra])
+def _resume(run, epochs, **kwargs):
+    config = gankit.load_run(run).config
+    config.train.epochs = epochs
+    return gankit.train(config, run, resume=True, **kwargs)
 
 
 def _epochs(run):
@@ -41,12 +45,12 @@ def poison_step(monkeypatch):
     return calls
 
 
-def test_nan_stops_the_run_and_keeps_the_good_checkpoint(mnist_dir, tmp_path, poison_step, capsys):
+def test_nan_stops_the_run_and_keeps_the_good_checkpoint(mnist_dir, tmp_path, poison_step):
     run = tmp_path / "run"
     poison_step["at"] = 8 + 3  # epoch 2 (8 steps of 64 per epoch), step 3
-    assert _train(mnist_dir, run, "--epochs", "3") == 2
-    err = capsys.readouterr().err
-    assert "gankit: error: the losses became NaN or infinite at epoch 2, step 3" in err
+    with pytest.raises(GankitError, match="the losses became NaN or infinite at epoch 2, step 3") as error:
+        train_tiny(mnist_dir, run, "train.epochs=3")
+    assert error.value.options == ("train.on_nan",)
     assert [p.name for p in list_checkpoints(run / "checkpoints")] == ["epoch-0001.pt"]
     good = load_checkpoint(run / "checkpoints" / "epoch-0001.pt")
     assert all(torch.isfinite(v).all() for v in good["discriminator"].values())
@@ -56,7 +60,7 @@ def test_nan_stops_the_run_and_keeps_the_good_checkpoint(mnist_dir, tmp_path, po
 def test_nan_rollback_lowers_the_learning_rate_and_finishes(mnist_dir, tmp_path, poison_step, capsys):
     run = tmp_path / "run"
     poison_step["at"] = 8 + 3
-    assert _train(mnist_dir, run, "--epochs", "3", "--on-nan", "rollback") == 0
+    train_tiny(mnist_dir, run, "train.epochs=3", "train.on_nan=rollback")
     err = capsys.readouterr().err
     assert "at epoch 2, step 3: rolled back to epoch 1, learning rates now 0.0001 (G) and 0.0001 (D)" in err
     final = load_checkpoint(list_checkpoints(run / "checkpoints")[-1])
@@ -66,7 +70,7 @@ def test_nan_rollback_lowers_the_learning_rate_and_finishes(mnist_dir, tmp_path,
 
 def test_hostile_checkpoint_is_refused_by_every_command_without_running_its_code(mnist_dir, tmp_path, capsys):
     run = tmp_path / "run"
-    assert _train(mnist_dir, run, "--epochs", "1") == 0
+    train_tiny(mnist_dir, run, "train.epochs=1")
     marker = tmp_path / "pwned"
 
     class Payload:
@@ -92,40 +96,39 @@ def test_hostile_checkpoint_is_refused_by_every_command_without_running_its_code
         assert not marker.exists()
 
 
-def test_truncated_checkpoint_is_refused(mnist_dir, tmp_path, capsys):
+def test_truncated_checkpoint_is_refused(mnist_dir, tmp_path):
     run = tmp_path / "run"
-    _train(mnist_dir, run, "--epochs", "1")
+    train_tiny(mnist_dir, run, "train.epochs=1")
     path = list_checkpoints(run / "checkpoints")[-1]
     path.write_bytes(path.read_bytes()[:500])
-    assert main(["train", "--resume", "--out", str(run), "--data-dir", str(mnist_dir)]) == 2
-    assert "is corrupt or unsafe to load" in capsys.readouterr().err
+    with pytest.raises(GankitError, match="is corrupt or unsafe to load"):
+        _resume(run, 2)
 
 
 def test_metrics_line_lost_in_a_crash_comes_back_from_the_checkpoint(mnist_dir, tmp_path):
     run = tmp_path / "run"
-    _train(mnist_dir, run, "--epochs", "2")
+    train_tiny(mnist_dir, run, "train.epochs=2")
     lines = (run / "metrics.jsonl").read_text().splitlines()
     (run / "metrics.jsonl").write_text(lines[0] + "\n" + lines[1][:20])  # the last line cut short
-    assert main(["train", "--resume", "--out", str(run), "--epochs", "3", "--data-dir", str(mnist_dir), "--no-progress"]) == 0
+    _resume(run, 3)
     assert _epochs(run) == [1, 2, 3]
 
 
-def test_full_disk_fails_cleanly_and_keeps_what_was_written(mnist_dir, tmp_path, capsys):
+def test_full_disk_fails_cleanly_and_keeps_what_was_written(mnist_dir, tmp_path):
     mount = tmp_path / "small"
     mount.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True).returncode:
         pytest.skip("mounting a tmpfs is not allowed here")
     try:
         run = mount / "run"
-        assert _train(mnist_dir, run, "--epochs", "1") == 0
+        train_tiny(mnist_dir, run, "train.epochs=1")
         checkpoint = (run / "checkpoints" / "epoch-0001.pt").read_bytes()
         metrics = (run / "metrics.jsonl").read_bytes()
         free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
         (mount / "filler").write_bytes(b"\0" * (free - 4096))
-        capsys.readouterr()
-        assert main(["train", "--resume", "--out", str(run), "--epochs", "3", "--data-dir", str(mnist_dir), "--no-progress"]) == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert err[-1].startswith("gankit: error: cannot write") and "No space left on device" in err[-1]
+        with pytest.raises(GankitError) as error:
+            _resume(run, 3)
+        assert str(error.value).startswith("cannot write") and "No space left on device" in str(error.value)
         assert (run / "checkpoints" / "epoch-0001.pt").read_bytes() == checkpoint
         assert (run / "metrics.jsonl").read_bytes() == metrics
         assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]  # no temporary left
@@ -135,7 +138,7 @@ def test_full_disk_fails_cleanly_and_keeps_what_was_written(mnist_dir, tmp_path,
 
 def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(mnist_dir, tmp_path):
     base = [sys.executable, "-m", "gankit", "train", "seed-gan-mnist", "--data-dir", str(mnist_dir),
-            "--epochs", "4", *TINY_MLP[:-3], "--limit", "3200", "--batch-size", "32", "--no-progress"]
+            "--epochs", "4", *TINY_NETS, "--limit", "3200", "--batch-size", "32"]
     straight = tmp_path / "straight"
     subprocess.run([*base, "--out", str(straight)], check=True, capture_output=True)
     expected = load_checkpoint(list_checkpoints(straight / "checkpoints")[-1])
@@ -145,7 +148,7 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(mnis
     kills = 0
     for _ in range(6):
         # a run killed before it wrote its config is started afresh, as a user would
-        cmd = [sys.executable, "-m", "gankit", "train", "--resume", "--out", str(run), "--data-dir", str(mnist_dir)] \
+        cmd = [sys.executable, "-m", "gankit", "train", "--resume", "--out", str(run)] \
             if (run / "config.yaml").exists() else [*base, "--out", str(run)]
         proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
         try:
@@ -170,7 +173,7 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(mnis
 
 def test_a_folder_in_use_by_a_live_run_is_refused(mnist_dir, tmp_path):
     run = tmp_path / "run"
-    assert _train(mnist_dir, run, "--epochs", "1") == 0
+    train_tiny(mnist_dir, run, "train.epochs=1")
     holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a');"
                                "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
                                str(run / ".lock")], stdout=subprocess.PIPE, text=True)
@@ -186,12 +189,11 @@ def test_a_folder_in_use_by_a_live_run_is_refused(mnist_dir, tmp_path):
         holder.wait()
 
 
-def test_a_checkpoint_of_another_model_is_refused(mnist_dir, tmp_path, capsys):
+def test_a_checkpoint_of_another_model_is_refused(mnist_dir, tmp_path):
     mlp, dcgan = tmp_path / "mlp", tmp_path / "dcgan"
-    _train(mnist_dir, mlp, "--epochs", "1")
-    assert main(["train", "dcgan-mnist", "--data-dir", str(mnist_dir), "--out", str(dcgan), "--epochs", "1", "--limit", "128",
-                 "--set", "model.base_channels=4", "--no-progress"]) == 0
+    train_tiny(mnist_dir, mlp, "train.epochs=1")
+    gankit.train(gankit.apply_overrides(gankit.load_preset("dcgan-mnist"), [
+        "train.epochs=1", "data.limit=128", "model.base_channels=4", "output.progress=false"]), dcgan, data_dir=mnist_dir)
     (dcgan / "checkpoints" / "epoch-0002.pt").write_bytes((mlp / "checkpoints" / "epoch-0001.pt").read_bytes())
-    capsys.readouterr()
-    assert main(["train", "--resume", "--out", str(dcgan), "--epochs", "3", "--data-dir", str(mnist_dir)]) == 2
-    assert "holds a different model (mlp, noise 100) than this run (dcgan, noise 128)" in capsys.readouterr().err
+    with pytest.raises(GankitError, match=r"holds a different model than this run \(model.arch is 'mlp' there, 'dcgan' here\)"):
+        _resume(dcgan, 3)

@@ -3,7 +3,13 @@ import math
 import pytest
 import torch
 
-from gankit.losses import discriminator_loss, minimax_generator_loss, nonsaturating_generator_loss
+from gankit.config import TrainConfig
+from gankit.errors import GankitError
+from gankit.losses import LOSSES, Minimax, NonSaturating, bce_discriminator_loss, build_loss
+
+discriminator_loss = bce_discriminator_loss
+minimax_generator_loss = Minimax().g_loss
+nonsaturating_generator_loss = NonSaturating().g_loss
 
 LN3 = math.log(3)
 # D(x) = sigmoid(logit): logits 0 and ln 3 give probabilities 0.5 and 0.75; 0 and -ln 3 give 0.5 and 0.25
@@ -52,3 +58,15 @@ def test_losses_stay_finite_at_extreme_logits():
     extreme = torch.tensor([-200.0, 200.0])
     for value in (discriminator_loss(extreme, extreme), minimax_generator_loss(extreme), nonsaturating_generator_loss(extreme)):
         assert torch.isfinite(value)
+
+
+def test_both_bce_losses_share_the_discriminator_loss():
+    for loss in (Minimax(label_smoothing=0.1), NonSaturating(label_smoothing=0.1)):
+        assert loss.d_loss(REAL, FAKE).item() == pytest.approx(discriminator_loss(REAL, FAKE, 0.1).item(), abs=1e-7)
+
+
+def test_losses_are_built_by_name_with_their_parameters():
+    assert build_loss(TrainConfig(loss="minimax", label_smoothing=0.2)) == Minimax(label_smoothing=0.2)
+    assert {"minimax", "nonsaturating"} <= set(LOSSES)
+    with pytest.raises(GankitError, match="unknown loss 'hinge' \\(known: minimax, nonsaturating"):
+        build_loss(TrainConfig(loss="hinge"))

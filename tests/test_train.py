@@ -8,14 +8,11 @@ import time
 import pytest
 import torch
 
-from conftest import TINY_MLP
+import gankit
+from conftest import TINY_MLP, TINY_NETS, tiny_config, train_tiny
 from gankit import device
 from gankit.checkpoint import list_checkpoints, load_checkpoint
-from gankit.cli import main
-
-
-def _train(mnist_dir, out, *extra):
-    return main(["train", "seed-gan-mnist", "--data-dir", str(mnist_dir), "--out", str(out), *TINY_MLP, *extra])
+from gankit.errors import GankitError
 
 
 def _weights(run):
@@ -29,94 +26,149 @@ def _assert_same(a, b):
         assert torch.equal(a[key], b[key]), key
 
 
+def _records(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
 def test_a_run_writes_its_folder(mnist_dir, tmp_path):
-    run = tmp_path / "run"
-    assert _train(mnist_dir, run, "--epochs", "2", "--set", "output.grid_every=2") == 0
-    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    run = train_tiny(mnist_dir, tmp_path / "run", "train.epochs=2", "output.grid_every=2")
+    assert run.path == tmp_path / "run" and run.config.train.epochs == 2
+    records = _records(run.path)
     assert [r["epoch"] for r in records] == [1, 2]
+    assert list(records[0])[:5] == ["epoch", "d_loss", "g_loss", "d_acc_real", "d_acc_fake"]  # the step's named stats
     for r in records:
         assert r["images_per_s"] > 0 and r["epoch_seconds"] > 0
         assert 0 <= r["d_acc_real"] <= 1 and 0 <= r["d_acc_fake"] <= 1
         assert r["d_loss"] > 0 and r["g_loss"] > 0
-    assert sorted(p.name for p in (run / "grids").iterdir()) == ["epoch-0001.png", "epoch-0002.png"]
-    assert (run / "losses.png").stat().st_size > 1000
-    assert "dataset: mnist" in (run / "config.yaml").read_text()
-    state = load_checkpoint(list_checkpoints(run / "checkpoints")[-1])
+    assert run.metrics() == records
+    assert sorted(p.name for p in (run.path / "grids").iterdir()) == ["epoch-0001.png", "epoch-0002.png"]
+    assert (run.path / "losses.png").stat().st_size > 1000
+    assert "dataset: mnist" in (run.path / "config.yaml").read_text()
+    state = load_checkpoint(list_checkpoints(run.path / "checkpoints")[-1])
     assert state["epoch"] == 2
     assert {"generator", "discriminator", "opt_g", "opt_d", "rng", "config"} <= state.keys()
 
 
+def test_one_epoch_and_samples_in_python(mnist_dir, tmp_path):
+    """The README's Python example."""
+    config = gankit.load_preset("seed-gan-mnist")
+    config.train.epochs = 1
+    config.data.limit = 1024
+    config.output.progress = False
+    run = gankit.train(config, tmp_path / "py", data_dir=mnist_dir)
+    images = run.sample(16, seed=0)
+    assert images.shape == (16, 1, 28, 28) and images.dtype == torch.uint8
+    assert torch.equal(images, gankit.load_run(tmp_path / "py").sample(16, seed=0))
+
+
 def test_the_loss_plot_waits_between_draws_but_always_shows_the_last_epoch(mnist_dir, tmp_path, monkeypatch):
-    from gankit.train import loop
+    from gankit.training import callbacks
 
     drawn = []
-    monkeypatch.setattr(loop, "plot_history", lambda history, path: drawn.append(history[-1]["epoch"]))
-    monkeypatch.setattr(loop, "PLOT_EVERY_S", 3600.0)
-    _train(mnist_dir, tmp_path / "run", "--epochs", "4")
+    monkeypatch.setattr(callbacks, "plot_history", lambda history, path: drawn.append(history[-1]["epoch"]))
+    monkeypatch.setattr(callbacks, "PLOT_EVERY_S", 3600.0)
+    train_tiny(mnist_dir, tmp_path / "run", "train.epochs=4")
     assert drawn == [1, 4]
-    monkeypatch.setattr(loop, "PLOT_EVERY_S", 0.0)
+    monkeypatch.setattr(callbacks, "PLOT_EVERY_S", 0.0)
     drawn.clear()
-    _train(mnist_dir, tmp_path / "run2", "--epochs", "3")  # with no wait: after every epoch
+    train_tiny(mnist_dir, tmp_path / "run2", "train.epochs=3")  # with no wait: after every epoch
     assert drawn == [1, 2, 3]
 
 
 def test_grid_is_an_rgb_png_of_the_fixed_batch(mnist_dir, tmp_path):
     from PIL import Image
 
-    run = tmp_path / "run"
-    _train(mnist_dir, run, "--epochs", "1", "--set", "output.grid_samples=16")
-    with Image.open(run / "grids" / "epoch-0001.png") as img:
+    run = train_tiny(mnist_dir, tmp_path / "run", "train.epochs=1", "output.grid_samples=16")
+    with Image.open(run.path / "grids" / "epoch-0001.png") as img:
         assert img.size == (4 * 30 + 2, 4 * 30 + 2)  # 4x4 images of 28 px with 2 px padding
 
 
 def test_same_seed_same_weights(mnist_dir, tmp_path):
-    _train(mnist_dir, tmp_path / "a", "--epochs", "1", "--seed", "3")
-    _train(mnist_dir, tmp_path / "b", "--epochs", "1", "--seed", "3")
-    _train(mnist_dir, tmp_path / "c", "--epochs", "1", "--seed", "4")
+    train_tiny(mnist_dir, tmp_path / "a", "train.epochs=1", "train.seed=3")
+    train_tiny(mnist_dir, tmp_path / "b", "train.epochs=1", "train.seed=3")
+    train_tiny(mnist_dir, tmp_path / "c", "train.epochs=1", "train.seed=4")
     _assert_same(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
     assert not torch.equal(_weights(tmp_path / "a")["G.net.0.weight"], _weights(tmp_path / "c")["G.net.0.weight"])
 
 
 def test_resume_equals_an_uninterrupted_run(mnist_dir, tmp_path):
-    _train(mnist_dir, tmp_path / "straight", "--epochs", "3")
-    _train(mnist_dir, tmp_path / "split", "--epochs", "1")
-    assert main(["train", "--resume", "--out", str(tmp_path / "split"), "--epochs", "3",
-                 "--data-dir", str(mnist_dir), "--no-progress"]) == 0
+    train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=3")
+    train_tiny(mnist_dir, tmp_path / "split", "train.epochs=1")
+    config = gankit.load_run(tmp_path / "split").config
+    config.train.epochs = 3
+    gankit.train(config, tmp_path / "split", resume=True)  # no data_dir: the run remembers its data
     _assert_same(_weights(tmp_path / "straight"), _weights(tmp_path / "split"))
-    straight = [json.loads(x) for x in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
-    split = [json.loads(x) for x in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    straight, split = _records(tmp_path / "straight"), _records(tmp_path / "split")
     assert [r["epoch"] for r in split] == [1, 2, 3]
     assert [r["g_loss"] for r in split] == [r["g_loss"] for r in straight]
 
 
+def test_resume_accepts_the_same_values_and_names_a_real_change(mnist_dir, tmp_path):
+    train_tiny(mnist_dir, tmp_path / "r", "train.epochs=1", "train.seed=3")
+    # the same command again, now resuming: equal values pass, the length may change
+    gankit.train(tiny_config("train.epochs=2", "train.seed=3"), tmp_path / "r", data_dir=mnist_dir, resume=True)
+    assert [r["epoch"] for r in _records(tmp_path / "r")] == [1, 2]
+    with pytest.raises(GankitError) as error:
+        gankit.train(tiny_config("train.epochs=3", "train.seed=4"), tmp_path / "r", resume=True)
+    assert str(error.value) == ("cannot change train.seed from 3 to 4 when resuming: it would change the run's maths "
+                                "(start a new run)")
+
+
+def test_the_run_remembers_its_data_and_says_when_it_moved(mnist_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "mnist"
+    shutil.copytree(mnist_dir, copy)
+    run = train_tiny(copy, tmp_path / "r", "train.epochs=1")
+    assert run.config.data.dir == str(copy.resolve())
+    shutil.rmtree(copy)
+    with pytest.raises(GankitError, match=rf"the data at {copy} \(data.dir\) is no longer there; name where it is now"):
+        gankit.train(None, run.path, resume=True)
+    config = gankit.load_run(run.path).config
+    config.train.epochs = 2
+    gankit.train(config, run.path, data_dir=mnist_dir, resume=True)  # an explicit location wins, and is remembered
+    assert gankit.load_run(run.path).config.data.dir == str(mnist_dir.resolve())
+
+
+def test_a_folder_holding_a_run_is_not_trained_over(mnist_dir, tmp_path):
+    train_tiny(mnist_dir, tmp_path / "r", "train.epochs=1")
+    with pytest.raises(GankitError, match="already holds a run; continue it with resume or choose another run_dir"):
+        train_tiny(mnist_dir, tmp_path / "r", "train.epochs=1")
+
+
 @pytest.mark.skipif(not device.cpu_supports_bf16(), reason="this CPU has no bf16 support")
 def test_bf16_trains_with_fp32_weights(mnist_dir, tmp_path):
-    assert _train(mnist_dir, tmp_path / "r", "--epochs", "2", "--precision", "bf16") == 0
+    train_tiny(mnist_dir, tmp_path / "r", "train.epochs=2", "train.precision=bf16")
     weights = _weights(tmp_path / "r")
     assert all(w.dtype == torch.float32 and torch.isfinite(w).all() for w in weights.values())
-    records = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    records = _records(tmp_path / "r")
     assert [r["epoch"] for r in records] == [1, 2]
     assert all(0 < r["d_loss"] < 10 and 0 < r["g_loss"] < 50 for r in records)
 
 
 def test_bf16_is_refused_on_a_cpu_without_it(mnist_dir, tmp_path, monkeypatch, capsys):
+    from gankit.cli import main
+
     monkeypatch.setattr(device, "cpu_supports_bf16", lambda: False)
-    assert _train(mnist_dir, tmp_path / "r", "--epochs", "1", "--precision", "bf16") == 2
+    with pytest.raises(GankitError, match=r"^train.precision bf16: this CPU has no bf16 support \(use fp32\)$"):
+        train_tiny(mnist_dir, tmp_path / "r", "train.precision=bf16")
+    assert main(["train", "seed-gan-mnist", "--data-dir", str(mnist_dir), "--out", str(tmp_path / "r"),
+                 "--precision", "bf16", *TINY_MLP]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["gankit: error: --precision bf16: this CPU has no bf16 support (use fp32)"]
+    assert err == ["gankit: error: --precision bf16: this CPU has no bf16 support (use fp32)"]  # the CLI names its flag
     assert not (tmp_path / "r").exists()
 
 
 def test_minimax_uniform_and_smoothing_train(mnist_dir, tmp_path):
-    assert _train(mnist_dir, tmp_path / "r", "--epochs", "1", "--set", "train.loss=minimax",
-                  "--set", "model.noise=uniform", "--set", "train.label_smoothing=0.1") == 0
+    train_tiny(mnist_dir, tmp_path / "r", "train.epochs=1", "train.loss=minimax", "model.noise=uniform",
+               "train.label_smoothing=0.1")
     assert load_checkpoint(list_checkpoints(tmp_path / "r" / "checkpoints")[-1])["config"]["train"]["loss"] == "minimax"
 
 
 def test_killed_mid_epoch_resumes_without_duplicate_or_missing_epochs(mnist_dir, tmp_path):
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "gankit", "train", "seed-gan-mnist", "--data-dir", str(mnist_dir), "--out", str(run),
-           "--epochs", "4", *TINY_MLP[:-3], "--limit", "6400", "--batch-size", "32", "--no-progress"]
+           "--epochs", "4", *TINY_NETS, "--limit", "6400", "--batch-size", "32"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     # wait for the first finished epoch, then kill in the middle of a later one
     deadline = time.time() + 120
@@ -127,9 +179,24 @@ def test_killed_mid_epoch_resumes_without_duplicate_or_missing_epochs(mnist_dir,
     proc.wait()
     done = load_checkpoint(list_checkpoints(run / "checkpoints")[-1])["epoch"]
     assert 1 <= done < 4
-    resumed = subprocess.run([sys.executable, "-m", "gankit", "train", "--resume", "--out", str(run),
-                              "--data-dir", str(mnist_dir), "--no-progress"], capture_output=True, text=True)
+    resumed = subprocess.run([sys.executable, "-m", "gankit", "train", "--resume", "--out", str(run), "--no-progress"],
+                             capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming {run} after epoch {done}" in resumed.stderr
-    epochs = [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()]
-    assert epochs == [1, 2, 3, 4]
+    assert [r["epoch"] for r in _records(run)] == [1, 2, 3, 4]
+
+
+def test_trains_where_fcntl_does_not_exist(mnist_dir, tmp_path):
+    """Windows has no fcntl: the package imports, locks its run folder and trains without it."""
+    program = (
+        "import sys; sys.modules['fcntl'] = None\n"  # `import fcntl` now raises ImportError
+        "from conftest import train_tiny\n"
+        "from pathlib import Path\n"
+        f"train_tiny(Path({str(mnist_dir)!r}), Path({str(tmp_path / 'r')!r}), 'train.epochs=1')\n"
+        "import gankit.rundir, filelock; print(filelock.FileLock.__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                            cwd=os.path.dirname(__file__), env=os.environ.copy())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() != "UnixFileLock"
+    assert [r["epoch"] for r in _records(tmp_path / "r")] == [1]

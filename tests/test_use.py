@@ -11,19 +11,25 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY_MLP
+import gankit
+from conftest import train_tiny
 from gankit.checkpoint import list_checkpoints
 from gankit.cli import main
-from gankit.trained import interpolate, load_generator, sample_images, slerp
+from gankit.errors import GankitError
+from gankit.models import to_uint8
+from gankit.sampling import interpolate, sample_images, slerp
 
 
 @pytest.fixture(scope="module")
 def run(mnist_dir, tmp_path_factory):
     """A tiny seed-GAN run of 3 epochs with a grid every epoch and TensorBoard on."""
     out = tmp_path_factory.mktemp("use") / "run"
-    assert main(["train", "seed-gan-mnist", "--data-dir", str(mnist_dir), "--out", str(out), "--epochs", "3",
-                 "--set", "output.grid_every=1", "--tensorboard", *TINY_MLP]) == 0
+    train_tiny(mnist_dir, out, "train.epochs=3", "output.grid_every=1", "output.tensorboard=true")
     return out
+
+
+def _generator(run):
+    return gankit.load_run(run).generator()
 
 
 def _errors(capsys):
@@ -52,18 +58,31 @@ def test_tensorboard_has_the_epoch_scalars_and_grids(run):
 
 
 def test_sample_is_deterministic_and_in_range(run):
-    G, config, _ = load_generator(run)
+    G = _generator(run)
     a, b, c = sample_images(G, 10, seed=1), sample_images(G, 10, seed=1), sample_images(G, 10, seed=2)
     assert a.shape == (10, 1, 28, 28) and a.dtype == torch.uint8
     assert torch.equal(a, b) and not torch.equal(a, c)
+    noise = G.sample_noise(300, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(sample_images(G, 300, seed=1), to_uint8(G.sample(300, noise=noise), G.value_range))  # batches of 256
+
+
+def test_one_sampling_path_restores_the_mode_and_refuses_labels(run):
+    G = _generator(run).train()
+    z = G.sample_noise(4, generator=torch.Generator().manual_seed(0))
+    images = G.sample(4, noise=z)
+    assert G.training  # back in the mode it was in
+    with torch.no_grad():
+        assert torch.equal(images, G.eval()(z))  # eval mode: no dropout or batch-norm updates
+    assert images.min() >= 0 and images.max() <= 1  # G's value range, not uint8
+    with pytest.raises(GankitError, match="this generator is unconditional: it takes no class labels"):
+        G.sample(4, labels=torch.zeros(4, dtype=torch.long))
 
 
 @pytest.mark.parametrize("fmt", ["grid", "files", "npy"])
 def test_sample_command_formats(run, tmp_path, fmt):
     out = tmp_path / {"grid": "s.png", "files": "s", "npy": "s.npy"}[fmt]
     assert main(["sample", str(run), "--n", "6", "--seed", "3", "--format", fmt, "--out", str(out)]) == 0
-    G, _, _ = load_generator(run)
-    expected = sample_images(G, 6, seed=3)
+    expected = sample_images(_generator(run), 6, seed=3)
     if fmt == "npy":
         assert np.array_equal(np.load(out), expected.permute(0, 2, 3, 1).numpy())
     elif fmt == "files":
@@ -83,9 +102,13 @@ def test_slerp_ends_at_the_endpoints_and_keeps_the_norm():
 
 
 def test_interpolate_command(run, tmp_path):
-    G, _, _ = load_generator(run)
+    G = _generator(run)
     walks = interpolate(G, 3, 5, mode="linear", seed=0)
     assert walks.shape == (3, 5, 1, 28, 28)
+    gen = torch.Generator().manual_seed(0)
+    a, b = G.sample_noise(3, generator=gen, device="cpu"), G.sample_noise(3, generator=gen, device="cpu")  # as drawn
+    assert torch.equal(walks[:, 0], sample_images(G, noise=a))
+    assert torch.equal(walks[:, -1], sample_images(G, noise=b))
     assert main(["interpolate", str(run), "--pairs", "3", "--steps", "5", "--out", str(tmp_path / "w.png")]) == 0
     assert Image.open(tmp_path / "w.png").size == (5 * 30 + 2, 3 * 30 + 2)
     assert main(["interpolate", str(run), "--pairs", "2", "--steps", "4", "--format", "gif", "--out", str(tmp_path / "w.gif")]) == 0
@@ -95,10 +118,10 @@ def test_interpolate_command(run, tmp_path):
 def test_torchscript_export_gives_the_checkpoints_images(run, tmp_path):
     out = tmp_path / "g.pt"
     assert main(["export", str(run), "--format", "torchscript", "--out", str(out)]) == 0
-    G, _, _ = load_generator(run)
+    G = _generator(run)
     z = G.sample_noise(7, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
-        assert torch.allclose(torch.jit.load(str(out))(z), G(z), atol=1e-6)
+        assert torch.allclose(torch.jit.load(str(out))(z), G.sample(7, noise=z), atol=1e-6)
     description = json.loads((tmp_path / "g.pt.json").read_text())
     assert description["noise_dim"] == 100 and description["value_range"] == [0.0, 1.0]
 
@@ -107,11 +130,10 @@ def test_onnx_export_gives_the_checkpoints_images(run, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     out = tmp_path / "g.onnx"
     assert main(["export", str(run), "--format", "onnx", "--out", str(out)]) == 0
-    G, _, _ = load_generator(run)
+    G = _generator(run)
     z = G.sample_noise(9, generator=torch.Generator().manual_seed(5))  # another batch size than the export's
     (images,) = ort.InferenceSession(str(out)).run(None, {"z": z.numpy()})
-    with torch.no_grad():
-        assert np.allclose(images, G(z).numpy(), atol=1e-5)
+    assert np.allclose(images, G.sample(9, noise=z).numpy(), atol=1e-5)
 
 
 def test_bad_input_for_the_using_commands(run, tmp_path, capsys):
@@ -123,7 +145,8 @@ def test_bad_input_for_the_using_commands(run, tmp_path, capsys):
         (["sample", str(run), "--n", "0"], "--n must be positive"),
         (["sample", str(run), "--out", "/proc/no/such/x.png"], "cannot write /proc/no/such/x.png"),
         (["sample", str(run), "--checkpoint", str(tmp_path / "missing.pt")], "does not exist"),
-        (["interpolate", str(run), "--steps", "1"], "--steps >= 2"),
+        (["interpolate", str(run), "--steps", "1"], "--steps must be at least 2"),
+        (["interpolate", str(run), "--pairs", "0"], "--pairs must be positive"),
         (["export", str(run)], "the following arguments are required: --format"),
         (["report", str(tmp_path / "not-a-run")], "is not a gankit run folder"),
     ]
@@ -136,8 +159,8 @@ def test_bad_input_for_the_using_commands(run, tmp_path, capsys):
 
 def test_checkpoint_of_another_model_is_refused(run, mnist_dir, tmp_path, capsys):
     dcgan = tmp_path / "dcgan"
-    assert main(["train", "dcgan-mnist", "--data-dir", str(mnist_dir), "--out", str(dcgan), "--epochs", "1", "--limit", "128",
-                 "--set", "model.base_channels=4", "--no-progress"]) == 0
+    gankit.train(gankit.apply_overrides(gankit.load_preset("dcgan-mnist"), [
+        "train.epochs=1", "data.limit=128", "model.base_channels=4", "output.progress=false"]), dcgan, data_dir=mnist_dir)
     capsys.readouterr()
     foreign = list_checkpoints(dcgan / "checkpoints")[-1]
     for command in ("sample", "interpolate", "export"):

@@ -1,4 +1,4 @@
-"""Typed run configuration: YAML presets plus `--set section.key=value` overrides, validated."""
+"""Typed run configuration: YAML presets plus `section.key=value` overrides, validated."""
 
 from __future__ import annotations
 
@@ -15,21 +15,19 @@ import yaml
 
 from gankit.errors import GankitError
 
-DATASETS = ("mnist", "fashion-mnist", "cifar10", "folder")
-ARCHS = ("mlp", "dcgan")
 NOISE_KINDS = ("normal", "uniform")
 MLP_OUTPUTS = ("sigmoid", "tanh")
-LOSSES = ("nonsaturating", "minimax")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 ON_NAN = ("stop", "rollback")
-METRIC_NAMES = ("fid", "kid", "is", "pr", "coverage")  # gankit.metrics.METRICS
-FEATURE_EXTRACTORS = ("evaluator", "inception")
+# keys a resumed run may change: they alter how long it runs, where it reads and what it writes, not its maths
+RESUMABLE = ("train.epochs", "train.device", "train.compile", "train.on_nan", "data.dir", "output.", "description")
 
 
 @dataclass
 class DataConfig:
-    dataset: str = "mnist"  # mnist | fashion-mnist | cifar10 | folder
+    dataset: str = "mnist"  # a name of gankit.data.DATASETS: mnist | fashion-mnist | cifar10 | folder
+    dir: str | None = None  # folder or archive holding it; None: gankit's cache (downloading there). Stored resolved
     image_size: int = 28  # side of the square image the model sees; MNIST is zero-padded up to it
     channels: int = 1  # 1 grey, 3 RGB
     limit: int | None = None  # train on the first N images only
@@ -38,7 +36,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    arch: str = "mlp"  # mlp (the seed GAN) | dcgan (the seed DCGAN)
+    arch: str = "mlp"  # a name of gankit.models.ARCHS: mlp (the seed GAN) | dcgan (the seed DCGAN)
     noise_dim: int = 100  # length of the noise vector z
     noise: str = "normal"  # normal N(0, 1) | uniform U(-1, 1)
     g_hidden: list[int] = field(default_factory=lambda: [256, 512, 1024])  # mlp: G's hidden widths
@@ -52,8 +50,8 @@ class ModelConfig:
 class TrainConfig:
     epochs: int = 200  # passes over the training set
     batch_size: int = 128  # images per step; the last incomplete batch of an epoch is dropped
-    loss: str = "nonsaturating"  # nonsaturating (G maximises log D(G(z))) | minimax (G minimises log(1 - D(G(z))))
-    label_smoothing: float = 0.0  # one-sided: D's target for real images is 1 - label_smoothing
+    loss: str = "nonsaturating"  # a name of gankit.losses.LOSSES, e.g. nonsaturating | minimax
+    label_smoothing: float = 0.0  # BCE losses, one-sided: D's target for real images is 1 - label_smoothing
     lr_g: float = 2e-4  # Adam learning rate of G
     lr_d: float = 2e-4  # Adam learning rate of D
     beta1: float = 0.5  # Adam beta1
@@ -77,8 +75,8 @@ class OutputConfig:
     report: bool = True  # write RUN/report.html and the grid animation when training ends
     eval_every: int = 0  # score the generator every N epochs (0: never); the figures join metrics.jsonl
     eval_n: int = 5000  # generated and real images per score
-    eval_metrics: list[str] = field(default_factory=lambda: ["fid", "kid", "is", "pr", "coverage"])
-    eval_features: str = "evaluator"  # evaluator (gankit's classifier for the data set) | inception
+    eval_metrics: list[str] = field(default_factory=lambda: ["fid", "kid", "is", "pr", "coverage"])  # gankit.metrics.METRICS
+    eval_features: str = "evaluator"  # gankit.metrics.EXTRACTORS: evaluator (gankit's classifier for the data set) | inception
 
 
 @dataclass
@@ -140,12 +138,15 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise GankitError(f"--set expects key=value, got '{item}'")
+            raise GankitError(f"override '{item}' must read key=value", option="override")
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
-        set_value(config, key.strip(), value, source="--set")
+        try:
+            set_value(config, key.strip(), value, source="override")
+        except GankitError as exc:
+            raise GankitError(str(exc), option="override") from None
     validate(config)
     return config
 
@@ -211,12 +212,18 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 
 def validate(config: Config) -> None:
     """Check ranges and choices; every message names the key."""
+    # the registries live with what they name (and import torch), so they are read here, not at import
+    from gankit.data import DATASETS
+    from gankit.losses import LOSSES
+    from gankit.metrics import EXTRACTORS, METRICS
+    from gankit.models import ARCHS
+
     d, m, t, o = config.data, config.model, config.train, config.output
-    _choice("data.dataset", d.dataset, DATASETS)
-    _choice("model.arch", m.arch, ARCHS)
+    _choice("data.dataset", d.dataset, DATASETS.names())
+    _choice("model.arch", m.arch, ARCHS.names())
     _choice("model.noise", m.noise, NOISE_KINDS)
     _choice("model.output", m.output, MLP_OUTPUTS)
-    _choice("train.loss", t.loss, LOSSES)
+    _choice("train.loss", t.loss, LOSSES.names())
     _choice("train.device", t.device, DEVICES)
     _choice("train.precision", t.precision, PRECISIONS)
     _choice("train.on_nan", t.on_nan, ON_NAN)
@@ -235,13 +242,7 @@ def validate(config: Config) -> None:
     _positive("model.base_channels", m.base_channels)
     if m.arch == "dcgan" and d.image_size != 32:
         raise GankitError(f"model.arch dcgan makes 32x32 images; data.image_size is {d.image_size}")
-    if d.dataset in ("mnist", "fashion-mnist"):
-        if d.channels != 1:
-            raise GankitError(f"data.dataset {d.dataset} is grey: data.channels must be 1")
-        if d.image_size < 28:
-            raise GankitError(f"data.dataset {d.dataset} has 28x28 images: data.image_size must be >= 28")
-    if d.dataset == "cifar10" and (d.channels != 3 or d.image_size != 32):
-        raise GankitError("data.dataset cifar10 has 32x32 colour images: data.channels 3, data.image_size 32")
+    DATASETS[d.dataset].check(d)
     _positive("train.epochs", t.epochs)
     _positive("train.batch_size", t.batch_size)
     if not 0.0 <= t.label_smoothing < 0.5:
@@ -261,8 +262,27 @@ def validate(config: Config) -> None:
     if o.eval_n < 2:
         raise GankitError(f"output.eval_n must be at least 2, got {o.eval_n}")
     for name in o.eval_metrics:
-        _choice("output.eval_metrics", name, METRIC_NAMES)
-    _choice("output.eval_features", o.eval_features, FEATURE_EXTRACTORS)
+        _choice("output.eval_metrics", name, METRICS.names())
+    _choice("output.eval_features", o.eval_features, EXTRACTORS.names())
+
+
+def check_resume(stored: Config, wanted: Config) -> None:
+    """Refuse a resumed run whose config changes the maths; equal values and `RESUMABLE` keys pass."""
+    old, new = _flatten(stored.to_dict()), _flatten(wanted.to_dict())
+    for key, value in old.items():
+        if new.get(key) != value and not key.startswith(RESUMABLE):
+            raise GankitError(f"cannot change {key} from {value!r} to {new.get(key)!r} when resuming: "
+                              "it would change the run's maths (start a new run)")
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _choice(key: str, value: Any, choices: tuple) -> None:

@@ -13,7 +13,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise GankitError("--device cuda: no CUDA GPU is available here (use --device cpu or auto)")
+        raise GankitError("train.device cuda: no CUDA GPU is available here (use cpu or auto)", option="train.device")
     return torch.device(name)
 
 
@@ -26,9 +26,9 @@ def check_precision(precision: str, device: torch.device) -> None:
     if precision != "bf16":
         return
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise GankitError("--precision bf16: this GPU has no bf16 support (use fp32)")
+        raise GankitError("train.precision bf16: this GPU has no bf16 support (use fp32)", option="train.precision")
     if device.type == "cpu" and not cpu_supports_bf16():
-        raise GankitError("--precision bf16: this CPU has no bf16 support (use fp32)")
+        raise GankitError("train.precision bf16: this CPU has no bf16 support (use fp32)", option="train.precision")
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:

@@ -11,13 +11,14 @@ from typing import Any
 
 import torch
 
-from gankit.config import FEATURE_EXTRACTORS, Config
+from gankit.config import Config
 from gankit.data import load_images
+from gankit.data.locate import resolve_data_dir
 from gankit.errors import GankitError
-from gankit.metrics import compute
-from gankit.metrics.features import EvaluatorExtractor, Extractor, FeatureSet, InceptionExtractor
+from gankit.metrics import EXTRACTORS, compute
+from gankit.metrics.features import Extractor, FeatureSet
 from gankit.models import Generator
-from gankit.trained import sample_images
+from gankit.sampling import sample_images
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +34,16 @@ class Scorer:
     n: int
 
 
-def make_scorer(config: Config, *, n: int, metrics: list[str], features: str, data_dir: Path | None,
+def make_scorer(config: Config, *, n: int, metrics: list[str], features: str, data_dir: Path | None = None,
                 inception_weights: Path | None = None, progress: bool = True) -> Scorer:
     """Load (or train) the extractor and score a real training subset against the test split."""
     if n <= 1:
-        raise GankitError(f"--n must be at least 2, got {n}")
-    extractor = _extractor(config, features, data_dir, inception_weights, progress)
-    data = dataclasses.replace(config.data, limit=None)
-    test = load_images(data, data_dir, train=False)
-    train = load_images(data, data_dir, train=True)
+        raise GankitError(f"n must be at least 2, got {n}", option="n")
+    root = resolve_data_dir(data_dir, config.data.dir)
+    extractor = EXTRACTORS[features](config.data.dataset, root, inception_weights, progress)
+    data = dataclasses.replace(config.data, limit=None, dir=str(root) if root else None)
+    test = load_images(data, train=False)
+    train = load_images(data, train=True)
     n_real = min(n, len(test), len(train))
     if n_real < n:
         log.warning("the real splits hold %d images: scoring with %d on each side", n_real, n_real)
@@ -67,13 +69,6 @@ def score(scorer: Scorer, G: Generator, *, seed: int = 0) -> dict[str, Any]:
     }
 
 
-def _extractor(config: Config, features: str, data_dir: Path | None, weights: Path | None, progress: bool) -> Extractor:
-    if features == "inception":
-        return InceptionExtractor(weights)
-    if features != "evaluator":
-        raise GankitError(f"--features must be one of {', '.join(FEATURE_EXTRACTORS)}, got {features!r}")
-    from gankit.evaluators import load_evaluator
-
-    net, info = load_evaluator(config.data.dataset, data_dir, progress=progress)
-    log.info("features: the %s evaluator (test accuracy %.2f%%)", config.data.dataset, 100 * info["test_accuracy"])
-    return EvaluatorExtractor(net, config.data.dataset)
+def numbers(metrics: dict[str, Any]) -> dict[str, float]:
+    """The scalar results (lists such as class histograms stay in the full result)."""
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

@@ -1,4 +1,7 @@
-"""Export of a generator alone: TorchScript or ONNX, with a JSON file describing its input and output."""
+"""Export of a generator alone (TorchScript or ONNX), with a JSON file describing its input and output.
+
+Both formats trace `G.sample`, so an export computes what sampling computes: eval mode, G's range.
+"""
 
 from __future__ import annotations
 
@@ -7,48 +10,67 @@ import io
 import json
 import os
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from gankit.errors import GankitError
+from gankit.files import atomic_write_text
 from gankit.models import Generator
+from gankit.registry import Registry
 
-FORMATS = ("torchscript", "onnx")
+
+@dataclass(frozen=True)
+class ExportFormat:
+    write: Callable[[nn.Module, torch.Tensor, Path], None]  # (sampler, example noise, path)
+    suffix: str  # the file name's ending
+
+
+FORMATS: Registry[ExportFormat] = Registry("export format")
+
+
+class Sampler(nn.Module):
+    """G.sample as a module of the noise alone: what an export computes."""
+
+    def __init__(self, G: Generator):
+        super().__init__()
+        self.G = G
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.G.sample(z.shape[0], noise=z)
 
 
 def export_generator(G: Generator, path: Path, fmt: str) -> Path:
     """Write G to `path` (atomically) and a description beside it (`path` + '.json'); returns the JSON path."""
-    if fmt not in FORMATS:
-        raise GankitError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    export_format = FORMATS[fmt]
     G = G.eval()
     example = G.sample_noise(2, generator=torch.Generator().manual_seed(0), device="cpu")
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        if fmt == "torchscript":
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # tracing warns that TorchScript is in maintenance
-                torch.jit.save(torch.jit.trace(G, example), str(tmp))
-        else:
-            _export_onnx(G, example, tmp)
+        export_format.write(Sampler(G).eval(), example, tmp)
         os.replace(tmp, path)
     except OSError as exc:
         raise GankitError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         Path(tmp).unlink(missing_ok=True)
     description = path.with_name(path.name + ".json")
-    text = json.dumps({
+    atomic_write_text(description, json.dumps({
         "format": fmt, "input": "z", "noise_dim": G.noise_dim, "noise": G.noise,
         "output": "images", "image_shape": list(G.image_shape), "value_range": list(G.value_range),
-    }, indent=2)
-    try:
-        description.write_text(text + "\n")
-    except OSError as exc:
-        raise GankitError(f"cannot write {description}: {exc.strerror}") from None
+    }, indent=2) + "\n", durable=False)
     return description
 
 
-def _export_onnx(G: Generator, example: torch.Tensor, path: Path) -> None:
+def _torchscript(sampler: nn.Module, example: torch.Tensor, path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracing warns that TorchScript is in maintenance
+        torch.jit.save(torch.jit.trace(sampler, example), str(path))
+
+
+def _onnx(sampler: nn.Module, example: torch.Tensor, path: Path) -> None:
     try:
         import onnx  # noqa: F401  (torch.onnx needs it)
     except ImportError:
@@ -56,6 +78,10 @@ def _export_onnx(G: Generator, example: torch.Tensor, path: Path) -> None:
     batch = torch.export.Dim("batch", min=1)
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(G, (example,), input_names=["z"], output_names=["images"],
+        program = torch.onnx.export(sampler, (example,), input_names=["z"], output_names=["images"],
                                     dynamic_shapes={"z": {0: batch}}, dynamo=True)
     program.save(str(path))
+
+
+FORMATS.register("torchscript")(ExportFormat(_torchscript, ".torchscript.pt"))
+FORMATS.register("onnx")(ExportFormat(_onnx, ".onnx"))

@@ -1,36 +1,74 @@
-"""GAN losses (Goodfellow et al., 2014) as small pure functions of D's logits.
+"""GAN objectives as (D loss, G loss) pairs of small pure functions of D's outputs, chosen by name.
 
-D outputs a logit l with D(x) = sigmoid(l); log D = -softplus(-l) and log(1 - D) = -softplus(l),
-which stay finite where D saturates at 0 or 1.
+The BCE losses read D's output as a logit l with D(x) = sigmoid(l): log D = -softplus(-l) and
+log(1 - D) = -softplus(l), which stay finite where D saturates at 0 or 1.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
+from gankit.errors import GankitError
+from gankit.registry import Registry
 
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+if TYPE_CHECKING:
+    from gankit.config import TrainConfig
+
+
+class GANLoss:
+    """A GAN objective; a subclass's dataclass fields are its parameters (read from `train.<field>`)."""
+
+    decision_threshold = 0.0  # D calls an image real when its output is above this (D's accuracy stats)
+
+    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+LOSSES: Registry[type[GANLoss]] = Registry("loss")
+
+
+def build_loss(train: TrainConfig) -> GANLoss:
+    """The loss `train.loss` names, with its parameters taken from the train config."""
+    cls = LOSSES[train.loss]
+    params = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+    if train.label_smoothing and "label_smoothing" not in params:
+        raise GankitError(f"train.label_smoothing applies to the BCE losses, not to train.loss {train.loss}")
+    return cls(**{name: getattr(train, name) for name in params})
+
+
+def bce_discriminator_loss(real: torch.Tensor, fake: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
     """-(E[log D(x)] + E[log(1 - D(G(z)))]); with one-sided smoothing s the real target is 1 - s."""
-    real_target = torch.full_like(real_logits, 1.0 - label_smoothing)
-    real = F.binary_cross_entropy_with_logits(real_logits, real_target)
-    fake = F.softplus(fake_logits).mean()  # -log(1 - D(G(z)))
-    return real + fake
+    real_target = torch.full_like(real, 1.0 - label_smoothing)
+    return F.binary_cross_entropy_with_logits(real, real_target) + F.softplus(fake).mean()  # softplus(l) = -log(1 - D)
 
 
-def minimax_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """E[log(1 - D(G(z)))], which G minimises: the report's formula (saturates early in training)."""
-    return -F.softplus(fake_logits).mean()
+@LOSSES.register("minimax")
+@dataclass(frozen=True)
+class Minimax(GANLoss):
+    """D: the BCE loss above; G minimises E[log(1 - D(G(z)))], the report's formula (saturates early)."""
+
+    label_smoothing: float = 0.0
+
+    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return bce_discriminator_loss(real, fake, self.label_smoothing)
+
+    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        return -F.softplus(fake).mean()
 
 
-def nonsaturating_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """-E[log D(G(z))]: G maximises log D(G(z)), what the report's code trains (target label 1)."""
-    return F.softplus(-fake_logits).mean()
+@LOSSES.register("nonsaturating")
+@dataclass(frozen=True)
+class NonSaturating(Minimax):
+    """D: the BCE loss; G minimises -E[log D(G(z))], what the report's code trains (G through D, target 1)."""
 
+    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        return F.softplus(-fake).mean()
 
-GENERATOR_LOSSES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "minimax": minimax_generator_loss,
-    "nonsaturating": nonsaturating_generator_loss,
-}

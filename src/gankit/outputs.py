@@ -55,7 +55,7 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 def _write_folder(images: torch.Tensor, out: Path) -> None:
     """Fill a new folder completely before it appears under its name; an existing one is never touched."""
     if out.exists():
-        raise GankitError(f"{out} already exists; choose a new --out folder")
+        raise GankitError(f"{out} already exists; choose a folder that does not exist yet")
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     try:
         tmp.mkdir()

@@ -1,4 +1,4 @@
-"""Pictures of a run: sample grids and the loss / D-accuracy curves."""
+"""Pictures of a run: sample grids and the curves of every named number in its records."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from PIL import Image  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
 from gankit.files import atomic_write  # noqa: E402
+from gankit.metrics import METRICS  # noqa: E402
+from gankit.stats import is_number, stat_panel, step_stat_names  # noqa: E402
 
 
 def grid_image(images: torch.Tensor) -> Image.Image:
@@ -31,46 +33,37 @@ def save_grid(images: torch.Tensor, path: Path) -> None:
     atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
 
-TRAINING_KEYS = ("epoch", "d_loss", "g_loss", "d_acc_real", "d_acc_fake", "images_per_s", "epoch_seconds",
-                 "elapsed_seconds", "peak_gpu_mib")
-
-
-METRIC_PANELS = (  # quality metrics on shared axes only where they share a scale
-    ("FID", ("fid",)),
-    ("KID", ("kid_mean",)),
-    ("Precision, recall, density, coverage", ("precision", "recall", "density", "coverage")),
-    ("Inception Score (classifier)", ("is_mean",)),
-    ("Classes covered", ("classes_covered",)),
-)
+def history_panels(records: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """(title, keys) of each panel: the step's stats grouped by `stat_panel`, then each metric that was scored."""
+    panels: dict[str, list[str]] = {}
+    for name in step_stat_names(records):
+        panels.setdefault(stat_panel(name), []).append(name)
+    for _, metric in METRICS.items():
+        if any(key in r for r in records for key in metric.plotted):
+            panels[metric.panel] = list(metric.plotted)
+    return list(panels.items())
 
 
 def history_figure(records: list[dict[str, Any]]) -> plt.Figure:
-    """G and D loss, D's accuracy on real and generated images, and any quality metrics, per epoch."""
-    panels = [(title, keys) for title, keys in METRIC_PANELS if any(k in r for r in records for k in keys)]
-    columns = min(3, 2 + len(panels))
-    rows = -(-(2 + len(panels)) // columns)
+    """One panel per group of named numbers in the records (losses, D's accuracy, penalties, metrics), per epoch."""
+    panels = history_panels(records)
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 4 * rows), squeeze=False)
     axes = axes.ravel()
-    ax_loss, ax_acc = axes[0], axes[1]
-    epochs = [r["epoch"] for r in records]
-    ax_loss.plot(epochs, [r["g_loss"] for r in records], marker=".", label="G loss")
-    ax_loss.plot(epochs, [r["d_loss"] for r in records], marker=".", label="D loss")
-    ax_loss.set(xlabel="epoch", ylabel="mean loss", title="Losses")
-    ax_acc.plot(epochs, [r["d_acc_real"] for r in records], marker=".", label="D accuracy, real")
-    ax_acc.plot(epochs, [r["d_acc_fake"] for r in records], marker=".", label="D accuracy, generated")
-    ax_acc.axhline(0.5, color="grey", linestyle=":", linewidth=1)
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", ylim=(-0.02, 1.02), title="Discriminator accuracy")
-    for ax, (title, keys) in zip(axes[2:], panels):
+    for ax, (title, keys) in zip(axes, panels):
         for key in keys:
-            points = [(r["epoch"], r[key]) for r in records if key in r]
+            points = [(r["epoch"], r[key]) for r in records if is_number(r.get(key))]
             if points:
-                ax.plot(*zip(*points), marker="o", label=key)
+                ax.plot(*zip(*points), marker="." if len(points) > 20 else "o", label=key)
+        if title == "Discriminator accuracy":
+            ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+            ax.set_ylim(-0.02, 1.02)
         ax.set(xlabel="epoch", title=title)
-    for ax in axes[2 + len(panels):]:
-        ax.set_visible(False)
-    for ax in axes[:2 + len(panels)]:
         ax.grid(alpha=0.3)
         ax.legend()
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
     fig.tight_layout()
     return fig
 

@@ -15,9 +15,10 @@ import yaml
 from gankit.animation import grid_frames, write_animation
 from gankit.checkpoint import list_checkpoints
 from gankit.files import atomic_write_text
-from gankit.plots import TRAINING_KEYS, grid_image, history_svg
-from gankit.rundir import RunDir
-from gankit.trained import load_generator, sample_images
+from gankit.metrics import quality_keys
+from gankit.plots import grid_image, history_svg
+from gankit.run import Run
+from gankit.stats import is_number, step_stat_names
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
@@ -41,13 +42,12 @@ document.querySelectorAll('.strip img').forEach((img, i) => img.addEventListener
 """
 
 
-def write_report(run_dir: Path, out: Path | None = None) -> Path:
+def write_report(run: Run, out: Path | None = None) -> Path:
     """Write RUN/report.html (and RUN/progress.gif, .mp4) from the run folder alone; returns the page's path."""
-    run = RunDir(run_dir)
-    config = run.load_config()
-    records = run.read_metrics()
-    frames = grid_frames(run.grids)
-    animation = write_animation(run.grids, run.path / "progress.gif") if frames else []
+    config = run.config
+    records = run.metrics()
+    frames = grid_frames(run.folder.grids)
+    animation = write_animation(run.folder.grids, run.path / "progress.gif") if frames else []
     sections = [
         f"<h1>{_e(config.name)} <small>{_e(str(run.path))}</small></h1>",
         f"<p>{_e(config.description)}</p>",
@@ -72,15 +72,15 @@ def _summary(records: list[dict[str, Any]], epochs: int) -> str:
         ("epochs finished", f"{last['epoch']} of {epochs}"),
         ("training time", _duration(last["elapsed_seconds"])),
         ("images/s (median over epochs)", f"{statistics.median(r['images_per_s'] for r in records):,.0f}"),
-        ("D loss / G loss (last epoch)", f"{last['d_loss']:.4f} / {last['g_loss']:.4f}"),
-        ("D accuracy real / generated (last epoch)", f"{last['d_acc_real']:.3f} / {last['d_acc_fake']:.3f}"),
     ]
+    rows += [(f"{name} (last epoch)", f"{last[name]:.4g}") for name in step_stat_names(records[-1:])]
     if "peak_gpu_mib" in last:
         rows.append(("peak GPU memory", f"{max(r.get('peak_gpu_mib', 0) for r in records):,.0f} MiB"))
+    quality = quality_keys()
     latest: dict[str, str] = {}
     for record in records:  # the newest figure of each quality metric wins
         for key, value in record.items():
-            if key not in TRAINING_KEYS and isinstance(value, (int, float)):
+            if key in quality and is_number(value):
                 latest[key] = f"{value:.4g} (epoch {record['epoch']})"
     rows += sorted(latest.items())
     body = "".join(f"<tr><th>{_e(k)}</th><td class='num'>{_e(v)}</td></tr>" for k, v in rows)
@@ -111,12 +111,12 @@ def _curves(records: list[dict[str, Any]]) -> str:
     return f"<section id='curves'><h2>Training curves</h2>{history_svg(records)}</section>"
 
 
-def _final_samples(run: RunDir) -> str:
-    if not list_checkpoints(run.checkpoints):
+def _final_samples(run: Run) -> str:
+    if not list_checkpoints(run.folder.checkpoints):
         return ""
-    G, _, checkpoint = load_generator(run.path)
+    checkpoint = run.checkpoint()
     buffer = io.BytesIO()
-    grid_image(sample_images(G, 64, seed=0)).save(buffer, format="PNG")
+    grid_image(run.sample(64, seed=0, checkpoint=checkpoint)).save(buffer, format="PNG")
     return (f"<section id='final'><h2>Final samples</h2><p>64 new samples (seed 0) from {_e(checkpoint.name)}.</p>"
             f"<img id='final-samples' class='big' src='{_data_uri(buffer.getvalue(), 'image/png')}' alt='final samples'></section>")
 

@@ -1,6 +1,6 @@
 """A run folder: the resolved config, metrics as JSON lines, pictures and checkpoints.
 
-    RUN/config.yaml          the resolved config (resuming needs no flags repeated)
+    RUN/config.yaml          the resolved config, data location included (resuming needs no flags repeated)
     RUN/metrics.jsonl        one JSON line per finished epoch
     RUN/losses.png           loss and D-accuracy curves, redrawn at most once a minute and at the end
     RUN/grids/epoch-NNNN.png samples from a fixed noise batch
@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from filelock import FileLock, Timeout
 
 from gankit.config import Config, load_config_file
 from gankit.errors import GankitError
@@ -33,7 +33,7 @@ class RunDir:
         self.grids = path / "grids"
         self.checkpoints = path / "checkpoints"
         self.evals = path / "eval"
-        self._lock_file: Any = None
+        self._lock: FileLock | None = None
 
     def exists(self) -> bool:
         return self.config_path.is_file()
@@ -56,21 +56,20 @@ class RunDir:
         return load_config_file(self.config_path)
 
     def lock(self) -> None:
-        """Hold an exclusive lock on the folder; the kernel drops it if the process dies."""
+        """Hold an exclusive lock on the folder (flock, or Windows' own lock): the OS drops it if the process dies."""
+        lock = FileLock(self.path / ".lock")
         try:
-            f = open(self.path / ".lock", "a+")
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise GankitError(f"run folder {self.path} is in use by another live run") from None
         except OSError as exc:
             raise GankitError(f"cannot write to run folder {self.path}: {exc.strerror}") from None
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.close()
-            raise GankitError(f"run folder {self.path} is in use by another live run") from None
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
-        self._lock_file = f
+        self._lock = lock
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_path.is_file():

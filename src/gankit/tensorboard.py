@@ -8,13 +8,16 @@ from typing import Any
 import torch
 
 from gankit.errors import GankitError
+from gankit.metrics import quality_keys
+from gankit.stats import is_number
 
 
 def check_available() -> None:
     try:
         import tensorboard  # noqa: F401
     except ImportError:
-        raise GankitError("--tensorboard needs the tensorboard package: pip install 'gankit[tensorboard]'") from None
+        raise GankitError("output.tensorboard needs the tensorboard package: pip install 'gankit[tensorboard]'",
+                          option="output.tensorboard") from None
 
 
 class TensorBoardLog:
@@ -27,13 +30,12 @@ class TensorBoardLog:
         self.writer = SummaryWriter(str(folder))
 
     def epoch(self, record: dict[str, Any], grid: torch.Tensor | None) -> None:
-        """Scalars grouped as train/… (losses, accuracies, speed) and metrics/… (quality); the grid as an image."""
+        """Scalars grouped as metrics/… (quality) and train/… (the step's stats, speed); the grid as an image."""
         step = record["epoch"]
+        quality = quality_keys()
         for key, value in record.items():
-            if key != "epoch" and isinstance(value, (int, float)):
-                group = "train" if key in ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "images_per_s",
-                                           "epoch_seconds", "elapsed_seconds", "peak_gpu_mib") else "metrics"
-                self.writer.add_scalar(f"{group}/{key}", value, step)
+            if key != "epoch" and is_number(value):
+                self.writer.add_scalar(f"{'metrics' if key in quality else 'train'}/{key}", value, step)
         if grid is not None:
             self.writer.add_images("samples", grid, step, dataformats="NCHW")
         self.writer.flush()

@@ -7,28 +7,23 @@ from pathlib import Path
 import torch
 
 from gankit.config import DataConfig
-from gankit.data.cifar import load_cifar10
+from gankit.data import cifar, images, mnist  # noqa: F401  (each registers its data sets)
 from gankit.data.imageset import ImageSet
-from gankit.data.images import load_image_folder
-from gankit.data.mnist import load_mnist
+from gankit.data.locate import resolve_data_dir
+from gankit.data.sources import DATASETS, Dataset
 from gankit.errors import GankitError
-from gankit.data.locate import explicit_data_dir
 
-__all__ = ["ImageSet", "load_images"]
+__all__ = ["DATASETS", "Dataset", "ImageSet", "load_images"]
 
 
-def load_images(config: DataConfig, data_dir: Path | None, *, train: bool = True) -> ImageSet:
-    """The data set the config names, found through `data_dir`, $GANKIT_DATA_DIR or the cache."""
-    root = explicit_data_dir(data_dir)
-    if config.dataset in ("mnist", "fashion-mnist"):
-        images = load_mnist(config.dataset, root, train=train)
-    elif config.dataset == "cifar10":
-        images = load_cifar10(root, train=train, skip_bad=config.skip_bad_images)
-    else:
-        if root is None:
-            raise GankitError("data.dataset folder needs --data-dir (or $GANKIT_DATA_DIR) naming a folder or archive of images")
-        images = load_image_folder(root, train=train, size=config.image_size, channels=config.channels, skip_bad=config.skip_bad_images)
-    images = _fit(images, config)
+def load_images(config: DataConfig, data_dir: Path | None = None, *, train: bool = True) -> ImageSet:
+    """The data set the config names, from `data_dir`, else data.dir, else $GANKIT_DATA_DIR, else the cache."""
+    source = DATASETS[config.dataset]
+    root = resolve_data_dir(data_dir, config.dir)
+    if root is None and source.needs_dir:
+        raise GankitError(f"data.dataset {config.dataset} needs a folder or archive of images: name it with data_dir "
+                          f"(or data.dir, or $GANKIT_DATA_DIR)", option="data_dir")
+    images = _fit(source.load(root, train, config), config)
     if config.limit is not None:
         images = images.head(config.limit)
     return images

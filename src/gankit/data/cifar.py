@@ -13,11 +13,13 @@ import torchvision
 from gankit.data.imageset import ImageSet
 from gankit.data.images import is_archive, load_image_folder
 from gankit.data.locate import download_dir
+from gankit.data.sources import DATASETS, Dataset
 from gankit.errors import GankitError
 
 log = logging.getLogger(__name__)
 
 SUBFOLDERS = ("cifar10", "cifar-10", "cifar10-jpeg")
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 ARCHIVE_NAMES = ("cifar10-jpeg.tar.gz", "cifar10.tar.gz", "cifar10.zip")
 
 
@@ -48,7 +50,12 @@ def _torchvision(root: Path, train: bool, *, download: bool) -> ImageSet:
         where = "could not be downloaded" if download else "is incomplete or corrupt"
         raise GankitError(
             f"CIFAR-10 in {root} {where} ({type(exc).__name__}: {exc}); "
-            "pass --data-dir naming cifar-10-batches-py's parent or a folder/archive of CIFAR-10 images"
+            "name cifar-10-batches-py's parent or a folder/archive of CIFAR-10 images with data_dir", option="data_dir"
         ) from None
     images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()  # (N, 32, 32, 3) -> (N, 3, 32, 32)
     return ImageSet(images, torch.tensor(dataset.targets), list(dataset.classes), f"cifar10 ({root})")
+
+
+DATASETS.register("cifar10")(Dataset(
+    load=lambda root, train, config: load_cifar10(root, train=train, skip_bad=config.skip_bad_images),
+    channels=3, size=32, classes=CLASSES))

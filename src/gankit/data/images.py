@@ -4,7 +4,7 @@ Layouts: a class-per-folder tree (`cat/001.png`) or a flat folder; a top-level `
 `test/` pair selects the split. Archives (.tar, .tar.gz, .tgz, .zip) are read without
 unpacking. Images are converted to RGB or grey, then resized and centre-cropped to a square.
 The order is round-robin over classes (each class's first image, then each class's second, ...),
-so `--limit N` keeps the classes balanced.
+so `data.limit` keeps the classes balanced.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from PIL import Image, ImageOps
 
 from gankit.data.imageset import ImageSet
 from gankit.data.locate import cache_dir
+from gankit.data.sources import DATASETS, Dataset
 from gankit.errors import GankitError
 from gankit.files import atomic_write
 
@@ -170,3 +171,9 @@ def _save_cache(path: Path, **arrays: np.ndarray) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, write)
+
+
+DATASETS.register("folder")(Dataset(
+    load=lambda root, train, config: load_image_folder(root, train=train, size=config.image_size, channels=config.channels,
+                                                       skip_bad=config.skip_bad_images),
+    needs_dir=True))

@@ -1,4 +1,4 @@
-"""Where data lives: the folder the user names, $GANKIT_DATA_DIR, or gankit's cache."""
+"""Where data lives: the folder the user names, the run's remembered one, $GANKIT_DATA_DIR, or gankit's cache."""
 
 from __future__ import annotations
 
@@ -18,13 +18,24 @@ def cache_dir() -> Path:
     return Path(base) / "gankit"
 
 
-def explicit_data_dir(data_dir: Path | None) -> Path | None:
-    """The folder the user named (--data-dir, then $GANKIT_DATA_DIR); None means use the cache."""
-    if data_dir is None and os.environ.get(ENV_DATA_DIR):
-        data_dir = Path(os.environ[ENV_DATA_DIR])
-    if data_dir is not None and not data_dir.exists():
-        raise GankitError(f"data directory {data_dir} does not exist")
-    return data_dir
+def resolve_data_dir(data_dir: Path | None, stored: str | None = None) -> Path | None:
+    """The data location as an absolute path: `data_dir` if given, else `stored` (data.dir), else
+    $GANKIT_DATA_DIR; None means gankit's cache (downloading there)."""
+    if data_dir is not None:
+        if not data_dir.exists():
+            raise GankitError(f"data_dir {data_dir} does not exist", option="data_dir")
+        return data_dir.resolve()
+    if stored is not None:
+        if not Path(stored).exists():
+            raise GankitError(f"the data at {stored} (data.dir) is no longer there; name where it is now with data_dir",
+                              option="data_dir")
+        return Path(stored)
+    if os.environ.get(ENV_DATA_DIR):
+        path = Path(os.environ[ENV_DATA_DIR])
+        if not path.exists():
+            raise GankitError(f"${ENV_DATA_DIR} names {path}, which does not exist")
+        return path.resolve()
+    return None
 
 
 def download_dir() -> Path:

@@ -22,6 +22,7 @@ from torchvision.datasets.mnist import read_image_file, read_label_file
 
 from gankit.data.imageset import ImageSet
 from gankit.data.locate import cache_dir, download_dir
+from gankit.data.sources import DATASETS, Dataset
 from gankit.errors import GankitError
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,8 @@ def _download(name: str, dataset_cls: type) -> Path:
     except Exception as exc:  # noqa: BLE001 - any download failure ends in the same advice
         raise GankitError(
             f"{name} is not in the cache ({root}) and could not be downloaded ({type(exc).__name__}); "
-            f"pass --data-dir (or set $GANKIT_DATA_DIR) to a folder holding {', '.join(SPLIT_FILES[True])}[.gz]"
-        ) from None
+            f"name a folder holding {', '.join(SPLIT_FILES[True])}[.gz] with data_dir (or $GANKIT_DATA_DIR)",
+            option="data_dir") from None
     return root
 
 
@@ -110,7 +111,7 @@ def _find(name: str, tv_folder: str, root: Path, train: bool) -> Path:
                 return _unpack(tv_folder, {f: p for f, p in sources.items() if p is not None})
     raise GankitError(
         f"no {name} files found (looked in {', '.join(dict.fromkeys(looked))}); "
-        f"put {' and '.join(needed)} (optionally .gz) in the folder given to --data-dir"
+        f"put {' and '.join(needed)} (optionally .gz) in the folder given as data_dir", option="data_dir"
     )
 
 
@@ -145,3 +146,9 @@ def _unpack(tv_folder: str, sources: dict[str, Path]) -> Path:
             raise GankitError(f"cannot unpack {path}: {exc}") from None
         log.info("unpacked %s into %s", path, raw)
     return tv_root
+
+
+for _name, _tv in TORCHVISION.items():
+    DATASETS.register(_name)(Dataset(
+        load=lambda root, train, config: load_mnist(config.dataset, root, train=train),
+        channels=1, size=28, paddable=True, classes=tuple(_tv.classes)))

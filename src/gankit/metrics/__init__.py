@@ -9,33 +9,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from gankit.config import METRIC_NAMES
 from gankit.errors import GankitError
-from gankit.metrics.classes import class_coverage
-from gankit.metrics.features import FeatureSet
-from gankit.metrics.fid import fid
-from gankit.metrics.inception_score import inception_score
-from gankit.metrics.kid import kid
-from gankit.metrics.prdc import prdc
+from gankit.metrics import fid, kid, inception_score, prdc, classes  # noqa: F401, I001  (registered in this order)
+from gankit.metrics.features import EXTRACTORS, FeatureSet
+from gankit.metrics.registry import METRICS, quality_keys
 
-METRICS: dict[str, Callable[[FeatureSet, FeatureSet], dict[str, Any]]] = {
-    "fid": fid,
-    "kid": kid,
-    "is": inception_score,
-    "pr": prdc,
-    "coverage": class_coverage,
-}
-assert tuple(METRICS) == METRIC_NAMES  # the config validates names against the same list
+__all__ = ["EXTRACTORS", "METRICS", "compute", "parse_metrics", "quality_keys"]
 
 
 def parse_metrics(text: str) -> list[str]:
+    """Comma-separated metric names, checked against the registry."""
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in METRICS]
-    if unknown or not names:
-        raise GankitError(f"unknown metric '{(unknown or [text])[0]}' (known: {', '.join(METRICS)})")
+    if not names:
+        raise GankitError(f"no metric named in '{text}' (known: {', '.join(METRICS)})")
+    for name in names:
+        METRICS[name]  # noqa: B018  (an unknown name is a user error listing the known ones)
     return names
 
 
@@ -43,5 +33,5 @@ def compute(names: list[str], real: FeatureSet, generated: FeatureSet) -> dict[s
     """All the named metrics of `generated` against `real`, as one flat dict."""
     results: dict[str, Any] = {}
     for name in names:
-        results.update(METRICS[name](real, generated))
+        results.update(METRICS[name].compute(real, generated))
     return results

@@ -1,7 +1,9 @@
-"""Feature extractors by name: gankit's own evaluator for the data set, or Inception-v3 pool features."""
+"""Feature extractors by name (`EXTRACTORS`): gankit's own evaluator for the data set, or Inception-v3 pool features."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +11,9 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError
+from gankit.registry import Registry
+
+log = logging.getLogger(__name__)
 
 BATCH = 500
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
@@ -55,8 +60,8 @@ class InceptionExtractor(Extractor):
     def __init__(self, weights: Path | None):
         path = weights or Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
         if not path.is_file():
-            raise GankitError(f"Inception-v3 weights not found at {path}; download {INCEPTION_URL} "
-                              "and pass --inception-weights PATH (or use --features evaluator)")
+            raise GankitError(f"Inception-v3 weights not found at {path}; download {INCEPTION_URL} and name the file "
+                              "with inception_weights (or use the evaluator features)", option="inception_weights")
         try:
             torch.load(path, map_location="cpu", weights_only=True)  # refuse anything but tensors before
         except Exception as exc:  # noqa: BLE001 - torch-fidelity unpickles the file itself
@@ -73,3 +78,21 @@ class InceptionExtractor(Extractor):
             images = images.expand(-1, 3, -1, -1)  # grey -> RGB
         features, logits = self.net(images)
         return features, logits.softmax(1)
+
+
+# name -> factory(dataset, data_dir, inception_weights, progress) building the extractor
+EXTRACTORS: Registry[Callable[[str, Path | None, Path | None, bool], Extractor]] = Registry("feature extractor")
+
+
+@EXTRACTORS.register("evaluator")
+def evaluator_features(dataset: str, data_dir: Path | None, weights: Path | None, progress: bool) -> Extractor:
+    from gankit.evaluators import load_evaluator  # trains it on first use, from the data set's real images
+
+    net, info = load_evaluator(dataset, data_dir, progress=progress)
+    log.info("features: the %s evaluator (test accuracy %.2f%%)", dataset, 100 * info["test_accuracy"])
+    return EvaluatorExtractor(net, dataset)
+
+
+@EXTRACTORS.register("inception")
+def inception_features(dataset: str, data_dir: Path | None, weights: Path | None, progress: bool) -> Extractor:
+    return InceptionExtractor(weights)

@@ -9,6 +9,7 @@ import scipy.linalg
 import torch
 
 from gankit.metrics.features import FeatureSet
+from gankit.metrics.registry import register_metric
 
 
 def gaussian(features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -28,5 +29,6 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
 
 
+@register_metric("fid", keys=("fid",), panel="FID")
 def fid(real: FeatureSet, generated: FeatureSet) -> dict[str, float]:
     return {"fid": frechet_distance(*gaussian(real.features), *gaussian(generated.features))}

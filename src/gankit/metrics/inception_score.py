@@ -6,10 +6,12 @@ from __future__ import annotations
 import torch
 
 from gankit.metrics.features import FeatureSet
+from gankit.metrics.registry import register_metric
 
 SPLITS = 10
 
 
+@register_metric("is", keys=("is_mean", "is_std"), panel="Inception Score (classifier)", plotted=("is_mean",))
 def inception_score(real: FeatureSet, generated: FeatureSet, *, splits: int = SPLITS) -> dict[str, float]:
     scores = []
     for part in generated.probs.chunk(splits):

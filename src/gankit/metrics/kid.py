@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from gankit.metrics.features import FeatureSet
+from gankit.metrics.registry import register_metric
 
 SUBSETS = 100
 SUBSET_SIZE = 1000
@@ -18,6 +19,7 @@ def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> float:
     return float(off_diagonal - 2 * k_xy.mean())
 
 
+@register_metric("kid", keys=("kid_mean", "kid_std"), panel="KID", plotted=("kid_mean",))
 def kid(real: FeatureSet, generated: FeatureSet, *, subsets: int = SUBSETS, subset_size: int = SUBSET_SIZE,
         seed: int = 0) -> dict[str, float]:
     size = min(subset_size, len(real.features), len(generated.features))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from gankit.metrics.features import FeatureSet
+from gankit.metrics.registry import register_metric
 
 K = 3
 CHUNK = 2048
@@ -22,6 +23,8 @@ def kth_neighbour_radii(x: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat(radii)
 
 
+@register_metric("pr", keys=("precision", "recall", "density", "coverage"),
+                 panel="Precision, recall, density, coverage")
 def prdc(real: FeatureSet, generated: FeatureSet, *, k: int = K) -> dict[str, float]:
     r, g = real.features, generated.features
     real_radii, fake_radii = kth_neighbour_radii(r, k), kth_neighbour_radii(g, k)

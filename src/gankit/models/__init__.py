@@ -1,33 +1,24 @@
-"""Generator and discriminator networks, built by name from a ModelConfig."""
+"""Generator and discriminator networks, built by name (`model.arch`) from a Config."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from gankit.config import Config
-from gankit.models.base import Generator
-from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from gankit.models.mlp import MLPDiscriminator, MLPGenerator
+from gankit.models import dcgan, mlp  # noqa: F401  (each registers its arch)
+from gankit.models.base import ARCHS, Generator
 
-__all__ = ["Generator", "build_models"]
+if TYPE_CHECKING:
+    from gankit.config import Config
+
+__all__ = ["ARCHS", "Generator", "build_models"]
 
 
 def build_models(config: Config) -> tuple[Generator, nn.Module]:
     """The (G, D) pair the config names, initialised from the global torch RNG."""
-    m, d = config.model, config.data
-    shape = (d.channels, d.image_size, d.image_size)
-    if m.arch == "mlp":
-        return (
-            MLPGenerator(m.noise_dim, m.g_hidden, shape, noise=m.noise, output=m.output),
-            MLPDiscriminator(shape, m.d_hidden, m.dropout),
-        )
-    if m.arch == "dcgan":
-        return (
-            DCGANGenerator(m.noise_dim, d.channels, m.base_channels, noise=m.noise),
-            DCGANDiscriminator(d.channels, m.base_channels),
-        )
-    raise ValueError(f"unknown arch {m.arch}")
+    return ARCHS[config.model.arch](config)
 
 
 def count_parameters(module: nn.Module) -> int:

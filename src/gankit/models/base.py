@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
+
+from gankit.errors import GankitError
+from gankit.registry import Registry
+
+if TYPE_CHECKING:
+    from gankit.config import Config
+
+# model.arch -> a function building the (G, D) pair from the config, initialised from torch's global RNG
+ARCHS: Registry[Callable[["Config"], tuple["Generator", nn.Module]]] = Registry("model.arch")
 
 
 class Float32Output(nn.Module):
@@ -31,20 +43,36 @@ class Generator(nn.Module):
     value_range: tuple[float, float]  # range of the output pixels
     num_classes: int = 0  # 0 for an unconditional model
 
-    def sample_noise(
-        self, n: int, *, generator: torch.Generator | None = None, device: torch.device | str | None = None
-    ) -> torch.Tensor:
+    def sample_noise(self, n: int, *, generator: torch.Generator | None = None,
+                     device: torch.device | str | None = None) -> torch.Tensor:
+        """n noise vectors (n, noise_dim), drawn where `generator` lives and moved to `device` (default: G's)."""
         device = device if device is not None else next(self.parameters()).device
+        where = generator.device if generator is not None else device
         if self.noise == "uniform":
-            return torch.rand(n, self.noise_dim, generator=generator, device=device).mul_(2).sub_(1)
-        return torch.randn(n, self.noise_dim, generator=generator, device=device)
+            z = torch.rand(n, self.noise_dim, generator=generator, device=where).mul_(2).sub_(1)
+        else:
+            z = torch.randn(n, self.noise_dim, generator=generator, device=where)
+        return z.to(device)
 
-    @torch.no_grad()
-    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n images in `value_range`, shape (n, C, H, W), generated in eval mode."""
+    def sample(self, n: int, *, noise: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """n images (n, C, H, W) in `value_range`, generated in eval mode without gradients.
+
+        `noise` fixes the inputs (else they are drawn with `generator`); `labels` are for
+        conditional models. The training step is the only other caller of G's forward.
+        """
+        if labels is not None and not self.num_classes:
+            raise GankitError("this generator is unconditional: it takes no class labels")
+        if noise is None:
+            noise = self.sample_noise(n, generator=generator)
+        elif noise.shape != (n, self.noise_dim):
+            raise ValueError(f"noise of shape {tuple(noise.shape)} for {n} samples of noise_dim {self.noise_dim}")
         was_training = self.training
-        self.eval()
+        if was_training:  # untouched when already in eval mode, so export can trace this
+            self.eval()
         try:
-            return self(self.sample_noise(n, generator=generator))
+            with torch.no_grad():
+                return self(noise)
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()

@@ -1,4 +1,4 @@
-"""The seed DCGAN of the report (SPEC section 2): convolutional G and D for 32x32 images.
+"""The seed DCGAN of the report: convolutional G and D for 32x32 images.
 
 Where the report is silent the DCGAN paper's rules apply (Radford et al., 2015): batch norm in G
 and D except G's output layer and D's input layer; ReLU in G, tanh on G's output (data in
@@ -9,10 +9,15 @@ N(1, 0.02). Convolutions followed by batch norm carry no bias (the norm's shift 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from gankit.models.base import Float32Output, Generator
+from gankit.models.base import ARCHS, Float32Output, Generator
+
+if TYPE_CHECKING:
+    from gankit.config import Config
 
 
 def _dcgan_init(module: nn.Module) -> None:
@@ -68,3 +73,10 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(1)  # (N, C, 32, 32) -> (N,) logits
+
+
+@ARCHS.register("dcgan")
+def build_dcgan(config: Config) -> tuple[DCGANGenerator, DCGANDiscriminator]:
+    m, d = config.model, config.data
+    return (DCGANGenerator(m.noise_dim, d.channels, m.base_channels, noise=m.noise),
+            DCGANDiscriminator(d.channels, m.base_channels))

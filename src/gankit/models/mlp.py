@@ -1,15 +1,19 @@
-"""The seed GAN of the report (SPEC section 1): fully connected G and D for 28x28 grey images."""
+"""The seed GAN of the report: fully connected G and D for 28x28 grey images."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from gankit.models.base import Float32Output, Generator
-from gankit.models.dropout import Dropout, run_fused
+from gankit.models.base import ARCHS, Float32Output, Generator
+from gankit.models.dropout import Dropout
+
+if TYPE_CHECKING:
+    from gankit.config import Config
 
 
 def _keras_dense_init(layer: nn.Linear) -> None:
@@ -50,7 +54,6 @@ class MLPDiscriminator(nn.Module):
 
     Returns the logit of D(x); the report's final sigmoid is applied inside the losses
     (`binary_cross_entropy_with_logits`), the same function computed without log(0) overflow.
-    While training on the CPU each LeakyReLU and the Dropout after it run as one fused op.
     """
 
     def __init__(self, image_shape: tuple[int, int, int], hidden: Sequence[int], dropout: float):
@@ -67,4 +70,12 @@ class MLPDiscriminator(nn.Module):
                 _keras_dense_init(layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return run_fused(self.net, x).squeeze(1)  # (N, 1, 28, 28) -> (N,) logits
+        return self.net(x).squeeze(1)  # (N, 1, 28, 28) -> (N,) logits
+
+
+@ARCHS.register("mlp")
+def build_mlp(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
+    m, d = config.model, config.data
+    shape = (d.channels, d.image_size, d.image_size)
+    return (MLPGenerator(m.noise_dim, m.g_hidden, shape, noise=m.noise, output=m.output),
+            MLPDiscriminator(shape, m.d_hidden, m.dropout))

@@ -30,7 +30,7 @@ def new_state(config: Config, device: torch.device) -> TrainingState:
     G, D = build_models(config)
     G, D = G.to(device), D.to(device)
     t = config.train
-    # fused Adam updates each tensor in one pass, on the CPU too (bench/speedups.py: the step 1.1x-1.3x faster)
+    # fused Adam updates each tensor in one pass, on the CPU too (bench/speedups.py measures the gain)
     opt_g = torch.optim.Adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2), fused=True)
     opt_d = torch.optim.Adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2), fused=True)
     shuffle = torch.Generator().manual_seed(t.seed)
@@ -54,9 +54,9 @@ def state_to_checkpoint(state: TrainingState) -> dict[str, Any]:
 
 def restore_state(state: TrainingState, checkpoint: dict[str, Any], source: str) -> None:
     """Load nets, optimisers, RNG streams and epoch; a checkpoint of another model is refused."""
-    saved = checkpoint.get("config", {}).get("model")
-    if saved != state.config.to_dict()["model"]:
-        raise GankitError(f"{source} holds a different model ({_describe(saved)}) than this run ({_describe(state.config.to_dict()['model'])})")
+    problem = model_difference(checkpoint.get("config"), state.config)
+    if problem:
+        raise GankitError(f"{source} holds a different model than this run ({problem})")
     try:
         state.G.load_state_dict(checkpoint["generator"])
         state.D.load_state_dict(checkpoint["discriminator"])
@@ -71,7 +71,13 @@ def restore_state(state: TrainingState, checkpoint: dict[str, Any], source: str)
         raise GankitError(f"{source} does not fit this run: {str(exc).splitlines()[0][:200]}") from None
 
 
-def _describe(model: Any) -> str:
-    if not isinstance(model, dict):
-        return "unknown"
-    return f"{model.get('arch')}, noise {model.get('noise_dim')}"
+def model_difference(saved: Any, config: Config) -> str | None:
+    """What differs between a checkpoint's model config and `config`'s, in words; None if they agree."""
+    ours = config.to_dict()["model"]
+    theirs = saved.get("model") if isinstance(saved, dict) else None
+    if not isinstance(theirs, dict):
+        return "it records no model"
+    for key in sorted(set(ours) | set(theirs)):
+        if theirs.get(key) != ours.get(key):
+            return f"model.{key} is {theirs.get(key)!r} there, {ours.get(key)!r} here"
+    return None

@@ -1,0 +1,36 @@
+"""The metric registry: each metric file registers its function with the names of the numbers it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gankit.metrics.features import FeatureSet
+from gankit.registry import Registry
+
+MetricFunction = Callable[[FeatureSet, FeatureSet], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Metric:
+    compute: MetricFunction  # (real features, generated features) -> named results
+    keys: tuple[str, ...]  # the named numbers it returns (curves, TensorBoard and reports tell them from step stats)
+    panel: str  # title of its panel in the training curves
+    plotted: tuple[str, ...]  # the keys drawn in that panel
+
+
+METRICS: Registry[Metric] = Registry("metric")
+
+
+def register_metric(name: str, *, keys: tuple[str, ...], panel: str, plotted: tuple[str, ...] | None = None
+                    ) -> Callable[[MetricFunction], MetricFunction]:
+    def add(function: MetricFunction) -> MetricFunction:
+        METRICS.register(name)(Metric(function, keys, panel, plotted or keys))
+        return function
+    return add
+
+
+def quality_keys() -> set[str]:
+    """Every number a registered metric can put into a run's records."""
+    return {key for _, metric in METRICS.items() for key in metric.keys}

@@ -1,0 +1,101 @@
+"""A run folder as its users need it: config, records, checkpoints, and the trained generator to sample,
+walk, score, export and report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gankit.checkpoint import list_checkpoints, load_checkpoint
+from gankit.config import Config
+from gankit.errors import GankitError
+from gankit.models import Generator, build_models
+from gankit.rundir import RunDir
+from gankit.sampling import interpolate, sample_images
+from gankit.training.state import model_difference
+
+
+def load_run(path: Path | str) -> Run:
+    """The run in folder `path` (it must hold a config.yaml)."""
+    folder = RunDir(Path(path))
+    return Run(folder.path, folder.load_config())
+
+
+@dataclass
+class Run:
+    path: Path
+    config: Config
+
+    @property
+    def folder(self) -> RunDir:
+        return RunDir(self.path)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """The per-epoch records of metrics.jsonl."""
+        return self.folder.read_metrics()
+
+    def checkpoint(self, which: Path | None = None) -> Path:
+        """`which`, or the run's newest checkpoint."""
+        if which is not None:
+            return which
+        found = list_checkpoints(self.folder.checkpoints)
+        if not found:
+            raise GankitError(f"{self.path} has no checkpoint yet (train it for an epoch first)")
+        return found[-1]
+
+    def generator(self, checkpoint: Path | None = None) -> Generator:
+        """G of the newest (or the given) checkpoint, in eval mode on the CPU; its `epoch` attribute says when."""
+        path = self.checkpoint(checkpoint)
+        state = load_checkpoint(path)
+        problem = model_difference(state.get("config"), self.config)
+        if problem:
+            raise GankitError(f"checkpoint {path} holds a different model than the run {self.path} ({problem})")
+        G, _ = build_models(self.config)
+        try:
+            G.load_state_dict(state["generator"])
+        except (KeyError, RuntimeError) as exc:
+            raise GankitError(f"checkpoint {path} does not fit the run's generator: {str(exc).splitlines()[0][:200]}") from None
+        G.epoch = int(state.get("epoch", 0))
+        G.checkpoint = path
+        return G.eval()
+
+    def sample(self, n: int, *, seed: int = 0, checkpoint: Path | None = None) -> torch.Tensor:
+        """n uint8 images (n, C, H, W); the same seed gives the same images."""
+        return sample_images(self.generator(checkpoint), n, seed=seed)
+
+    def interpolate(self, pairs: int, steps: int, *, mode: str = "slerp", seed: int = 0,
+                    checkpoint: Path | None = None) -> torch.Tensor:
+        """uint8 latent walks (pairs, steps, C, H, W)."""
+        return interpolate(self.generator(checkpoint), pairs, steps, mode=mode, seed=seed)
+
+    def evaluate(self, *, n: int = 10_000, metrics: list[str] | None = None, features: str = "evaluator",
+                 data_dir: Path | None = None, inception_weights: Path | None = None, seed: int = 0,
+                 checkpoint: Path | None = None, progress: bool = True) -> tuple[dict[str, Any], Path]:
+        """Score a checkpoint against the held-out split; the result is also written to RUN/eval/."""
+        from gankit.evaluate import make_scorer, score
+
+        G = self.generator(checkpoint)
+        scorer = make_scorer(self.config, n=n, metrics=metrics or ["fid", "kid", "is", "pr", "coverage"],
+                             features=features, data_dir=data_dir, inception_weights=inception_weights,
+                             progress=progress)
+        result = {"epoch": G.epoch, "checkpoint": str(G.checkpoint), **score(scorer, G, seed=seed)}
+        return result, self.folder.save_eval(result)
+
+    def export(self, fmt: str, out: Path | None = None, *, checkpoint: Path | None = None) -> tuple[Path, Path]:
+        """The generator alone as `fmt` (default: RUN/export/); returns the model's and its description's paths."""
+        from gankit.export import FORMATS, export_generator
+        from gankit.files import ensure_parent
+
+        G = self.generator(checkpoint)
+        out = out or self.path / "export" / f"generator-{G.checkpoint.stem}{FORMATS[fmt].suffix}"
+        ensure_parent(out)
+        return out, export_generator(G, out, fmt)
+
+    def report(self, out: Path | None = None) -> Path:
+        """Write the run's HTML page (default RUN/report.html) and grid animation; returns the page."""
+        from gankit.report import write_report
+
+        return write_report(self, out)

@@ -1,0 +1,133 @@
+"""What happens after each epoch, as a short list of callbacks: scores, grids, curves, checkpoints, TensorBoard.
+
+Each callback sees the epoch's record (its line of metrics.jsonl, which it may add to) and the
+history; they run in list order, so scores join the record before it is plotted and checkpointed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from gankit.checkpoint import checkpoint_name, prune_checkpoints, save_checkpoint
+from gankit.config import Config
+from gankit.evaluate import Scorer, numbers, score
+from gankit.plots import plot_history, save_grid
+from gankit.rundir import RunDir
+from gankit.sampling import sample_images
+from gankit.training.state import TrainingState, state_to_checkpoint
+
+log = logging.getLogger(__name__)
+
+# Drawing losses.png takes 0.2-1.2 s (more panels once metrics join): redrawn after every 9 s epoch it
+# cost the 200-epoch seed run about 115 s (bench/plot_cost.py), so between scored epochs and the last
+# one it waits this long.
+PLOT_EVERY_S = 60.0
+
+
+@dataclass
+class EpochEnd:
+    state: TrainingState  # after the epoch: state.epoch is the epoch just finished
+    run: RunDir
+    record: dict[str, Any]  # the epoch's line of metrics.jsonl
+    history: list[dict[str, Any]]  # every record of the run so far, this one last
+    grid: torch.Tensor | None = None  # uint8 fixed-noise samples, when this epoch drew a grid
+    scored: bool = False  # whether quality metrics joined the record this epoch
+
+    @property
+    def last(self) -> bool:
+        return self.state.epoch == self.state.config.train.epochs
+
+
+class Callback:
+    def on_epoch_end(self, epoch: EpochEnd) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Score(Callback):
+    """Score G every `output.eval_every` epochs and the last; the full result goes to RUN/eval/."""
+
+    def __init__(self, scorer: Scorer, every: int):
+        self.scorer, self.every = scorer, every
+
+    def on_epoch_end(self, epoch: EpochEnd) -> None:
+        if epoch.state.epoch % self.every and not epoch.last:
+            return
+        result = {"epoch": epoch.state.epoch, **score(self.scorer, epoch.state.G)}
+        epoch.run.save_eval(result)
+        figures = numbers(result["metrics"])
+        log.info("epoch %d: %s", epoch.state.epoch, ", ".join(f"{k} {v:.4g}" for k, v in figures.items()))
+        epoch.record.update(figures)
+        epoch.scored = True
+
+
+class Grids(Callback):
+    """Samples of one fixed noise batch after epoch 1 (if asked), every `output.grid_every` epochs and the last."""
+
+    def __init__(self, config: Config, noise: torch.Tensor):
+        self.output, self.noise = config.output, noise
+
+    def on_epoch_end(self, epoch: EpochEnd) -> None:
+        n = epoch.state.epoch
+        if n % self.output.grid_every == 0 or epoch.last or (n == 1 and self.output.grid_first_epoch):
+            epoch.grid = sample_images(epoch.state.G, noise=self.noise)
+            save_grid(epoch.grid, epoch.run.grids / f"epoch-{n:04d}.png")
+
+
+class Curves(Callback):
+    """losses.png, redrawn after scored epochs, after the last, and otherwise at most every PLOT_EVERY_S."""
+
+    def __init__(self) -> None:
+        self.last_drawn = -PLOT_EVERY_S
+
+    def on_epoch_end(self, epoch: EpochEnd) -> None:
+        if epoch.scored or epoch.last or time.monotonic() - self.last_drawn >= PLOT_EVERY_S:
+            plot_history(epoch.history, epoch.run.plot_path)
+            self.last_drawn = time.monotonic()
+
+
+class Checkpoints(Callback):
+    """A checkpoint every epoch, then its metrics line; the newest `output.keep_checkpoints` are kept."""
+
+    def __init__(self, keep: int):
+        self.keep = keep
+
+    def on_epoch_end(self, epoch: EpochEnd) -> None:
+        run = epoch.run
+        # the checkpoint carries the epoch's record: a crash before the metrics line is written is
+        # repaired on resume, and a crash before the checkpoint replays the whole epoch
+        save_checkpoint(run.checkpoints / checkpoint_name(epoch.state.epoch),
+                        {**state_to_checkpoint(epoch.state), "record": epoch.record})
+        run.append_metrics(epoch.record)
+        prune_checkpoints(run.checkpoints, self.keep)
+
+
+class TensorBoard(Callback):
+    """Every number of the record as a scalar, and the grid as an image, in RUN/tensorboard/."""
+
+    def __init__(self, run: RunDir):
+        from gankit.tensorboard import TensorBoardLog
+
+        self.board = TensorBoardLog(run.path / "tensorboard")
+
+    def on_epoch_end(self, epoch: EpochEnd) -> None:
+        self.board.epoch(epoch.record, epoch.grid)
+
+    def close(self) -> None:
+        self.board.close()
+
+
+def default_callbacks(config: Config, run: RunDir, G_noise: torch.Tensor, scorer: Scorer | None) -> list[Callback]:
+    """The per-epoch I/O of a run, in the order it must happen."""
+    callbacks: list[Callback] = [Score(scorer, config.output.eval_every)] if scorer is not None else []
+    callbacks += [Grids(config, G_noise), Curves(), Checkpoints(config.output.keep_checkpoints)]
+    if config.output.tensorboard:
+        callbacks.append(TensorBoard(run))
+    return callbacks

@@ -1,0 +1,149 @@
+"""The epoch loop around the training step: shuffling, summing the step's stats, and per-epoch callbacks."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from gankit.checkpoint import list_checkpoints, load_checkpoint
+from gankit.errors import GankitError
+from gankit.losses import build_loss
+from gankit.rundir import RunDir
+from gankit.training.callbacks import Callback, EpochEnd
+from gankit.training.state import TrainingState, restore_state, state_to_checkpoint
+from gankit.training.step import GANStep, Penalty
+
+log = logging.getLogger(__name__)
+
+MAX_ROLLBACKS = 3  # with train.on_nan rollback, give up after this many in one session
+PROGRESS_EVERY = 25  # steps between progress-bar refreshes (each one reads the stats off the device)
+
+
+def fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.device, callbacks: Sequence[Callback], *,
+        penalties: Sequence[Penalty] = ()) -> None:
+    """Train from `state.epoch` to the configured number of epochs on uint8 `images`, then close the callbacks."""
+    config = state.config
+    images = images.to(device)  # the whole data set stays on the device: no loader, no copies per step
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        state.G.to(memory_format=torch.channels_last)
+        state.D.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    G, D = state.G, state.D
+    if config.train.compile:
+        G, D = torch.compile(G), torch.compile(D)
+    step = GANStep(G, D, state.opt_g, state.opt_d, build_loss(config.train), device=device,
+                   precision=config.train.precision, penalties=penalties)
+    if state.epoch >= config.train.epochs:
+        log.info("nothing to do: the run has finished %d of %d epochs", state.epoch, config.train.epochs)
+    try:
+        _train_epochs(state, run, step, images, callbacks)
+    finally:
+        for callback in callbacks:
+            callback.close()
+
+
+def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torch.Tensor,
+                  callbacks: Sequence[Callback]) -> None:
+    config = state.config
+    history = run.read_metrics()
+    elapsed = history[-1]["elapsed_seconds"] if history else 0.0
+    initial = None if list_checkpoints(run.checkpoints) else copy.deepcopy(state_to_checkpoint(state))
+    rollbacks = 0
+    while state.epoch < config.train.epochs:
+        epoch = state.epoch + 1
+        try:
+            stats, seconds, n_images = run_epoch(step, images, state, epoch)
+        except Diverged as bad:
+            if config.train.on_nan == "stop" or rollbacks == MAX_ROLLBACKS:
+                raise GankitError(
+                    f"the losses became NaN or infinite at epoch {epoch}, step {bad.step}; the run stopped and its "
+                    f"checkpoints are intact ({'after ' + str(rollbacks) + ' rollbacks; ' if rollbacks else ''}"
+                    "try train.on_nan rollback or a lower learning rate)", option="train.on_nan") from None
+            rollbacks += 1
+            roll_back(state, run, initial)
+            log.warning("the losses became NaN or infinite at epoch %d, step %d: rolled back to epoch %d, "
+                        "learning rates now %.3g (G) and %.3g (D)", epoch, bad.step, state.epoch,
+                        state.opt_g.param_groups[0]["lr"], state.opt_d.param_groups[0]["lr"])
+            history = [r for r in history if r["epoch"] <= state.epoch]
+            elapsed = history[-1]["elapsed_seconds"] if history else 0.0
+            continue
+        state.epoch = epoch
+        elapsed += seconds
+        record = {"epoch": epoch, **stats, "images_per_s": n_images / seconds, "epoch_seconds": seconds,
+                  "elapsed_seconds": elapsed}
+        if images.device.type == "cuda":
+            record["peak_gpu_mib"] = torch.cuda.max_memory_allocated(images.device) / 2**20
+        log.info("epoch %d/%d: %s, %.0f img/s", epoch, config.train.epochs,
+                 ", ".join(f"{name} {value:.4g}" for name, value in stats.items()), record["images_per_s"])
+        history.append(record)
+        event = EpochEnd(state, run, record, history)
+        for callback in callbacks:
+            callback.on_epoch_end(event)
+
+
+class Diverged(Exception):
+    def __init__(self, step: int):
+        self.step = step
+
+
+def roll_back(state: TrainingState, run: RunDir, initial: dict[str, Any] | None) -> None:
+    """Restore the last good checkpoint (or the start) and lower both learning rates."""
+    checkpoints = list_checkpoints(run.checkpoints)
+    if checkpoints:
+        restore_state(state, load_checkpoint(checkpoints[-1]), str(checkpoints[-1]))
+    else:
+        restore_state(state, copy.deepcopy(initial), "the initial state")
+    for optimiser in (state.opt_g, state.opt_d):
+        for group in optimiser.param_groups:
+            group["lr"] *= state.config.train.rollback_lr_factor
+
+
+def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: int) -> tuple[dict[str, float], float, int]:
+    """One pass over the images in a fresh random order; returns mean stats, seconds, images seen."""
+    config = state.config
+    batch = config.train.batch_size
+    steps = images.shape[0] // batch  # the last incomplete batch is dropped: every step has the same shape
+    if steps == 0:
+        raise ValueError(f"{images.shape[0]} images make no batch of {batch}")
+    low, high = state.G.value_range
+    scale = (high - low) / 255.0
+    order = torch.randperm(images.shape[0], generator=state.shuffle).to(images.device)
+    names: list[str] = []
+    totals = torch.zeros(0, device=images.device)
+    first_bad = torch.tensor(-1, device=images.device)  # first step with a non-finite stat, found without a host sync
+    state.G.train()
+    state.D.train()
+    # disable=None: a bar only on a terminal, not in a log file
+    bar = tqdm(total=steps, desc=f"epoch {epoch}/{config.train.epochs}", unit="step", leave=False,
+               disable=None if config.output.progress else True, file=sys.stderr, dynamic_ncols=True)
+    start = time.perf_counter()
+    for i in range(steps):
+        real = images[order[i * batch:(i + 1) * batch]].float().mul_(scale).add_(low)  # uint8 -> G's range
+        stats = step(real)
+        values = torch.stack(list(stats.values()))
+        if not names:
+            names, totals = list(stats), torch.zeros_like(values)
+        totals += values
+        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(values).all(), i + 1, first_bad)
+        if (i + 1) % PROGRESS_EVERY == 0 and not bar.disable:
+            bar.set_postfix({k: f"{v:.3g}" for k, v in _means(totals, i + 1, names).items()}, refresh=False)
+            bar.update(PROGRESS_EVERY)
+    if images.device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    bar.close()
+    if first_bad.item() >= 0:
+        raise Diverged(int(first_bad.item()))
+    return _means(totals, steps, names), seconds, steps * batch
+
+
+def _means(totals: torch.Tensor, steps: int, names: list[str]) -> dict[str, float]:
+    return dict(zip(names, (totals / steps).tolist()))

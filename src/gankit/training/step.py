@@ -1,0 +1,70 @@
+"""One GAN training step: update D on real and generated images, then G through the updated D."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from gankit.device import autocast
+from gankit.losses import GANLoss
+from gankit.models import Generator, has_batch_norm
+
+# a penalty on D's step: (D, real, fake) -> named terms added to D's loss (and reported under their names)
+Penalty = Callable[[nn.Module, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
+
+
+class GANStep:
+    """Callable on a batch of real images (already in G's value range); returns the step's named stats.
+
+    The stats are detached scalar tensors on the device, so the caller can sum them there and read
+    them without a host sync every step. `penalties` add terms to D's loss; `after_step` hooks run
+    once both nets are updated (an EMA of G, say).
+    """
+
+    def __init__(self, G: Generator, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                 loss: GANLoss, *, device: torch.device, precision: str = "fp32",
+                 penalties: Sequence[Penalty] = (), after_step: Sequence[Callable[[], None]] = ()):
+        self.G, self.D, self.opt_g, self.opt_d, self.loss = G, D, opt_g, opt_d, loss
+        self.device, self.precision = device, precision
+        self.penalties, self.after_step = list(penalties), list(after_step)
+        # without batch norm, one D forward over real and fake together is the same function
+        self.joint_d = not has_batch_norm(D)
+
+    def __call__(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        z = self.G.sample_noise(real.shape[0], device=self.device)
+        with autocast(self.precision, self.device):
+            fake = self.G(z)
+            real_out, fake_out = self.discriminate(real, fake.detach())
+            d_terms = {"d_loss": self.loss.d_loss(real_out, fake_out)}
+            for penalty in self.penalties:
+                d_terms.update(penalty(self.D, real, fake.detach()))
+        self._update(self.opt_d, sum(d_terms.values()))
+
+        self.D.requires_grad_(False)  # G's step goes through D, but D's weights need no gradient here
+        try:
+            with autocast(self.precision, self.device):
+                g_loss = self.loss.g_loss(self.D(fake).float())
+            self._update(self.opt_g, g_loss)
+        finally:
+            self.D.requires_grad_(True)
+        for hook in self.after_step:
+            hook()
+
+        threshold = self.loss.decision_threshold
+        with torch.no_grad():
+            return {**{name: term.detach().float() for name, term in d_terms.items()}, "g_loss": g_loss.detach(),
+                    "d_acc_real": (real_out > threshold).float().mean(), "d_acc_fake": (fake_out < threshold).float().mean()}
+
+    def discriminate(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """D's float32 outputs on both batches: in one forward where that is the same function."""
+        if self.joint_d:
+            return self.D(torch.cat([real, fake])).float().split(real.shape[0])
+        return self.D(real).float(), self.D(fake).float()
+
+    @staticmethod
+    def _update(optimiser: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()

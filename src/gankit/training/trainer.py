@@ -1,0 +1,101 @@
+"""`train`: a config and a run folder in, a trained run out. The CLI's `gankit train` is this function."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from gankit.checkpoint import list_checkpoints, load_checkpoint
+from gankit.config import Config, check_resume
+from gankit.data import load_images
+from gankit.data.locate import resolve_data_dir
+from gankit.device import check_precision, resolve_device
+from gankit.errors import GankitError
+from gankit.evaluate import make_scorer
+from gankit.rundir import RunDir
+from gankit.run import Run, load_run
+from gankit.training.callbacks import Callback, default_callbacks
+from gankit.training.loop import fit
+from gankit.training.state import TrainingState, new_state, restore_state
+from gankit.training.step import Penalty
+
+log = logging.getLogger("gankit")
+
+
+def train(config: Config | None, run_dir: Path | str, *, data_dir: Path | str | None = None, resume: bool = False,
+          callbacks: Sequence[Callback] = (), penalties: Sequence[Penalty] = ()) -> Run:
+    """Train `config` into the new run folder `run_dir`, or with `resume` continue the run there.
+
+    Resuming takes the folder's config when `config` is None; a given config may change only how
+    long the run goes and what it writes (equal values pass). The data come from `data_dir`, else
+    the run's remembered `data.dir`, else $GANKIT_DATA_DIR, else gankit's cache. `callbacks` run
+    after each epoch, after gankit's own; `penalties` add named terms to D's loss.
+    """
+    run = RunDir(Path(run_dir))
+    config = _resolve_config(config, run, resume)
+    root = resolve_data_dir(Path(data_dir) if data_dir is not None else None, config.data.dir)
+    config.data.dir = str(root) if root is not None else None  # remembered: later commands need no data_dir
+    device = resolve_device(config.train.device)
+    check_precision(config.train.precision, device)
+    if config.output.tensorboard:
+        from gankit.tensorboard import check_available
+
+        check_available()
+    data = load_images(config.data)  # before the run folder exists: bad data leaves nothing behind
+    log.info("training on %d images of shape %s from %s", len(data), tuple(data.images.shape[1:]), data.source)
+    if len(data) < config.train.batch_size:
+        raise GankitError(f"{len(data)} images are fewer than one batch of {config.train.batch_size}")
+    o = config.output
+    scorer = make_scorer(config, n=o.eval_n, metrics=o.eval_metrics, features=o.eval_features,
+                         progress=o.progress) if o.eval_every else None
+    state = new_state(config, device)
+    if resume:
+        _restore(run, state)
+    else:
+        run.create(config)
+    try:
+        log.info("run folder %s, device %s, %d epochs", run.path, device, config.train.epochs)
+        fixed_noise = state.G.sample_noise(o.grid_samples, generator=torch.Generator().manual_seed(config.train.seed + 1))
+        fit(state, run, data.images, device, [*default_callbacks(config, run, fixed_noise, scorer), *callbacks],
+            penalties=penalties)
+    finally:
+        run.unlock()
+    result = load_run(run.path)
+    if o.report:
+        log.info("report: %s", result.report())
+    return result
+
+
+def _resolve_config(config: Config | None, run: RunDir, resume: bool) -> Config:
+    if resume:
+        stored = run.load_config()
+        if config is None:
+            return stored
+        check_resume(stored, config)
+        return copy.deepcopy(config)
+    if config is None:
+        raise GankitError("a new run needs a config")
+    if run.exists() or list_checkpoints(run.checkpoints):
+        raise GankitError(f"{run.path} already holds a run; continue it with resume or choose another run_dir",
+                          option=("resume", "run_dir"))
+    return copy.deepcopy(config)
+
+
+def _restore(run: RunDir, state: TrainingState) -> None:
+    """Lock the folder, restore the newest checkpoint, and cut the metrics back to it."""
+    run.lock()
+    checkpoints = list_checkpoints(run.checkpoints)
+    record = None
+    if checkpoints:
+        checkpoint = load_checkpoint(checkpoints[-1])
+        restore_state(state, checkpoint, str(checkpoints[-1]))
+        record = checkpoint.get("record")
+        log.info("resuming %s after epoch %d", run.path, state.epoch)
+    else:
+        log.info("%s has no checkpoint yet: starting it from epoch 1", run.path)
+    run.keep_metrics_through(state.epoch, record)
+    run.save_config(state.config)

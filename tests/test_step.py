@@ -1,0 +1,101 @@
+"""The training step: one screen of maths, checked for what it must and must not touch."""
+
+import json
+
+import pytest
+import torch
+
+from conftest import tiny_config, train_tiny
+from gankit.losses import build_loss
+from gankit.plots import history_panels
+from gankit.training.state import new_state
+from gankit.training.step import GANStep
+
+
+def _step(*overrides, **kwargs):
+    config = tiny_config(*overrides)
+    state = new_state(config, torch.device("cpu"))
+    return GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
+                   **kwargs)
+
+
+def _grads(module):
+    return [None if p.grad is None else p.grad.clone() for p in module.parameters()]
+
+
+def _same(a, b):
+    return all((x is None and y is None) or (x is not None and y is not None and torch.equal(x, y)) for x, y in zip(a, b))
+
+
+def test_a_joint_discriminator_forward_equals_two_separate_ones():
+    step = _step("model.dropout=0.0")
+    real, fake = torch.rand(16, 1, 28, 28), torch.rand(16, 1, 28, 28)
+    assert step.joint_d
+    joint = step.discriminate(real, fake)
+    step.joint_d = False
+    separate = step.discriminate(real, fake)
+    for a, b in zip(joint, separate):
+        assert a.shape == (16,) and torch.allclose(a, b, atol=1e-6)
+
+
+def test_each_net_s_update_leaves_the_other_net_s_gradients_alone():
+    step = _step()
+    updates = []
+
+    def recording_update(optimiser, loss):
+        before = _grads(step.G), _grads(step.D)
+        GANStep._update(optimiser, loss)
+        updates.append((optimiser, before, (_grads(step.G), _grads(step.D))))
+
+    step._update = recording_update
+    real = torch.rand(64, 1, 28, 28)
+    step(real)
+    step(real)  # the second D update starts with G's gradients from the first G update in place
+    for optimiser, (g_before, d_before), (g_after, d_after) in updates:
+        if optimiser is step.opt_d:
+            assert _same(g_before, g_after)  # D's step: G's gradients untouched
+            assert all(g is not None for g in d_after)
+        else:
+            assert _same(d_before, d_after)  # G's step: D's gradients untouched (no gradient for D's weights)
+            assert all(g is not None for g in g_after)
+    assert [u[0] for u in updates] == [step.opt_d, step.opt_g] * 2
+
+
+def test_d_requires_grad_is_restored_after_g_s_step_even_when_it_fails():
+    step = _step()
+    step(torch.rand(64, 1, 28, 28))
+    assert all(p.requires_grad for p in step.D.parameters())
+
+    class Broken(type(step.loss)):
+        def g_loss(self, fake):
+            raise RuntimeError("a loss that fails")
+
+    step.loss = Broken()
+    with pytest.raises(RuntimeError, match="a loss that fails"):
+        step(torch.rand(64, 1, 28, 28))
+    assert all(p.requires_grad for p in step.D.parameters())
+
+
+def test_stats_are_named_device_scalars():
+    stats = _step()(torch.rand(64, 1, 28, 28))
+    assert list(stats) == ["d_loss", "g_loss", "d_acc_real", "d_acc_fake"]
+    assert all(v.shape == () and v.dtype == torch.float32 and not v.requires_grad for v in stats.values())
+
+
+def test_a_penalty_s_term_appears_everywhere_without_edits(mnist_dir, tmp_path):
+    def toy_penalty(D, real, fake):
+        return {"toy_penalty": 1e-3 * D(real).float().square().mean()}
+
+    step = _step(penalties=[toy_penalty])
+    stats = step(torch.rand(64, 1, 28, 28))
+    assert list(stats) == ["d_loss", "toy_penalty", "g_loss", "d_acc_real", "d_acc_fake"]
+    assert stats["toy_penalty"] > 0
+
+    run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=2", "output.tensorboard=true", penalties=[toy_penalty])
+    records = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["toy_penalty"] > 0 for r in records)
+    assert ("toy_penalty", ["toy_penalty"]) in history_panels(records)
+    assert "toy_penalty (last epoch)" in (run.path / "report.html").read_text()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert "train/toy_penalty" in EventAccumulator(str(run.path / "tensorboard")).Reload().Tags()["scalars"]
