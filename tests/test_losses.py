@@ -5,7 +5,7 @@ import torch
 
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
-from gankit.losses import LOSSES, Minimax, NonSaturating, bce_discriminator_loss, build_loss
+from gankit.losses import LOSSES, LeastSquares, Minimax, NonSaturating, bce_discriminator_loss, build_loss
 
 discriminator_loss = bce_discriminator_loss
 minimax_generator_loss = Minimax().g_loss
@@ -70,3 +70,22 @@ def test_losses_are_built_by_name_with_their_parameters():
     assert {"minimax", "nonsaturating"} <= set(LOSSES)
     with pytest.raises(GankitError, match="unknown loss 'hinge' \\(known: minimax, nonsaturating"):
         build_loss(TrainConfig(loss="hinge"))
+
+
+def test_least_squares_by_hand():
+    # D outputs 0.5 and 2 on real, 0 and -1 on fake: D loss ½·mean((0.5-1)², (2-1)²) + ½·mean(0², (-1)²)
+    real, fake = torch.tensor([0.5, 2.0]), torch.tensor([0.0, -1.0])
+    loss = LeastSquares()
+    assert loss.d_loss(real, fake).item() == pytest.approx(0.5 * (0.25 + 1.0) / 2 + 0.5 * (0.0 + 1.0) / 2)
+    assert loss.g_loss(fake).item() == pytest.approx(0.5 * (1.0 + 4.0) / 2)  # ½·mean((0-1)², (-1-1)²)
+    assert loss.decision_threshold == 0.5
+
+
+def test_least_squares_is_a_choice_of_the_config_and_trains(mnist_dir, tmp_path):
+    from conftest import train_tiny
+
+    run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=1", "train.loss=lsgan")
+    assert run.config.train.loss == "lsgan" and "lsgan" in LOSSES
+    assert 0 < run.metrics()[-1]["d_loss"] < 1
+    with pytest.raises(GankitError, match="train.label_smoothing applies to the BCE losses, not to train.loss lsgan"):
+        build_loss(TrainConfig(loss="lsgan", label_smoothing=0.1))

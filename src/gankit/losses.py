@@ -72,3 +72,17 @@ class NonSaturating(Minimax):
     def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
         return F.softplus(-fake).mean()
 
+
+
+@LOSSES.register("lsgan")
+class LeastSquares(GANLoss):
+    """Least squares (Mao et al. 2017) on D's raw output, with targets 1 for real and 0 for fake:
+    D minimises ½E[(D(x) - 1)²] + ½E[D(G(z))²]; G minimises ½E[(D(G(z)) - 1)²]."""
+
+    decision_threshold = 0.5  # halfway between the targets
+
+    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return 0.5 * ((real - 1).square().mean() + fake.square().mean())
+
+    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (fake - 1).square().mean()
