@@ -214,7 +214,7 @@ def validate(config: Config) -> None:
     """Check ranges and choices; every message names the key."""
     # the registries live with what they name (and import torch), so they are read here, not at import
     from gankit.data import DATASETS
-    from gankit.losses import LOSSES
+    from gankit.losses import LOSSES, build_loss
     from gankit.metrics import EXTRACTORS, METRICS
     from gankit.models import ARCHS
 
@@ -247,6 +247,7 @@ def validate(config: Config) -> None:
     _positive("train.batch_size", t.batch_size)
     if not 0.0 <= t.label_smoothing < 0.5:
         raise GankitError(f"train.label_smoothing must be in [0, 0.5), got {t.label_smoothing}")
+    build_loss(t)  # the loss accepts the parameters the config gives it
     for key in ("lr_g", "lr_d"):
         _positive(f"train.{key}", getattr(t, key))
     for key in ("beta1", "beta2"):
