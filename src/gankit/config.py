@@ -20,8 +20,10 @@ MLP_OUTPUTS = ("sigmoid", "tanh")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 ON_NAN = ("stop", "rollback")
+ON_COLLAPSE = ("warn", "stop")
 # keys a resumed run may change: they alter how long it runs, where it reads and what it writes, not its maths
-RESUMABLE = ("train.epochs", "train.device", "train.compile", "train.on_nan", "data.dir", "output.", "description")
+RESUMABLE = ("train.epochs", "train.device", "train.compile", "train.on_nan", "train.on_collapse", "train.collapse_",
+             "data.dir", "output.", "description")
 
 
 @dataclass
@@ -62,6 +64,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile the networks
     on_nan: str = "stop"  # a NaN/Inf loss: stop (checkpoints stay intact) | rollback (to the last checkpoint, lower lr)
     rollback_lr_factor: float = 0.5  # on rollback, both learning rates are multiplied by this
+    collapse_epochs: int = 3  # D winning outright (accuracy >= 0.999 on both sides) this many epochs running is a collapse; 0: not watched
+    collapse_g_loss: float = 5.0  # ... while G's loss is at least this (D(G(z)) below about e^-5 for the BCE losses)
+    on_collapse: str = "warn"  # a collapse: warn (one line; metrics.jsonl and the report mark it) | stop (the run ends)
 
 
 @dataclass
@@ -227,6 +232,9 @@ def validate(config: Config) -> None:
     _choice("train.device", t.device, DEVICES)
     _choice("train.precision", t.precision, PRECISIONS)
     _choice("train.on_nan", t.on_nan, ON_NAN)
+    _choice("train.on_collapse", t.on_collapse, ON_COLLAPSE)
+    if t.collapse_epochs < 0:
+        raise GankitError(f"train.collapse_epochs must be >= 0, got {t.collapse_epochs}")
     if not 0.0 < t.rollback_lr_factor < 1.0:
         raise GankitError(f"train.rollback_lr_factor must be in (0, 1), got {t.rollback_lr_factor}")
     _positive("data.image_size", d.image_size)

@@ -18,12 +18,14 @@ from gankit.files import atomic_write_text
 from gankit.metrics import quality_keys
 from gankit.plots import grid_image, history_svg
 from gankit.run import Run
+from gankit.training.callbacks import COLLAPSE_ADVICE
 from gankit.stats import is_number, step_stat_names
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
 h1 small { color: #777; font-weight: normal; font-size: 0.55em; }
 table { border-collapse: collapse; } td, th { padding: 0.25em 0.8em; border-bottom: 1px solid #ddd; text-align: left; }
+.banner { background: #fde2e1; border: 2px solid #c0392b; padding: 0.8em 1em; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .strip { display: flex; flex-wrap: wrap; gap: 6px; } .strip figure { margin: 0; text-align: center; font-size: 0.8em; }
 .strip img { width: 120px; image-rendering: pixelated; cursor: pointer; }
@@ -51,6 +53,7 @@ def write_report(run: Run, out: Path | None = None) -> Path:
     sections = [
         f"<h1>{_e(config.name)} <small>{_e(str(run.path))}</small></h1>",
         f"<p>{_e(config.description)}</p>",
+        _collapse_banner(records, config.train.collapse_epochs),
         _summary(records, config.train.epochs),
         _progress(frames, animation[0] if animation else None),
         _curves(records),
@@ -62,6 +65,25 @@ def write_report(run: Run, out: Path | None = None) -> Path:
     out = out or run.path / "report.html"
     atomic_write_text(out, page, durable=False)
     return out
+
+
+def _collapse_banner(records: list[dict[str, Any]], min_epochs: int) -> str:
+    """A warning across the top for every stretch of at least `min_epochs` epochs in which D won outright."""
+    stretches: list[list[int]] = []
+    for record in records:
+        if record.get("collapsed"):
+            if stretches and stretches[-1][1] == record["epoch"] - 1:
+                stretches[-1][1] = record["epoch"]
+            else:
+                stretches.append([record["epoch"], record["epoch"]])
+    stretches = [s for s in stretches if min_epochs and s[1] - s[0] + 1 >= min_epochs]
+    if not stretches:
+        return ""
+    spans = ", ".join(f"epochs {a} to {b}" for a, b in stretches)
+    ongoing = records and stretches[-1][1] == records[-1]["epoch"]
+    return (f"<section id='collapse' class='banner'>D won outright in {spans} (D accuracy at least 0.999 on real and "
+            f"generated images, G's loss high): G learned next to nothing there and its samples are likely all alike."
+            f"{' It had not recovered by the last epoch.' if ongoing else ''} {_e(COLLAPSE_ADVICE)}</section>")
 
 
 def _summary(records: list[dict[str, Any]], epochs: int) -> str:

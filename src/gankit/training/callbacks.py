@@ -37,6 +37,7 @@ class EpochEnd:
     history: list[dict[str, Any]]  # every record of the run so far, this one last
     grid: torch.Tensor | None = None  # uint8 fixed-noise samples, when this epoch drew a grid
     scored: bool = False  # whether quality metrics joined the record this epoch
+    stop: str | None = None  # set by a callback to end the run after this epoch, saying why
 
     @property
     def last(self) -> bool:
@@ -66,6 +67,49 @@ class Score(Callback):
         log.info("epoch %d: %s", epoch.state.epoch, ", ".join(f"{k} {v:.4g}" for k, v in figures.items()))
         epoch.record.update(figures)
         epoch.scored = True
+
+
+class CollapseWatch(Callback):
+    """Marks each epoch in which D has won outright (`collapsed` in metrics.jsonl) and says so once it
+    has lasted `train.collapse_epochs` epochs: D's accuracy >= 0.999 on real and on generated images
+    with G's loss >= `train.collapse_g_loss`. G then learns next to nothing and its samples tend to
+    be one image for every noise vector; with `train.on_collapse stop` the run ends there."""
+
+    ACCURACY = 0.999
+
+    def __init__(self, config: Config):
+        self.train, self.name = config.train, config.name
+
+    def on_epoch_end(self, epoch: EpochEnd) -> None:
+        r, t = epoch.record, self.train
+        won = (r.get("d_acc_real", 0.0) >= self.ACCURACY and r.get("d_acc_fake", 0.0) >= self.ACCURACY
+               and r.get("g_loss", 0.0) >= t.collapse_g_loss)
+        r["collapsed"] = won
+        streak = collapse_streak(epoch.history)
+        if streak < t.collapse_epochs:
+            return
+        since = epoch.history[-streak]["epoch"]
+        if streak == t.collapse_epochs or t.on_collapse == "stop":
+            log.warning("D has won outright since epoch %d (D accuracy >= %.3f on real and generated images, G loss "
+                        ">= %g, %d epochs running): G is learning next to nothing and its samples are likely all "
+                        "alike. %s", since, self.ACCURACY, t.collapse_g_loss, streak, COLLAPSE_ADVICE)
+        if t.on_collapse == "stop":
+            epoch.stop = f"the run stopped at epoch {epoch.state.epoch}: D has won outright since epoch {since} " \
+                         "(train.on_collapse stop); its checkpoints are intact"
+
+
+# what to try when D wins outright; the seed study (bench/seeds.py) measured these
+COLLAPSE_ADVICE = "Try another train.seed, or the preset gan-mnist-tanh (G's output tanh, data in [-1, 1])."
+
+
+def collapse_streak(history: list[dict[str, Any]]) -> int:
+    """How many epochs, counted back from the last, have D winning outright."""
+    streak = 0
+    for record in reversed(history):
+        if not record.get("collapsed"):
+            break
+        streak += 1
+    return streak
 
 
 class Grids(Callback):
@@ -127,6 +171,8 @@ class TensorBoard(Callback):
 def default_callbacks(config: Config, run: RunDir, G_noise: torch.Tensor, scorer: Scorer | None) -> list[Callback]:
     """The per-epoch I/O of a run, in the order it must happen."""
     callbacks: list[Callback] = [Score(scorer, config.output.eval_every)] if scorer is not None else []
+    if config.train.collapse_epochs:
+        callbacks.append(CollapseWatch(config))
     callbacks += [Grids(config, G_noise), Curves(), Checkpoints(config.output.keep_checkpoints)]
     if config.output.tensorboard:
         callbacks.append(TensorBoard(run))

@@ -87,6 +87,8 @@ def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torc
         event = EpochEnd(state, run, record, history)
         for callback in callbacks:
             callback.on_epoch_end(event)
+        if event.stop:
+            raise GankitError(event.stop)
 
 
 class Diverged(Exception):

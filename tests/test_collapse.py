@@ -1,0 +1,77 @@
+"""Telling the user when D has won outright: marks in metrics.jsonl, one warning line, a banner, an optional stop."""
+
+import json
+import logging
+
+import pytest
+
+from conftest import train_tiny
+from gankit.config import load_preset
+from gankit.errors import GankitError
+from gankit.report import _collapse_banner
+from gankit.training.callbacks import CollapseWatch, EpochEnd
+
+
+class _State:
+    def __init__(self, config, epoch):
+        self.config, self.epoch = config, epoch
+
+
+def _watch(records, **train):
+    config = load_preset("seed-gan-mnist")
+    for key, value in train.items():
+        setattr(config.train, key, value)
+    watch, history, stops = CollapseWatch(config), [], []
+    for i, record in enumerate(records, 1):
+        record["epoch"] = i
+        history.append(record)
+        event = EpochEnd(_State(config, i), None, record, history)
+        watch.on_epoch_end(event)
+        stops.append(event.stop)
+    return history, stops
+
+
+WON = {"d_acc_real": 1.0, "d_acc_fake": 0.9995, "g_loss": 15.0}
+CLOSE = {"d_acc_real": 0.99, "d_acc_fake": 1.0, "g_loss": 9.0}  # D wins on the fakes only: not outright
+
+
+def test_marks_every_epoch_and_warns_once_the_streak_is_long_enough(caplog):
+    with caplog.at_level(logging.WARNING):
+        history, stops = _watch([dict(CLOSE), dict(WON), dict(WON), dict(WON), dict(WON)])
+    assert [r["collapsed"] for r in history] == [False, True, True, True, True]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and warnings[0].startswith("D has won outright since epoch 2 (D accuracy >= 0.999")
+    assert "gan-mnist-tanh" in warnings[0]
+    assert stops == [None] * 5  # train.on_collapse warn: the run goes on
+
+
+def test_a_low_g_loss_or_a_broken_streak_is_no_collapse(caplog):
+    with caplog.at_level(logging.WARNING):
+        history, _ = _watch([dict(WON), dict(WON), {**WON, "g_loss": 2.0}, dict(WON), dict(WON)])
+    assert [r["collapsed"] for r in history] == [True, True, False, True, True]
+    assert not caplog.records
+
+
+def test_stop_ends_the_run_after_the_streak():
+    _, stops = _watch([dict(WON) for _ in range(4)], on_collapse="stop", collapse_epochs=2)
+    assert stops[:1] == [None]
+    assert stops[1] == ("the run stopped at epoch 2: D has won outright since epoch 1 (train.on_collapse stop); "
+                        "its checkpoints are intact")
+
+
+def test_the_report_banner_names_the_stretches():
+    records = [{"epoch": e, "collapsed": e in (2, 3, 4, 7, 9, 10, 11)} for e in range(1, 12)]
+    banner = _collapse_banner(records, 3)
+    assert "D won outright in epochs 2 to 4, epochs 9 to 11" in banner and "had not recovered" in banner
+    assert _collapse_banner(records[:6], 3).count("epochs") == 1 and "had not recovered" not in _collapse_banner(records[:6], 3)
+    assert _collapse_banner([{"epoch": 1, "collapsed": False}], 3) == ""
+
+
+def test_a_run_told_to_stop_on_collapse_stops_with_its_checkpoint(mnist_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(CollapseWatch, "ACCURACY", 0.0)  # every epoch counts as won outright
+    with pytest.raises(GankitError, match="the run stopped at epoch 2: D has won outright since epoch 1"):
+        train_tiny(mnist_dir, tmp_path / "r", "train.epochs=5", "train.collapse_epochs=2", "train.collapse_g_loss=0",
+                   "train.on_collapse=stop")
+    records = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["epoch"], r["collapsed"]) for r in records] == [(1, True), (2, True)]
+    assert (tmp_path / "r" / "checkpoints" / "epoch-0002.pt").is_file()
