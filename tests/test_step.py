@@ -99,3 +99,9 @@ def test_a_penalty_s_term_appears_everywhere_without_edits(mnist_dir, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     assert "train/toy_penalty" in EventAccumulator(str(run.path / "tensorboard")).Reload().Tags()["scalars"]
+
+
+def test_after_step_hooks_run_once_per_step_after_both_updates(mnist_dir, tmp_path):
+    seen = []
+    run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=1", after_step=[lambda: seen.append(1)])
+    assert len(seen) == 512 // 64 and run.metrics()[-1]["epoch"] == 1

@@ -6,7 +6,7 @@ import copy
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -27,7 +27,7 @@ PROGRESS_EVERY = 25  # steps between progress-bar refreshes (each one reads the 
 
 
 def fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.device, callbacks: Sequence[Callback], *,
-        penalties: Sequence[Penalty] = ()) -> None:
+        penalties: Sequence[Penalty] = (), after_step: Sequence[Callable[[], None]] = ()) -> None:
     """Train from `state.epoch` to the configured number of epochs on uint8 `images`, then close the callbacks."""
     config = state.config
     images = images.to(device)  # the whole data set stays on the device: no loader, no copies per step
@@ -40,7 +40,7 @@ def fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.d
     if config.train.compile:
         G, D = torch.compile(G), torch.compile(D)
     step = GANStep(G, D, state.opt_g, state.opt_d, build_loss(config.train), device=device,
-                   precision=config.train.precision, penalties=penalties)
+                   precision=config.train.precision, penalties=penalties, after_step=after_step)
     if state.epoch >= config.train.epochs:
         log.info("nothing to do: the run has finished %d of %d epochs", state.epoch, config.train.epochs)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -27,13 +27,15 @@ log = logging.getLogger("gankit")
 
 
 def train(config: Config | None, run_dir: Path | str, *, data_dir: Path | str | None = None, resume: bool = False,
-          callbacks: Sequence[Callback] = (), penalties: Sequence[Penalty] = ()) -> Run:
+          callbacks: Sequence[Callback] = (), penalties: Sequence[Penalty] = (),
+          after_step: Sequence[Callable[[], None]] = ()) -> Run:
     """Train `config` into the new run folder `run_dir`, or with `resume` continue the run there.
 
     Resuming takes the folder's config when `config` is None; a given config may change only how
     long the run goes and what it writes (equal values pass). The data come from `data_dir`, else
     the run's remembered `data.dir`, else $GANKIT_DATA_DIR, else gankit's cache. `callbacks` run
-    after each epoch, after gankit's own; `penalties` add named terms to D's loss.
+    after each epoch, after gankit's own; `penalties` add named terms to D's loss; `after_step` hooks
+    run after every step's two updates (an EMA of G, say).
     """
     run = RunDir(Path(run_dir))
     config = _resolve_config(config, run, resume)
@@ -61,7 +63,7 @@ def train(config: Config | None, run_dir: Path | str, *, data_dir: Path | str | 
         log.info("run folder %s, device %s, %d epochs", run.path, device, config.train.epochs)
         fixed_noise = state.G.sample_noise(o.grid_samples, generator=torch.Generator().manual_seed(config.train.seed + 1))
         fit(state, run, data.images, device, [*default_callbacks(config, run, fixed_noise, scorer), *callbacks],
-            penalties=penalties)
+            penalties=penalties, after_step=after_step)
     finally:
         run.unlock()
     result = load_run(run.path)
