@@ -89,3 +89,17 @@ def test_least_squares_is_a_choice_of_the_config_and_trains(mnist_dir, tmp_path)
     assert 0 < run.metrics()[-1]["d_loss"] < 1
     with pytest.raises(GankitError, match="train.label_smoothing applies to the BCE losses, not to train.loss lsgan"):
         build_loss(TrainConfig(loss="lsgan", label_smoothing=0.1))
+
+
+def test_keras_probability_clip_by_hand_and_its_dead_gradient():
+    # p = 0.5 and 0.25 (logits 0 and -ln 3), well inside the clip: the same values as without it
+    loss = NonSaturating(probability_clip=1e-7)
+    assert loss.g_loss(FAKE).item() == pytest.approx(nonsaturating_generator_loss(FAKE).item(), abs=1e-6)
+    assert loss.d_loss(REAL, FAKE).item() == pytest.approx(discriminator_loss(REAL, FAKE).item(), abs=1e-6)
+    # D sure the fake is fake (p = sigmoid(-30) < 1e-7): the loss is -log(1e-7) and G's gradient exactly 0
+    sure = torch.tensor([-30.0], requires_grad=True)
+    value = loss.g_loss(sure)
+    value.backward()
+    assert value.item() == pytest.approx(-math.log(1e-7), rel=1e-5) and sure.grad.item() == 0.0
+    minimax = Minimax(probability_clip=1e-7)
+    assert minimax.g_loss(FAKE).item() == pytest.approx(minimax_generator_loss(FAKE).item(), abs=1e-6)

@@ -165,6 +165,16 @@ def test_minimax_uniform_and_smoothing_train(mnist_dir, tmp_path):
     assert load_checkpoint(list_checkpoints(tmp_path / "r" / "checkpoints")[-1])["config"]["train"]["loss"] == "minimax"
 
 
+def test_sampling_with_replacement_and_keras_settings_train_and_resume_exactly(mnist_dir, tmp_path):
+    keras = ("train.sampling=replacement", "train.adam_eps=1e-7", "train.probability_clip=1e-7")
+    train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=2", *keras)
+    train_tiny(mnist_dir, tmp_path / "split", "train.epochs=1", *keras)
+    gankit.train(tiny_config("train.epochs=2", *keras), tmp_path / "split", data_dir=mnist_dir, resume=True)
+    _assert_same(_weights(tmp_path / "straight"), _weights(tmp_path / "split"))
+    state = load_checkpoint(list_checkpoints(tmp_path / "straight" / "checkpoints")[-1])
+    assert state["opt_d"]["param_groups"][0]["eps"] == 1e-7
+
+
 def test_killed_mid_epoch_resumes_without_duplicate_or_missing_epochs(mnist_dir, tmp_path):
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "gankit", "train", "seed-gan-mnist", "--data-dir", str(mnist_dir), "--out", str(run),

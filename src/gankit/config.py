@@ -21,6 +21,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 ON_NAN = ("stop", "rollback")
 ON_COLLAPSE = ("warn", "stop")
+SAMPLING = ("epochs", "replacement")
 # keys a resumed run may change: they alter how long it runs, where it reads and what it writes, not its maths
 RESUMABLE = ("train.epochs", "train.device", "train.compile", "train.on_nan", "train.on_collapse", "train.collapse_",
              "data.dir", "output.", "description")
@@ -54,10 +55,13 @@ class TrainConfig:
     batch_size: int = 128  # images per step; the last incomplete batch of an epoch is dropped
     loss: str = "nonsaturating"  # a name of gankit.losses.LOSSES, e.g. nonsaturating | minimax
     label_smoothing: float = 0.0  # BCE losses, one-sided: D's target for real images is 1 - label_smoothing
+    probability_clip: float = 0.0  # BCE losses: D's probability clipped to [c, 1 - c] first, as Keras's BCE does (1e-7); 0: exact
     lr_g: float = 2e-4  # Adam learning rate of G
     lr_d: float = 2e-4  # Adam learning rate of D
     beta1: float = 0.5  # Adam beta1
     beta2: float = 0.999  # Adam beta2
+    adam_eps: float = 1e-8  # Adam epsilon (torch's default; Keras's is 1e-7)
+    sampling: str = "epochs"  # epochs (each image once per epoch, in a fresh order) | replacement (each batch drawn anew, as Keras tutorials do)
     seed: int = 0  # seeds weights, noise, dropout and shuffling
     device: str = "auto"  # auto (a GPU when there is one) | cpu | cuda
     precision: str = "fp32"  # fp32 | bf16 (autocast)
@@ -233,6 +237,10 @@ def validate(config: Config) -> None:
     _choice("train.precision", t.precision, PRECISIONS)
     _choice("train.on_nan", t.on_nan, ON_NAN)
     _choice("train.on_collapse", t.on_collapse, ON_COLLAPSE)
+    _choice("train.sampling", t.sampling, SAMPLING)
+    _positive("train.adam_eps", t.adam_eps)
+    if not 0.0 <= t.probability_clip < 0.5:
+        raise GankitError(f"train.probability_clip must be in [0, 0.5), got {t.probability_clip}")
     if t.collapse_epochs < 0:
         raise GankitError(f"train.collapse_epochs must be >= 0, got {t.collapse_epochs}")
     if not 0.0 < t.rollback_lr_factor < 1.0:

@@ -39,15 +39,26 @@ def build_loss(train: TrainConfig) -> GANLoss:
     """The loss `train.loss` names, with its parameters taken from the train config."""
     cls = LOSSES[train.loss]
     params = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
-    if train.label_smoothing and "label_smoothing" not in params:
-        raise GankitError(f"train.label_smoothing applies to the BCE losses, not to train.loss {train.loss}")
+    for name in ("label_smoothing", "probability_clip"):
+        if getattr(train, name) and name not in params:
+            raise GankitError(f"train.{name} applies to the BCE losses, not to train.loss {train.loss}")
     return cls(**{name: getattr(train, name) for name in params})
 
 
-def bce_discriminator_loss(real: torch.Tensor, fake: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+def bce_discriminator_loss(real: torch.Tensor, fake: torch.Tensor, label_smoothing: float = 0.0,
+                           probability_clip: float = 0.0) -> torch.Tensor:
     """-(E[log D(x)] + E[log(1 - D(G(z)))]); with one-sided smoothing s the real target is 1 - s."""
+    if probability_clip:
+        return clipped_bce(real, 1.0 - label_smoothing, probability_clip) + clipped_bce(fake, 0.0, probability_clip)
     real_target = torch.full_like(real, 1.0 - label_smoothing)
     return F.binary_cross_entropy_with_logits(real, real_target) + F.softplus(fake).mean()  # softplus(l) = -log(1 - D)
+
+
+def clipped_bce(logits: torch.Tensor, target: float, clip: float) -> torch.Tensor:
+    """Keras's binary cross-entropy: -E[t log p + (1 - t) log(1 - p)] with p = D's probability clipped to
+    [clip, 1 - clip]; past the clip the gradient is exactly zero."""
+    p = torch.sigmoid(logits).clamp(clip, 1.0 - clip)
+    return -(target * p.log() + (1.0 - target) * (1.0 - p).log()).mean()
 
 
 @LOSSES.register("minimax")
@@ -56,11 +67,14 @@ class Minimax(GANLoss):
     """D: the BCE loss above; G minimises E[log(1 - D(G(z)))], the report's formula (saturates early)."""
 
     label_smoothing: float = 0.0
+    probability_clip: float = 0.0
 
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        return bce_discriminator_loss(real, fake, self.label_smoothing)
+        return bce_discriminator_loss(real, fake, self.label_smoothing, self.probability_clip)
 
     def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        if self.probability_clip:
+            return -clipped_bce(fake, 0.0, self.probability_clip)
         return -F.softplus(fake).mean()
 
 
@@ -70,6 +84,8 @@ class NonSaturating(Minimax):
     """D: the BCE loss; G minimises -E[log D(G(z))], what the report's code trains (G through D, target 1)."""
 
     def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        if self.probability_clip:
+            return clipped_bce(fake, 1.0, self.probability_clip)
         return F.softplus(-fake).mean()
 
 

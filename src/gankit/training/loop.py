@@ -109,7 +109,8 @@ def roll_back(state: TrainingState, run: RunDir, initial: dict[str, Any] | None)
 
 
 def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: int) -> tuple[dict[str, float], float, int]:
-    """One pass over the images in a fresh random order; returns mean stats, seconds, images seen."""
+    """One epoch: a pass over the images in a fresh random order (or as many batches drawn with
+    replacement, train.sampling); returns mean stats, seconds, images seen."""
     config = state.config
     batch = config.train.batch_size
     steps = images.shape[0] // batch  # the last incomplete batch is dropped: every step has the same shape
@@ -117,7 +118,10 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
         raise ValueError(f"{images.shape[0]} images make no batch of {batch}")
     low, high = state.G.value_range
     scale = (high - low) / 255.0
-    order = torch.randperm(images.shape[0], generator=state.shuffle).to(images.device)
+    if config.train.sampling == "replacement":
+        order = torch.randint(images.shape[0], (steps * batch,), generator=state.shuffle).to(images.device)
+    else:
+        order = torch.randperm(images.shape[0], generator=state.shuffle).to(images.device)
     names: list[str] = []
     totals = torch.zeros(0, device=images.device)
     first_bad = torch.tensor(-1, device=images.device)  # first step with a non-finite stat, found without a host sync

@@ -31,8 +31,8 @@ def new_state(config: Config, device: torch.device) -> TrainingState:
     G, D = G.to(device), D.to(device)
     t = config.train
     # fused Adam updates each tensor in one pass, on the CPU too (bench/speedups.py measures the gain)
-    opt_g = torch.optim.Adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2), fused=True)
-    opt_d = torch.optim.Adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2), fused=True)
+    opt_g = torch.optim.Adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2), eps=t.adam_eps, fused=True)
+    opt_d = torch.optim.Adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2), eps=t.adam_eps, fused=True)
     shuffle = torch.Generator().manual_seed(t.seed)
     return TrainingState(config, G, D, opt_g, opt_d, shuffle)
 
