@@ -1,6 +1,7 @@
 """Where the seed GAN's CPU training step spends its time, by kind of work (torch.profiler, self times).
 
-Prints milliseconds per step for the matrix products, dtype casts, Adam, LeakyReLU and dropout and the
+Prints milliseconds per step for the matrix products, dtype casts, Adam, LeakyReLU and the elementwise
+products (dropout's masks are drawn in numpy, which the profiler counts under the rest), and the
 rest, with the matrix products' achieved GFLOP/s. The profiler adds a little to every op, so the
 shares matter more than the sum; the unprofiled step time is printed beside it.
 
@@ -23,7 +24,7 @@ KINDS = {
     "matrix products": ("aten::mm", "aten::addmm"),
     "dtype casts": ("aten::copy_", "aten::_to_copy"),
     "Adam (and zero_grad)": ("aten::_fused_adam_", "Optimizer.step#Adam.step", "Optimizer.zero_grad#Adam.zero_grad"),
-    "LeakyReLU and dropout masks": ("aten::leaky_relu", "aten::leaky_relu_backward", "aten::mul"),
+    "LeakyReLU, mask products": ("aten::leaky_relu", "aten::leaky_relu_backward", "aten::mul"),  # mask draws are numpy
 }
 
 

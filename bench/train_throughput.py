@@ -3,7 +3,7 @@
 The straightforward loop is what a tutorial writes: a torchvision dataset with ToTensor, a
 shuffling DataLoader, the same networks built from torch's own layers (nn.Dropout), torch's
 default Adam, and `.item()` on both losses every step. Each timing runs in a fresh process
-(a process's heap settings would otherwise carry over) and the loops alternate over several
+(so no loop inherits another's allocator state) and the loops alternate over several
 repetitions; the medians are printed, each as a ratio to the straightforward loop and, for the
 seed GAN, as achieved GFLOP/s and a fraction of this machine's matmul peak at the seed GAN's
 shapes, measured in the same run (bench/peak.py). `--rss` adds the peak resident memory of a

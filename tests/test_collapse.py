@@ -7,8 +7,8 @@ import pytest
 
 from conftest import train_tiny
 from gankit.config import load_preset
-from gankit.errors import GankitError
 from gankit.report import _collapse_banner
+from gankit.training import callbacks
 from gankit.training.callbacks import CollapseWatch, EpochEnd
 
 
@@ -55,8 +55,16 @@ def test_a_low_g_loss_or_a_broken_streak_is_no_collapse(caplog):
 def test_stop_ends_the_run_after_the_streak():
     _, stops = _watch([dict(WON) for _ in range(4)], on_collapse="stop", collapse_epochs=2)
     assert stops[:1] == [None]
-    assert stops[1] == ("the run stopped at epoch 2: D has won outright since epoch 1 (train.on_collapse stop); "
-                        "its checkpoints are intact")
+    assert stops[1] == "the run stopped after epoch 2: D has won outright since epoch 1 (train.on_collapse stop)"
+
+
+@pytest.mark.parametrize("loss, won, fighting", [
+    ("minimax", -0.001, -0.2),  # E[log(1 - D(G(z)))] rises to 0 as D gets sure of every fake
+    ("lsgan", 0.49, 0.2),  # ½E[(D(G(z)) - 1)²] rises to ½
+])
+def test_each_loss_has_its_own_g_loss_threshold(loss, won, fighting):
+    history, _ = _watch([{**WON, "g_loss": won}, {**WON, "g_loss": fighting}], loss=loss)
+    assert [r["collapsed"] for r in history] == [True, False]
 
 
 def test_the_report_banner_names_the_stretches():
@@ -67,11 +75,13 @@ def test_the_report_banner_names_the_stretches():
     assert _collapse_banner([{"epoch": 1, "collapsed": False}], 3) == ""
 
 
-def test_a_run_told_to_stop_on_collapse_stops_with_its_checkpoint(mnist_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(CollapseWatch, "ACCURACY", 0.0)  # every epoch counts as won outright
-    with pytest.raises(GankitError, match="the run stopped at epoch 2: D has won outright since epoch 1"):
-        train_tiny(mnist_dir, tmp_path / "r", "train.epochs=5", "train.collapse_epochs=2", "train.collapse_g_loss=0",
-                   "train.on_collapse=stop")
-    records = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+def test_a_run_told_to_stop_on_collapse_stops_with_its_checkpoint_and_banner(mnist_dir, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(callbacks, "COLLAPSE_ACCURACY", 0.0)  # every epoch counts as won outright
+    with caplog.at_level(logging.WARNING):
+        run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=5", "train.collapse_epochs=2",
+                         "train.collapse_g_loss=-100", "train.on_collapse=stop")
+    assert "the run stopped after epoch 2: D has won outright since epoch 1" in caplog.text
+    records = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
     assert [(r["epoch"], r["collapsed"]) for r in records] == [(1, True), (2, True)]
-    assert (tmp_path / "r" / "checkpoints" / "epoch-0002.pt").is_file()
+    assert (run.path / "checkpoints" / "epoch-0002.pt").is_file()
+    assert "D won outright in epochs 1 to 2" in (run.path / "report.html").read_text()

@@ -101,7 +101,12 @@ def test_a_penalty_s_term_appears_everywhere_without_edits(mnist_dir, tmp_path):
     assert "train/toy_penalty" in EventAccumulator(str(run.path / "tensorboard")).Reload().Tags()["scalars"]
 
 
-def test_after_step_hooks_run_once_per_step_after_both_updates(mnist_dir, tmp_path):
+def test_after_step_hooks_get_the_step_after_both_updates(mnist_dir, tmp_path):
     seen = []
-    run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=1", after_step=[lambda: seen.append(1)])
-    assert len(seen) == 512 // 64 and run.metrics()[-1]["epoch"] == 1
+
+    def hook(step):  # both optimisers have stepped as often as the hook has run
+        steps = [int(next(iter(o.state.values()))["step"]) for o in (step.opt_d, step.opt_g)]
+        seen.append(steps)
+
+    run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=1", after_step=[hook])
+    assert seen == [[i, i] for i in range(1, 512 // 64 + 1)] and run.metrics()[-1]["epoch"] == 1

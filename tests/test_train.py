@@ -114,6 +114,23 @@ def test_resume_accepts_the_same_values_and_names_a_real_change(mnist_dir, tmp_p
                                 "(start a new run)")
 
 
+def test_the_same_config_resumes_without_naming_the_data_again(mnist_dir, tmp_path):
+    train_tiny(mnist_dir, tmp_path / "r", "train.epochs=1")
+    run = gankit.train(tiny_config("train.epochs=2"), tmp_path / "r", resume=True)  # the command again, no data_dir
+    assert run.config.data.dir == str(mnist_dir.resolve()) and [r["epoch"] for r in run.metrics()] == [1, 2]
+
+
+def test_a_failed_resume_releases_the_folder(mnist_dir, tmp_path):
+    train_tiny(mnist_dir, tmp_path / "r", "train.epochs=1")
+    path = list_checkpoints(tmp_path / "r" / "checkpoints")[-1]
+    good = path.read_bytes()
+    path.write_bytes(good[:500])
+    with pytest.raises(GankitError, match="is corrupt or unsafe to load"):
+        gankit.train(None, tmp_path / "r", resume=True)
+    path.write_bytes(good)
+    assert gankit.train(tiny_config("train.epochs=2"), tmp_path / "r", resume=True).metrics()[-1]["epoch"] == 2
+
+
 def test_the_run_remembers_its_data_and_says_when_it_moved(mnist_dir, tmp_path):
     import shutil
 
@@ -203,10 +220,16 @@ def test_trains_where_fcntl_does_not_exist(mnist_dir, tmp_path):
         "from conftest import train_tiny\n"
         "from pathlib import Path\n"
         f"train_tiny(Path({str(mnist_dir)!r}), Path({str(tmp_path / 'r')!r}), 'train.epochs=1')\n"
-        "import gankit.rundir, filelock; print(filelock.FileLock.__name__)\n"
+        "from gankit.rundir import RunDir; from gankit.errors import GankitError\n"
+        f"first, second = RunDir(Path({str(tmp_path / 'r')!r})), RunDir(Path({str(tmp_path / 'r')!r}))\n"
+        "first.lock()\n"
+        "try:\n    second.lock()\nexcept GankitError as e:\n    print(e)\n"
+        "import filelock; print(filelock.FileLock.__name__)\n"
     )
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                             cwd=os.path.dirname(__file__), env=os.environ.copy())
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() != "UnixFileLock"
+    refused, lock_class = result.stdout.strip().splitlines()
+    assert refused == f"run folder {tmp_path / 'r'} is in use by another live run"
+    assert lock_class != "UnixFileLock"
     assert [r["epoch"] for r in _records(tmp_path / "r")] == [1]

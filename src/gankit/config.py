@@ -69,7 +69,7 @@ class TrainConfig:
     on_nan: str = "stop"  # a NaN/Inf loss: stop (checkpoints stay intact) | rollback (to the last checkpoint, lower lr)
     rollback_lr_factor: float = 0.5  # on rollback, both learning rates are multiplied by this
     collapse_epochs: int = 3  # D winning outright (accuracy >= 0.999 on both sides) this many epochs running is a collapse; 0: not watched
-    collapse_g_loss: float = 5.0  # ... while G's loss is at least this (D(G(z)) below about e^-5 for the BCE losses)
+    collapse_g_loss: float | None = None  # ... while G's loss is at least this; None: the loss's own (D sure of every fake)
     on_collapse: str = "warn"  # a collapse: warn (one line; metrics.jsonl and the report mark it) | stop (the run ends)
 
 

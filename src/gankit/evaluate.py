@@ -19,6 +19,7 @@ from gankit.metrics import EXTRACTORS, compute
 from gankit.metrics.features import Extractor, FeatureSet
 from gankit.models import Generator
 from gankit.sampling import sample_images
+from gankit.stats import is_number
 
 log = logging.getLogger(__name__)
 
@@ -71,4 +72,4 @@ def score(scorer: Scorer, G: Generator, *, seed: int = 0) -> dict[str, Any]:
 
 def numbers(metrics: dict[str, Any]) -> dict[str, float]:
     """The scalar results (lists such as class histograms stay in the full result)."""
-    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {k: v for k, v in metrics.items() if is_number(v)}

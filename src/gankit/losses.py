@@ -24,6 +24,7 @@ class GANLoss:
     """A GAN objective; a subclass's dataclass fields are its parameters (read from `train.<field>`)."""
 
     decision_threshold = 0.0  # D calls an image real when its output is above this (D's accuracy stats)
+    collapse_g_loss = 5.0  # G's loss once D is sure of every fake (the collapse watch); BCE: D(G(z)) < e^-5
 
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -66,6 +67,7 @@ def clipped_bce(logits: torch.Tensor, target: float, clip: float) -> torch.Tenso
 class Minimax(GANLoss):
     """D: the BCE loss above; G minimises E[log(1 - D(G(z)))], the report's formula (saturates early)."""
 
+    collapse_g_loss = -0.0067  # log(1 - D(G(z))) with D(G(z)) < e^-5: G's loss rises to 0 as D wins
     label_smoothing: float = 0.0
     probability_clip: float = 0.0
 
@@ -83,11 +85,12 @@ class Minimax(GANLoss):
 class NonSaturating(Minimax):
     """D: the BCE loss; G minimises -E[log D(G(z))], what the report's code trains (G through D, target 1)."""
 
+    collapse_g_loss = 5.0
+
     def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
         if self.probability_clip:
             return clipped_bce(fake, 1.0, self.probability_clip)
         return F.softplus(-fake).mean()
-
 
 
 @LOSSES.register("lsgan")
@@ -96,6 +99,7 @@ class LeastSquares(GANLoss):
     D minimises ½E[(D(x) - 1)²] + ½E[D(G(z))²]; G minimises ½E[(D(G(z)) - 1)²]."""
 
     decision_threshold = 0.5  # halfway between the targets
+    collapse_g_loss = 0.45  # D(G(z)) at most about 0.05, next to the fake target
 
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return 0.5 * ((real - 1).square().mean() + fake.square().mean())

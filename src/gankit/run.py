@@ -37,10 +37,10 @@ class Run:
         """The per-epoch records of metrics.jsonl."""
         return self.folder.read_metrics()
 
-    def checkpoint(self, which: Path | None = None) -> Path:
+    def checkpoint(self, which: Path | str | None = None) -> Path:
         """`which`, or the run's newest checkpoint."""
         if which is not None:
-            return which
+            return Path(which)
         found = list_checkpoints(self.folder.checkpoints)
         if not found:
             raise GankitError(f"{self.path} has no checkpoint yet (train it for an epoch first)")
@@ -72,25 +72,27 @@ class Run:
         return interpolate(self.generator(checkpoint), pairs, steps, mode=mode, seed=seed)
 
     def evaluate(self, *, n: int = 10_000, metrics: list[str] | None = None, features: str = "evaluator",
-                 data_dir: Path | None = None, inception_weights: Path | None = None, seed: int = 0,
+                 data_dir: Path | str | None = None, inception_weights: Path | str | None = None, seed: int = 0,
                  checkpoint: Path | None = None, progress: bool = True) -> tuple[dict[str, Any], Path]:
         """Score a checkpoint against the held-out split; the result is also written to RUN/eval/."""
         from gankit.evaluate import make_scorer, score
+        from gankit.metrics import METRICS
 
         G = self.generator(checkpoint)
-        scorer = make_scorer(self.config, n=n, metrics=metrics or ["fid", "kid", "is", "pr", "coverage"],
-                             features=features, data_dir=data_dir, inception_weights=inception_weights,
+        scorer = make_scorer(self.config, n=n, metrics=metrics or list(METRICS), features=features,
+                             data_dir=None if data_dir is None else Path(data_dir),
+                             inception_weights=None if inception_weights is None else Path(inception_weights),
                              progress=progress)
         result = {"epoch": G.epoch, "checkpoint": str(G.checkpoint), **score(scorer, G, seed=seed)}
         return result, self.folder.save_eval(result)
 
-    def export(self, fmt: str, out: Path | None = None, *, checkpoint: Path | None = None) -> tuple[Path, Path]:
+    def export(self, fmt: str, out: Path | str | None = None, *, checkpoint: Path | None = None) -> tuple[Path, Path]:
         """The generator alone as `fmt` (default: RUN/export/); returns the model's and its description's paths."""
         from gankit.export import FORMATS, export_generator
         from gankit.files import ensure_parent
 
         G = self.generator(checkpoint)
-        out = out or self.path / "export" / f"generator-{G.checkpoint.stem}{FORMATS[fmt].suffix}"
+        out = Path(out) if out is not None else self.path / "export" / f"generator-{G.checkpoint.stem}{FORMATS[fmt].suffix}"
         ensure_parent(out)
         return out, export_generator(G, out, fmt)
 

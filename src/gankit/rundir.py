@@ -57,6 +57,8 @@ class RunDir:
 
     def lock(self) -> None:
         """Hold an exclusive lock on the folder (flock, or Windows' own lock): the OS drops it if the process dies."""
+        if self._lock is not None:
+            return
         lock = FileLock(self.path / ".lock")
         try:
             lock.acquire(timeout=0)

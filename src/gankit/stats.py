@@ -36,3 +36,19 @@ def stat_panel(name: str) -> str:
     if name.startswith("d_acc"):
         return "Discriminator accuracy"
     return name
+
+
+# D "has won outright" in an epoch where its accuracy is at least this on real and on generated images
+COLLAPSE_ACCURACY = 0.999
+# what to try then; bench/seeds.py measures how often each preset and setting dies
+COLLAPSE_ADVICE = "Try another train.seed, or the preset gan-mnist-tanh (G's output tanh, data in [-1, 1])."
+
+
+def collapse_streak(records: list[dict[str, Any]]) -> int:
+    """How many epochs, counted back from the last record, have D winning outright (marked `collapsed`)."""
+    streak = 0
+    for record in reversed(records):
+        if not record.get("collapsed"):
+            break
+        streak += 1
+    return streak

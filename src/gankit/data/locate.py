@@ -29,7 +29,7 @@ def resolve_data_dir(data_dir: Path | None, stored: str | None = None) -> Path |
         if not Path(stored).exists():
             raise GankitError(f"the data at {stored} (data.dir) is no longer there; name where it is now with data_dir",
                               option="data_dir")
-        return Path(stored)
+        return Path(stored).resolve()
     if os.environ.get(ENV_DATA_DIR):
         path = Path(os.environ[ENV_DATA_DIR])
         if not path.exists():

@@ -7,7 +7,9 @@ history; they run in list order, so scores join the record before it is plotted 
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +18,11 @@ import torch
 from gankit.checkpoint import checkpoint_name, prune_checkpoints, save_checkpoint
 from gankit.config import Config
 from gankit.evaluate import Scorer, numbers, score
+from gankit.losses import build_loss
 from gankit.plots import plot_history, save_grid
 from gankit.rundir import RunDir
 from gankit.sampling import sample_images
+from gankit.stats import COLLAPSE_ACCURACY, COLLAPSE_ADVICE, collapse_streak
 from gankit.training.state import TrainingState, state_to_checkpoint
 
 log = logging.getLogger(__name__)
@@ -72,44 +76,31 @@ class Score(Callback):
 class CollapseWatch(Callback):
     """Marks each epoch in which D has won outright (`collapsed` in metrics.jsonl) and says so once it
     has lasted `train.collapse_epochs` epochs: D's accuracy >= 0.999 on real and on generated images
-    with G's loss >= `train.collapse_g_loss`. G then learns next to nothing and its samples tend to
-    be one image for every noise vector; with `train.on_collapse stop` the run ends there."""
-
-    ACCURACY = 0.999
+    with G's loss at least the loss's `collapse_g_loss` (or `train.collapse_g_loss`). G then learns
+    next to nothing and its samples tend to be one image for every noise vector; with
+    `train.on_collapse stop` the run ends there."""
 
     def __init__(self, config: Config):
-        self.train, self.name = config.train, config.name
+        self.train = config.train
+        self.g_loss = config.train.collapse_g_loss
+        if self.g_loss is None:
+            self.g_loss = build_loss(config.train).collapse_g_loss
 
     def on_epoch_end(self, epoch: EpochEnd) -> None:
         r, t = epoch.record, self.train
-        won = (r.get("d_acc_real", 0.0) >= self.ACCURACY and r.get("d_acc_fake", 0.0) >= self.ACCURACY
-               and r.get("g_loss", 0.0) >= t.collapse_g_loss)
-        r["collapsed"] = won
+        r["collapsed"] = (r.get("d_acc_real", 0.0) >= COLLAPSE_ACCURACY and r.get("d_acc_fake", 0.0) >= COLLAPSE_ACCURACY
+                          and r.get("g_loss", -math.inf) >= self.g_loss)
         streak = collapse_streak(epoch.history)
         if streak < t.collapse_epochs:
             return
         since = epoch.history[-streak]["epoch"]
-        if streak == t.collapse_epochs or t.on_collapse == "stop":
+        if streak == t.collapse_epochs:
             log.warning("D has won outright since epoch %d (D accuracy >= %.3f on real and generated images, G loss "
-                        ">= %g, %d epochs running): G is learning next to nothing and its samples are likely all "
-                        "alike. %s", since, self.ACCURACY, t.collapse_g_loss, streak, COLLAPSE_ADVICE)
+                        ">= %.4g, %d epochs running): G is learning next to nothing and its samples are likely all "
+                        "alike. %s", since, COLLAPSE_ACCURACY, self.g_loss, streak, COLLAPSE_ADVICE)
         if t.on_collapse == "stop":
-            epoch.stop = f"the run stopped at epoch {epoch.state.epoch}: D has won outright since epoch {since} " \
-                         "(train.on_collapse stop); its checkpoints are intact"
-
-
-# what to try when D wins outright; the seed study (bench/seeds.py) measured these
-COLLAPSE_ADVICE = "Try another train.seed, or the preset gan-mnist-tanh (G's output tanh, data in [-1, 1])."
-
-
-def collapse_streak(history: list[dict[str, Any]]) -> int:
-    """How many epochs, counted back from the last, have D winning outright."""
-    streak = 0
-    for record in reversed(history):
-        if not record.get("collapsed"):
-            break
-        streak += 1
-    return streak
+            epoch.stop = f"the run stopped after epoch {epoch.state.epoch}: D has won outright since epoch {since} " \
+                         "(train.on_collapse stop)"
 
 
 class Grids(Callback):
@@ -168,12 +159,14 @@ class TensorBoard(Callback):
         self.board.close()
 
 
-def default_callbacks(config: Config, run: RunDir, G_noise: torch.Tensor, scorer: Scorer | None) -> list[Callback]:
-    """The per-epoch I/O of a run, in the order it must happen."""
+def default_callbacks(config: Config, run: RunDir, G_noise: torch.Tensor, scorer: Scorer | None,
+                      extra: Sequence[Callback] = ()) -> list[Callback]:
+    """The per-epoch work of a run in the order it must happen; `extra` goes before the checkpoint,
+    so what it adds to the record is saved with the epoch."""
     callbacks: list[Callback] = [Score(scorer, config.output.eval_every)] if scorer is not None else []
     if config.train.collapse_epochs:
         callbacks.append(CollapseWatch(config))
-    callbacks += [Grids(config, G_noise), Curves(), Checkpoints(config.output.keep_checkpoints)]
+    callbacks += [Grids(config, G_noise), *extra, Curves(), Checkpoints(config.output.keep_checkpoints)]
     if config.output.tensorboard:
         callbacks.append(TensorBoard(run))
     return callbacks

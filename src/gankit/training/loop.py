@@ -27,8 +27,18 @@ PROGRESS_EVERY = 25  # steps between progress-bar refreshes (each one reads the 
 
 
 def fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.device, callbacks: Sequence[Callback], *,
-        penalties: Sequence[Penalty] = (), after_step: Sequence[Callable[[], None]] = ()) -> None:
-    """Train from `state.epoch` to the configured number of epochs on uint8 `images`, then close the callbacks."""
+        penalties: Sequence[Penalty] = (), after_step: Sequence[Callable[[GANStep], None]] = ()) -> str | None:
+    """Train from `state.epoch` to the configured number of epochs on uint8 `images`, then close the
+    callbacks; returns why the run stopped early, if a callback stopped it."""
+    try:
+        return _fit(state, run, images, device, callbacks, penalties, after_step)
+    finally:
+        for callback in callbacks:
+            callback.close()
+
+
+def _fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.device, callbacks: Sequence[Callback],
+         penalties: Sequence[Penalty], after_step: Sequence[Callable[[GANStep], None]]) -> str | None:
     config = state.config
     images = images.to(device)  # the whole data set stays on the device: no loader, no copies per step
     if device.type == "cuda":
@@ -43,15 +53,11 @@ def fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.d
                    precision=config.train.precision, penalties=penalties, after_step=after_step)
     if state.epoch >= config.train.epochs:
         log.info("nothing to do: the run has finished %d of %d epochs", state.epoch, config.train.epochs)
-    try:
-        _train_epochs(state, run, step, images, callbacks)
-    finally:
-        for callback in callbacks:
-            callback.close()
+    return _train_epochs(state, run, step, images, callbacks)
 
 
 def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torch.Tensor,
-                  callbacks: Sequence[Callback]) -> None:
+                  callbacks: Sequence[Callback]) -> str | None:
     config = state.config
     history = run.read_metrics()
     elapsed = history[-1]["elapsed_seconds"] if history else 0.0
@@ -88,7 +94,8 @@ def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torc
         for callback in callbacks:
             callback.on_epoch_end(event)
         if event.stop:
-            raise GankitError(event.stop)
+            return event.stop
+    return None
 
 
 class Diverged(Exception):

@@ -19,16 +19,17 @@ class GANStep:
     """Callable on a batch of real images (already in G's value range); returns the step's named stats.
 
     The stats are detached scalar tensors on the device, so the caller can sum them there and read
-    them without a host sync every step. `penalties` add terms to D's loss; `after_step` hooks run
-    once both nets are updated (an EMA of G, say).
+    them without a host sync every step. `penalties` add terms to D's loss; `after_step` hooks get
+    the step once both nets are updated (an EMA of G, say).
     """
 
     def __init__(self, G: Generator, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                  loss: GANLoss, *, device: torch.device, precision: str = "fp32",
-                 penalties: Sequence[Penalty] = (), after_step: Sequence[Callable[[], None]] = ()):
+                 penalties: Sequence[Penalty] = (), after_step: Sequence[Callable[["GANStep"], None]] = ()):
         self.G, self.D, self.opt_g, self.opt_d, self.loss = G, D, opt_g, opt_d, loss
         self.device, self.precision = device, precision
         self.penalties, self.after_step = list(penalties), list(after_step)
+        self.d_trainable = [p for p in D.parameters() if p.requires_grad]  # frozen by G's step, then restored
         # without batch norm, one D forward over real and fake together is the same function
         self.joint_d = not has_batch_norm(D)
 
@@ -42,15 +43,17 @@ class GANStep:
                 d_terms.update(penalty(self.D, real, fake.detach()))
         self._update(self.opt_d, sum(d_terms.values()))
 
-        self.D.requires_grad_(False)  # G's step goes through D, but D's weights need no gradient here
+        for p in self.d_trainable:  # G's step goes through D, but D's weights need no gradient here
+            p.requires_grad_(False)
         try:
             with autocast(self.precision, self.device):
                 g_loss = self.loss.g_loss(self.D(fake).float())
             self._update(self.opt_g, g_loss)
         finally:
-            self.D.requires_grad_(True)
+            for p in self.d_trainable:
+                p.requires_grad_(True)
         for hook in self.after_step:
-            hook()
+            hook(self)
 
         threshold = self.loss.decision_threshold
         with torch.no_grad():

@@ -21,25 +21,36 @@ from gankit.run import Run, load_run
 from gankit.training.callbacks import Callback, default_callbacks
 from gankit.training.loop import fit
 from gankit.training.state import TrainingState, new_state, restore_state
-from gankit.training.step import Penalty
+from gankit.training.step import GANStep, Penalty
 
 log = logging.getLogger("gankit")
 
 
 def train(config: Config | None, run_dir: Path | str, *, data_dir: Path | str | None = None, resume: bool = False,
           callbacks: Sequence[Callback] = (), penalties: Sequence[Penalty] = (),
-          after_step: Sequence[Callable[[], None]] = ()) -> Run:
+          after_step: Sequence[Callable[[GANStep], None]] = ()) -> Run:
     """Train `config` into the new run folder `run_dir`, or with `resume` continue the run there.
 
     Resuming takes the folder's config when `config` is None; a given config may change only how
     long the run goes and what it writes (equal values pass). The data come from `data_dir`, else
     the run's remembered `data.dir`, else $GANKIT_DATA_DIR, else gankit's cache. `callbacks` run
-    after each epoch, after gankit's own; `penalties` add named terms to D's loss; `after_step` hooks
-    run after every step's two updates (an EMA of G, say).
+    after each epoch, after gankit's scoring, collapse watch and grid and before its checkpoint, so
+    what they add to the record is saved; `penalties` add named terms to D's loss; `after_step`
+    hooks get the step after its two updates (an EMA of `step.G`, say).
     """
     run = RunDir(Path(run_dir))
+    if resume and run.exists():
+        run.lock()  # held from here on: a second process on this folder is refused before any work
+    try:
+        return _train(config, run, None if data_dir is None else Path(data_dir), resume, callbacks, penalties, after_step)
+    finally:
+        run.unlock()
+
+
+def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bool, callbacks: Sequence[Callback],
+           penalties: Sequence[Penalty], after_step: Sequence[Callable[[GANStep], None]]) -> Run:
     config = _resolve_config(config, run, resume)
-    root = resolve_data_dir(Path(data_dir) if data_dir is not None else None, config.data.dir)
+    root = resolve_data_dir(data_dir, config.data.dir)
     config.data.dir = str(root) if root is not None else None  # remembered: later commands need no data_dir
     device = resolve_device(config.train.device)
     check_precision(config.train.precision, device)
@@ -59,13 +70,12 @@ def train(config: Config | None, run_dir: Path | str, *, data_dir: Path | str | 
         _restore(run, state)
     else:
         run.create(config)
-    try:
-        log.info("run folder %s, device %s, %d epochs", run.path, device, config.train.epochs)
-        fixed_noise = state.G.sample_noise(o.grid_samples, generator=torch.Generator().manual_seed(config.train.seed + 1))
-        fit(state, run, data.images, device, [*default_callbacks(config, run, fixed_noise, scorer), *callbacks],
-            penalties=penalties, after_step=after_step)
-    finally:
-        run.unlock()
+    log.info("run folder %s, device %s, %d epochs", run.path, device, config.train.epochs)
+    fixed_noise = state.G.sample_noise(o.grid_samples, generator=torch.Generator().manual_seed(config.train.seed + 1))
+    stopped = fit(state, run, data.images, device, default_callbacks(config, run, fixed_noise, scorer, callbacks),
+                  penalties=penalties, after_step=after_step)
+    if stopped:
+        log.warning("%s", stopped)
     result = load_run(run.path)
     if o.report:
         log.info("report: %s", result.report())
@@ -78,7 +88,10 @@ def _resolve_config(config: Config | None, run: RunDir, resume: bool) -> Config:
         if config is None:
             return stored
         check_resume(stored, config)
-        return copy.deepcopy(config)
+        config = copy.deepcopy(config)
+        if config.data.dir is None:  # the same command again, without the data: the run remembers it
+            config.data.dir = stored.data.dir
+        return config
     if config is None:
         raise GankitError("a new run needs a config")
     if run.exists() or list_checkpoints(run.checkpoints):
@@ -88,8 +101,7 @@ def _resolve_config(config: Config | None, run: RunDir, resume: bool) -> Config:
 
 
 def _restore(run: RunDir, state: TrainingState) -> None:
-    """Lock the folder, restore the newest checkpoint, and cut the metrics back to it."""
-    run.lock()
+    """Restore the newest checkpoint, and cut the metrics back to it."""
     checkpoints = list_checkpoints(run.checkpoints)
     record = None
     if checkpoints:
