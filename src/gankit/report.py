@@ -18,7 +18,7 @@ from gankit.files import atomic_write_text
 from gankit.metrics import quality_keys
 from gankit.plots import grid_image, history_svg
 from gankit.run import Run
-from gankit.stats import COLLAPSE_ACCURACY, COLLAPSE_ADVICE, is_number, step_stat_names
+from gankit.stats import COLLAPSE_ACCURACY, COLLAPSE_ADVICE, collapse_stretches, is_number, step_stat_names
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
@@ -68,14 +68,7 @@ def write_report(run: Run, out: Path | None = None) -> Path:
 
 def _collapse_banner(records: list[dict[str, Any]], min_epochs: int) -> str:
     """A warning across the top for every stretch of at least `min_epochs` epochs in which D won outright."""
-    stretches: list[list[int]] = []
-    for record in records:
-        if record.get("collapsed"):
-            if stretches and stretches[-1][1] == record["epoch"] - 1:
-                stretches[-1][1] = record["epoch"]
-            else:
-                stretches.append([record["epoch"], record["epoch"]])
-    stretches = [s for s in stretches if min_epochs and s[1] - s[0] + 1 >= min_epochs]
+    stretches = collapse_stretches(records, min_epochs)
     if not stretches:
         return ""
     spans = ", ".join(f"epochs {a} to {b}" for a, b in stretches)

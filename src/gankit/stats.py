@@ -52,3 +52,15 @@ def collapse_streak(records: list[dict[str, Any]]) -> int:
             break
         streak += 1
     return streak
+
+
+def collapse_stretches(records: list[dict[str, Any]], min_epochs: int) -> list[tuple[int, int]]:
+    """(first, last) epoch of every run of at least `min_epochs` epochs in which D won outright."""
+    stretches: list[list[int]] = []
+    for record in records:
+        if record.get("collapsed"):
+            if stretches and stretches[-1][1] == record["epoch"] - 1:
+                stretches[-1][1] = record["epoch"]
+            else:
+                stretches.append([record["epoch"], record["epoch"]])
+    return [(a, b) for a, b in stretches if min_epochs and b - a + 1 >= min_epochs]
