@@ -125,3 +125,45 @@ def test_the_table_is_large_enough():
 def _snapshot(folder):
     return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".lock"}
+
+
+def test_yaml_aliases_are_refused_before_they_expand(tmp_path, capsys):
+    # nine levels of nine aliases: 9^9 strings if expanded
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"] + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["train", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"gankit: error: config {path} is not valid YAML: aliases (*name) are not accepted in a gankit config"]
+
+
+def test_a_config_that_is_not_text_is_named(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"\xff\xfe\x00\x81 binary")
+    assert main(["train", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == f"gankit: error: config {path} is not a text file"
+
+
+def test_a_flag_and_a_set_of_the_same_key_must_agree(capsys):
+    assert main(["train", "seed-gan-mnist", "--epochs", "1", "--set", "train.epochs=5"]) == 2
+    assert capsys.readouterr().err.strip() == ("gankit: error: train.epochs is set twice, by a flag (1) and by --set "
+                                               "train.epochs=5: give it once")
+
+
+def test_a_file_that_is_no_image_is_named_without_python_internals(tmp_path, capsys):
+    data = _images(tmp_path, {"a.png": _png(tmp_path), "b.png": b"GIF89a but not really"})
+    assert main([*[a.format(out=tmp_path / "out") for a in FOLDER], "--data-dir", str(data)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("b.png: not an image format Pillow reads (set data.skip_bad_images=true to skip such files)")
+    assert "BytesIO" not in err
+
+
+def test_interrupting_a_command_that_is_not_training_does_not_suggest_resume(monkeypatch, capsys):
+    import gankit.cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gankit.cli, "cmd_presets", interrupted)
+    assert main(["presets"]) == 130
+    assert capsys.readouterr().err.strip() == "gankit: interrupted"

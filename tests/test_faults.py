@@ -36,7 +36,7 @@ def poison_step(monkeypatch):
     class PoisonedStep(loop.GANStep):
         def __call__(self, real):
             calls["n"] += 1
-            if calls["n"] == calls.get("at"):
+            if calls["n"] == calls.get("at") or calls["n"] >= calls.get("from", float("inf")):
                 with torch.no_grad():
                     next(self.D.parameters()).view(-1)[0] = float("nan")
             return super().__call__(real)
@@ -57,15 +57,22 @@ def test_nan_stops_the_run_and_keeps_the_good_checkpoint(mnist_dir, tmp_path, po
     assert _epochs(run) == [1]
 
 
-def test_nan_rollback_lowers_the_learning_rate_and_finishes(mnist_dir, tmp_path, poison_step, capsys):
+def test_nan_rollback_lowers_the_learning_rate_and_finishes(mnist_dir, tmp_path, poison_step, caplog):
     run = tmp_path / "run"
     poison_step["at"] = 8 + 3
     train_tiny(mnist_dir, run, "train.epochs=3", "train.on_nan=rollback")
-    err = capsys.readouterr().err
-    assert "at epoch 2, step 3: rolled back to epoch 1, learning rates now 0.0001 (G) and 0.0001 (D)" in err
+    assert "at epoch 2, step 3: rolled back to epoch 1, learning rates now 0.0001 (G) and 0.0001 (D)" in caplog.text
     final = load_checkpoint(list_checkpoints(run / "checkpoints")[-1])
     assert final["epoch"] == 3 and final["opt_d"]["param_groups"][0]["lr"] == pytest.approx(1e-4)
     assert _epochs(run) == [1, 2, 3]
+
+
+def test_rollbacks_that_keep_failing_stop_without_suggesting_rollback_again(mnist_dir, tmp_path, poison_step):
+    poison_step["from"] = 8 + 3  # every step from epoch 2, step 3 on
+    with pytest.raises(GankitError) as error:
+        train_tiny(mnist_dir, tmp_path / "run", "train.epochs=3", "train.on_nan=rollback")
+    assert str(error.value).endswith("(after 3 rollbacks: start a new run with lower learning rates)")
+    assert "try train.on_nan rollback" not in str(error.value)
 
 
 def test_hostile_checkpoint_is_refused_by_every_command_without_running_its_code(mnist_dir, tmp_path, capsys):

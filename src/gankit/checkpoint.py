@@ -37,7 +37,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise GankitError(f"checkpoint {path} does not exist") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, AttributeError, TypeError) as exc:
+    except pickle.UnpicklingError:
+        # torch's own message goes on to suggest loading with weights_only=False, which would run the file's code
+        raise GankitError(f"checkpoint {path} is corrupt or unsafe to load (it holds more than tensors and plain "
+                          "values; gankit refuses to run code from a file)") from None
+    except (RuntimeError, EOFError, ValueError, OSError, AttributeError, TypeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GankitError(f"checkpoint {path} is corrupt or unsafe to load ({reason[:200]})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:

@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gankit: error: {cli_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("gankit: interrupted; continue with --resume", file=sys.stderr)
+        training = argv is not None and "train" in argv[:1] or argv is None and sys.argv[1:2] == ["train"]
+        print("gankit: interrupted; continue with --resume" if training else "gankit: interrupted", file=sys.stderr)
         return 130
 
 
@@ -259,11 +260,17 @@ def _base_config(preset: str) -> Config:
 
 
 def _flag_overrides(args: argparse.Namespace) -> list[str]:
+    """The flags as overrides; a key also set with --set must agree, not silently win."""
     flags = {"train.epochs": args.epochs, "train.seed": args.seed, "data.limit": args.limit,
              "train.batch_size": args.batch_size, "train.device": args.device, "train.precision": args.precision,
              "train.compile": args.compile, "train.on_nan": args.on_nan, "output.tensorboard": args.tensorboard,
              "output.progress": False if args.no_progress else None, "output.eval_every": args.eval_every}
-    return [f"{key}={value}" for key, value in flags.items() if value is not None]
+    given = {key: value for key, value in flags.items() if value is not None}
+    for item in args.overrides:
+        key = item.partition("=")[0].strip()
+        if key in given:
+            raise GankitError(f"{key} is set twice, by a flag ({given[key]}) and by --set {item}: give it once")
+    return [f"{key}={value}" for key, value in given.items()]
 
 
 def _positive_int(text: str) -> int:

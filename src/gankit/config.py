@@ -114,13 +114,24 @@ def load_preset(name: str) -> Config:
     return config_from_dict(yaml.safe_load(text), source=f"preset '{name}'")
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: a few hundred bytes of nested aliases expand to gigabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("aliases (*name) are not accepted in a gankit config")
+        return super().compose_node(parent, index)
+
+
 def load_config_file(path: Path) -> Config:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_NoAliasLoader)  # noqa: S506  (a safe loader, aliases refused)
     except OSError as exc:
         raise GankitError(f"cannot read config {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise GankitError(f"config {path} is not a text file") from None
     except yaml.YAMLError as exc:
-        raise GankitError(f"config {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise GankitError(f"config {path} is not valid YAML: {str(exc).splitlines()[0][:200]}") from None
     return config_from_dict(data, source=str(path))
 
 

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gankit.data.imageset import ImageSet
 from gankit.data.locate import cache_dir
@@ -78,7 +78,9 @@ def _decode_all(source: Path, train: bool, size: int, channels: int, skip_bad: b
             out[n] = _decode(files[name], mode, size)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             if not skip_bad:
-                raise GankitError(f"cannot read image {source}:{name}: {exc} (set data.skip_bad_images=true to skip such files)") from None
+                reason = "not an image format Pillow reads" if isinstance(exc, UnidentifiedImageError) else str(exc)[:200]
+                raise GankitError(f"cannot read image {source}:{name}: {reason} (set data.skip_bad_images=true to skip "
+                                  "such files)") from None
             bad += 1
             continue
         labels[n] = classes.index(chosen[name].parts[0]) if classes else -1

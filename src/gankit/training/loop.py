@@ -69,10 +69,10 @@ def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torc
             stats, seconds, n_images = run_epoch(step, images, state, epoch)
         except Diverged as bad:
             if config.train.on_nan == "stop" or rollbacks == MAX_ROLLBACKS:
-                raise GankitError(
-                    f"the losses became NaN or infinite at epoch {epoch}, step {bad.step}; the run stopped and its "
-                    f"checkpoints are intact ({'after ' + str(rollbacks) + ' rollbacks; ' if rollbacks else ''}"
-                    "try train.on_nan rollback or a lower learning rate)", option="train.on_nan") from None
+                advice = (f"after {rollbacks} rollbacks: start a new run with lower learning rates" if rollbacks
+                          else "try train.on_nan rollback or a lower learning rate")
+                raise GankitError(f"the losses became NaN or infinite at epoch {epoch}, step {bad.step}; the run stopped "
+                                  f"and its checkpoints are intact ({advice})", option="train.on_nan") from None
             rollbacks += 1
             roll_back(state, run, initial)
             log.warning("the losses became NaN or infinite at epoch %d, step %d: rolled back to epoch %d, "
