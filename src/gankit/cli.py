@@ -108,6 +108,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser, *, seed: bool = True) ->
 
 def main(argv: list[str] | None = None) -> int:
     _setup_logging()
+    args = None
     try:
         args = build_parser().parse_args(argv)
         commands = {"presets": cmd_presets, "train": cmd_train, "report": cmd_report, "sample": cmd_sample,
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gankit: error: {cli_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        training = argv is not None and "train" in argv[:1] or argv is None and sys.argv[1:2] == ["train"]
+        training = args is not None and args.command == "train"
         print("gankit: interrupted; continue with --resume" if training else "gankit: interrupted", file=sys.stderr)
         return 130
 
