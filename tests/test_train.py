@@ -233,3 +233,29 @@ def test_trains_where_fcntl_does_not_exist(mnist_dir, tmp_path):
     assert refused == f"run folder {tmp_path / 'r'} is in use by another live run"
     assert lock_class != "UnixFileLock"
     assert [r["epoch"] for r in _records(tmp_path / "r")] == [1]
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(mnist_dir, tmp_path, monkeypatch):
+    from gankit.training import loop
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a step that fails")
+
+    monkeypatch.setattr(loop, "run_epoch", broken)
+    with pytest.raises(RuntimeError, match="a step that fails"):
+        train_tiny(mnist_dir, tmp_path / "new", "train.epochs=1")
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("the user's")
+    with pytest.raises(RuntimeError):
+        train_tiny(mnist_dir, tmp_path / "mine", "train.epochs=1")
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+    monkeypatch.undo()
+    train_tiny(mnist_dir, tmp_path / "new", "train.epochs=1")  # the same command now runs: nothing was left behind
+
+
+def test_batch_norm_with_a_batch_of_one_is_refused_before_a_folder_exists(mnist_dir, tmp_path):
+    config = gankit.apply_overrides(gankit.load_preset("dcgan-mnist"), ["train.batch_size=1", "model.base_channels=4"])
+    with pytest.raises(GankitError, match="train.batch_size must be at least 2 for model.arch dcgan"):
+        gankit.train(config, tmp_path / "r", data_dir=mnist_dir)
+    assert not (tmp_path / "r").exists()

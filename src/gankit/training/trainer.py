@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from gankit.data.locate import resolve_data_dir
 from gankit.device import check_precision, resolve_device
 from gankit.errors import GankitError
 from gankit.evaluate import make_scorer
+from gankit.models import has_batch_norm
 from gankit.rundir import RunDir
 from gankit.run import Run, load_run
 from gankit.training.callbacks import Callback, default_callbacks
@@ -66,14 +69,23 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
     scorer = make_scorer(config, n=o.eval_n, metrics=o.eval_metrics, features=o.eval_features,
                          progress=o.progress) if o.eval_every else None
     state = new_state(config, device)
+    if config.train.batch_size < 2 and (has_batch_norm(state.G) or has_batch_norm(state.D)):
+        raise GankitError(f"train.batch_size must be at least 2 for model.arch {config.model.arch}: batch norm needs "
+                          "two images to normalise")
+    new_folder = not resume and not run.path.exists()
     if resume:
         _restore(run, state)
     else:
         run.create(config)
     log.info("run folder %s, device %s, %d epochs", run.path, device, config.train.epochs)
     fixed_noise = state.G.sample_noise(o.grid_samples, generator=torch.Generator().manual_seed(config.train.seed + 1))
-    stopped = fit(state, run, data.images, device, default_callbacks(config, run, fixed_noise, scorer, callbacks),
-                  penalties=penalties, after_step=after_step)
+    try:
+        stopped = fit(state, run, data.images, device, default_callbacks(config, run, fixed_noise, scorer, callbacks),
+                      penalties=penalties, after_step=after_step)
+    except BaseException:
+        if not resume and not list_checkpoints(run.checkpoints):
+            _discard(run, new_folder)  # nothing worth keeping: the same command can run again
+        raise
     if stopped:
         log.warning("%s", stopped)
     result = load_run(run.path)
@@ -98,6 +110,20 @@ def _resolve_config(config: Config | None, run: RunDir, resume: bool) -> Config:
         raise GankitError(f"{run.path} already holds a run; continue it with resume or choose another run_dir",
                           option=("resume", "run_dir"))
     return copy.deepcopy(config)
+
+
+def _discard(run: RunDir, new_folder: bool) -> None:
+    """Undo a new run that failed before its first checkpoint: its whole folder if this run made it,
+    else the config that would make the folder read as a run (a user's own files stay)."""
+    run.unlock()
+    if new_folder:
+        shutil.rmtree(run.path, ignore_errors=True)
+        return
+    run.config_path.unlink(missing_ok=True)
+    (run.path / ".lock").unlink(missing_ok=True)
+    for folder in (run.checkpoints, run.grids):
+        with contextlib.suppress(OSError):  # left where it holds anything
+            folder.rmdir()
 
 
 def _restore(run: RunDir, state: TrainingState) -> None:
