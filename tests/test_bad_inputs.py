@@ -167,3 +167,30 @@ def test_interrupting_a_command_that_is_not_training_does_not_suggest_resume(mon
     monkeypatch.setattr(gankit.cli, "cmd_presets", interrupted)
     assert main(["presets"]) == 130
     assert capsys.readouterr().err.strip() == "gankit: interrupted"
+
+
+def test_a_users_files_are_not_replaced_without_force(tmp_path, capsys):
+    run = _a_run(tmp_path)
+    mine = {name: f"the user's {name}".encode() for name in ("s.png", "s.npy", "w.gif", "g.onnx", "g.pt.json", "page.html")}
+    for name, data in mine.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "report.html").write_text("the user's page")
+    cases = [
+        (["sample", str(run), "--out", str(tmp_path / "s.png")], "s.png"),
+        (["sample", str(run), "--format", "npy", "--out", str(tmp_path / "s.npy")], "s.npy"),
+        (["interpolate", str(run), "--format", "gif", "--out", str(tmp_path / "w.gif")], "w.gif"),
+        (["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "g.pt")], "g.pt.json"),
+        (["report", str(run), "--out", str(tmp_path / "page.html")], "page.html"),
+    ]
+    for args, name in cases:
+        capsys.readouterr()
+        assert main(args) == 2, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"gankit: error: {tmp_path / name} already exists; name another file, or replace it with --force"]
+    assert main(["train", "seed-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(tmp_path / "folder")]) == 2
+    assert "already holds files that are not a gankit run; choose a new or empty --out" in capsys.readouterr().err
+    assert all((tmp_path / name).read_bytes() == data for name, data in mine.items())
+    assert (tmp_path / "folder" / "report.html").read_text() == "the user's page"
+    assert main(["sample", str(run), "--out", str(tmp_path / "s.png"), "--force"]) == 0  # asked for: replaced
+    assert (tmp_path / "s.png").read_bytes() != mine["s.png"]

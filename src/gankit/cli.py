@@ -21,7 +21,7 @@ log = logging.getLogger("gankit")
 FLAGS = {"data_dir": "--data-dir", "run_dir": "--out", "resume": "--resume", "n": "--n", "pairs": "--pairs",
          "steps": "--steps", "mode": "--mode", "inception_weights": "--inception-weights",
          "train.on_nan": "--on-nan", "train.precision": "--precision", "train.device": "--device",
-         "output.tensorboard": "--tensorboard", "override": "--set"}
+         "output.tensorboard": "--tensorboard", "override": "--set", "force": "--force"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="write the run's HTML report page and grid animation")
     report.add_argument("run", type=Path, help="run folder")
     report.add_argument("--out", type=Path, help="page to write (default: RUN/report.html)")
+    report.add_argument("--force", action="store_true", help="replace --out if it exists")
 
     sample = commands.add_parser("sample", help="generate images with a trained generator")
     _add_run_arguments(sample)
@@ -102,6 +103,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser, *, seed: bool = True) ->
     parser.add_argument("run", type=Path, help="run folder")
     parser.add_argument("--checkpoint", type=Path, help="checkpoint to use (default: the run's newest)")
     parser.add_argument("--out", type=Path, help="where to write (default: inside the run folder)")
+    parser.add_argument("--force", action="store_true", help="replace --out if it is an existing file")
     if seed:
         parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the noise")
 
@@ -183,7 +185,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    print(_run(args).report(args.out))
+    print(_run(args).report(args.out, force=args.force))
     return 0
 
 
@@ -194,7 +196,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     G = _run(args).generator(args.checkpoint)
     images = sample_images(G, args.n, seed=args.seed)
     default = args.run / "samples" / f"{G.checkpoint.stem}-seed{args.seed}-n{args.n}{SUFFIXES[args.format]}"
-    print(write_samples(images, args.out or default, args.format))
+    print(write_samples(images, args.out or default, args.format, force=args.force or args.out is None))
     return 0
 
 
@@ -206,7 +208,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     walks = interpolate(G, args.pairs, args.steps, mode=args.mode, seed=args.seed)
     suffix = ".gif" if args.format == "gif" else ".png"
     default = args.run / "samples" / f"{G.checkpoint.stem}-{args.mode}-seed{args.seed}{suffix}"
-    print(write_walks(walks, args.out or default, args.format))
+    print(write_walks(walks, args.out or default, args.format, force=args.force or args.out is None))
     return 0
 
 
@@ -236,7 +238,7 @@ def cmd_evaluator(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    out, description = _run(args).export(args.format, args.out, checkpoint=args.checkpoint)
+    out, description = _run(args).export(args.format, args.out, checkpoint=args.checkpoint, force=args.force)
     print(out)
     print(description)
     return 0

@@ -45,3 +45,9 @@ def ensure_parent(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise GankitError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def check_new(path: Path, force: bool) -> None:
+    """Refuse to replace a user's existing file unless asked (`force`)."""
+    if not force and (path.exists() or path.is_symlink()):
+        raise GankitError(f"{path} already exists; name another file, or replace it with force", option="force")

@@ -12,14 +12,17 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 from gankit.errors import GankitError
-from gankit.files import atomic_write, ensure_parent
+from gankit.files import atomic_write, check_new, ensure_parent
 from gankit.plots import grid_image, save_grid
 
 WALK_FRAME_MS = 120
 
 
-def write_samples(images: torch.Tensor, out: Path, fmt: str) -> Path:
-    """uint8 images (N, C, H, W) as a PNG grid, a folder of PNGs (000000.png, ...) or a .npy (N, H, W, C)."""
+def write_samples(images: torch.Tensor, out: Path, fmt: str, *, force: bool = False) -> Path:
+    """uint8 images (N, C, H, W) as a PNG grid, a folder of PNGs (000000.png, ...) or a .npy (N, H, W, C);
+    an existing file is replaced only with `force` (an existing folder never)."""
+    if fmt != "files":
+        check_new(out, force)
     ensure_parent(out)
     if fmt == "grid":
         save_grid(images, out)
@@ -31,8 +34,9 @@ def write_samples(images: torch.Tensor, out: Path, fmt: str) -> Path:
     return out
 
 
-def write_walks(walks: torch.Tensor, out: Path, fmt: str) -> Path:
+def write_walks(walks: torch.Tensor, out: Path, fmt: str, *, force: bool = False) -> Path:
     """uint8 walks (pairs, steps, C, H, W): a grid with one walk per row, or a GIF moving along all walks."""
+    check_new(out, force)
     ensure_parent(out)
     pairs, steps = walks.shape[:2]
     if fmt == "grid":

@@ -86,18 +86,28 @@ class Run:
         result = {"epoch": G.epoch, "checkpoint": str(G.checkpoint), **score(scorer, G, seed=seed)}
         return result, self.folder.save_eval(result)
 
-    def export(self, fmt: str, out: Path | str | None = None, *, checkpoint: Path | None = None) -> tuple[Path, Path]:
-        """The generator alone as `fmt` (default: RUN/export/); returns the model's and its description's paths."""
+    def export(self, fmt: str, out: Path | str | None = None, *, checkpoint: Path | None = None,
+               force: bool = False) -> tuple[Path, Path]:
+        """The generator alone as `fmt` (default: RUN/export/); returns the model's and its description's
+        paths. A file `out` (or its description) that exists is replaced only with `force`."""
         from gankit.export import FORMATS, export_generator
-        from gankit.files import ensure_parent
+        from gankit.files import check_new, ensure_parent
 
         G = self.generator(checkpoint)
-        out = Path(out) if out is not None else self.path / "export" / f"generator-{G.checkpoint.stem}{FORMATS[fmt].suffix}"
+        if out is not None:
+            out = Path(out)
+            for path in (out, out.with_name(out.name + ".json")):
+                check_new(path, force)
+        out = out or self.path / "export" / f"generator-{G.checkpoint.stem}{FORMATS[fmt].suffix}"
         ensure_parent(out)
         return out, export_generator(G, out, fmt)
 
-    def report(self, out: Path | None = None) -> Path:
-        """Write the run's HTML page (default RUN/report.html) and grid animation; returns the page."""
+    def report(self, out: Path | str | None = None, *, force: bool = False) -> Path:
+        """Write the run's HTML page (default RUN/report.html, rewritten each time; an existing `out`
+        only with `force`) and grid animation; returns the page."""
+        from gankit.files import check_new
         from gankit.report import write_report
 
-        return write_report(self, out)
+        if out is not None:
+            check_new(Path(out), force)
+        return write_report(self, None if out is None else Path(out))

@@ -109,6 +109,9 @@ def _resolve_config(config: Config | None, run: RunDir, resume: bool) -> Config:
     if run.exists() or list_checkpoints(run.checkpoints):
         raise GankitError(f"{run.path} already holds a run; continue it with resume or choose another run_dir",
                           option=("resume", "run_dir"))
+    if run.path.exists() and (not run.path.is_dir() or any(run.path.iterdir())):
+        raise GankitError(f"{run.path} already holds files that are not a gankit run; choose a new or empty run_dir",
+                          option="run_dir")
     return copy.deepcopy(config)
 
 
