@@ -194,3 +194,22 @@ def test_a_users_files_are_not_replaced_without_force(tmp_path, capsys):
     assert (tmp_path / "folder" / "report.html").read_text() == "the user's page"
     assert main(["sample", str(run), "--out", str(tmp_path / "s.png"), "--force"]) == 0  # asked for: replaced
     assert (tmp_path / "s.png").read_bytes() != mine["s.png"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["sample", "{run}", "--n", "1000000000"], "--n 1000000000 asks for 1,000,000,000 images of 784 bytes; at most 2,739,"),
+    (["interpolate", "{run}", "--steps", "100000000"], "pairs 8 x steps 100000000 asks for 800,000,000 images"),
+])
+def test_huge_requests_are_refused_before_allocating(tmp_path, capsys, args, words):
+    run = _a_run(tmp_path)
+    assert main([a.format(run=run) for a in args]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("gankit: error:")]
+    assert len(errors) == 1 and words in errors[0], errors
+
+
+def test_long_values_are_cut_in_error_lines(capsys):
+    assert main(["train", "seed-gan-mnist", "--set", "model.noise=" + "x" * 100_000]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err) < 300 and err.endswith("...")
+    assert main(["train", "seed-gan-mnist", "--set", "output.grid_samples=1000000000"]) == 2
+    assert "output.grid_samples is at most 4096" in capsys.readouterr().err

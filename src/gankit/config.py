@@ -21,6 +21,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 ON_NAN = ("stop", "rollback")
 ON_COLLAPSE = ("warn", "stop")
+MAX_GRID_SAMPLES = 4096
 SAMPLING = ("epochs", "replacement")
 # keys a resumed run may change: they alter how long it runs, where it reads and what it writes, not its maths
 RESUMABLE = ("train.epochs", "train.device", "train.compile", "train.on_nan", "train.on_collapse", "train.collapse_",
@@ -206,7 +207,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if origin is list:
         (inner,) = typing.get_args(hint)
         if not isinstance(value, list):
-            raise GankitError(f"{where}: expected a list, got {value!r}")
+            raise GankitError(f"{where}: expected a list, got {short(value)}")
         return [_coerce(v, inner, where) for v in value]
     if hint is bool:
         if isinstance(value, bool):
@@ -222,12 +223,12 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
                 pass
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(value):
-                raise GankitError(f"{where}: expected a finite number, got {value!r}")
+                raise GankitError(f"{where}: expected a finite number, got {short(value)}")
             return float(value)
     elif hint is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
-    raise GankitError(f"{where}: expected {hint.__name__}, got {value!r}")
+    raise GankitError(f"{where}: expected {hint.__name__}, got {short(value)}")
 
 
 def validate(config: Config) -> None:
@@ -284,6 +285,9 @@ def validate(config: Config) -> None:
         raise GankitError(f"train.seed must be >= 0, got {t.seed}")
     _positive("output.grid_every", o.grid_every)
     _positive("output.grid_samples", o.grid_samples)
+    if o.grid_samples > MAX_GRID_SAMPLES:
+        raise GankitError(f"output.grid_samples is at most {MAX_GRID_SAMPLES} (a {int(MAX_GRID_SAMPLES ** 0.5)}-wide grid), "
+                          f"got {o.grid_samples}")
     _positive("output.keep_checkpoints", o.keep_checkpoints)
     if o.eval_every < 0:
         raise GankitError(f"output.eval_every must be >= 0, got {o.eval_every}")
@@ -313,11 +317,17 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def short(value: Any, limit: int = 80) -> str:
+    """repr(value), cut to `limit` characters: an error line stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+
+
 def _choice(key: str, value: Any, choices: tuple) -> None:
     if value not in choices:
-        raise GankitError(f"{key} must be one of {', '.join(map(str, choices))}; got {value!r}")
+        raise GankitError(f"{key} must be one of {', '.join(map(str, choices))}; got {short(value)}")
 
 
 def _positive(key: str, value: float) -> None:
     if value <= 0:
-        raise GankitError(f"{key} must be positive, got {value}")
+        raise GankitError(f"{key} must be positive, got {short(value)}")

@@ -8,6 +8,15 @@ from gankit.errors import GankitError
 from gankit.models import Generator, to_uint8
 
 BATCH = 256  # images generated per forward pass
+MAX_OUTPUT_BYTES = 2 * 2**30  # uint8 images one call may return
+
+
+def check_output_size(G: Generator, count: int, what: str) -> None:
+    """Refuse, before allocating, a request whose uint8 images would pass MAX_OUTPUT_BYTES."""
+    per_image = G.image_shape[0] * G.image_shape[1] * G.image_shape[2]
+    if count * per_image > MAX_OUTPUT_BYTES:
+        raise GankitError(f"{what} asks for {count:,} images of {per_image:,} bytes; at most "
+                          f"{MAX_OUTPUT_BYTES // per_image:,} ({MAX_OUTPUT_BYTES // 2**30} GiB) in one call", option=what.split()[0])
 
 
 def sample_images(G: Generator, n: int | None = None, *, seed: int = 0, noise: torch.Tensor | None = None,
@@ -19,6 +28,7 @@ def sample_images(G: Generator, n: int | None = None, *, seed: int = 0, noise: t
     if noise is None:
         if n is None or n <= 0:
             raise GankitError(f"n must be positive, got {n}", option="n")
+        check_output_size(G, n, f"n {n}")
         noise = G.sample_noise(n, generator=torch.Generator().manual_seed(seed), device="cpu")
     device = next(G.parameters()).device
     parts = []
@@ -49,6 +59,7 @@ def interpolate(G: Generator, pairs: int, steps: int, *, mode: str = "slerp", se
         raise GankitError(f"pairs must be positive, got {pairs}", option="pairs")
     if steps < 2:
         raise GankitError(f"steps must be at least 2 (the two ends), got {steps}", option="steps")
+    check_output_size(G, pairs * steps, f"pairs {pairs} x steps {steps}")
     if mode not in WALK_MODES:
         raise GankitError(f"mode must be one of {', '.join(WALK_MODES)}, got {mode!r}", option="mode")
     gen = torch.Generator().manual_seed(seed)
