@@ -213,3 +213,11 @@ def test_long_values_are_cut_in_error_lines(capsys):
     assert len(err) < 300 and err.endswith("...")
     assert main(["train", "seed-gan-mnist", "--set", "output.grid_samples=1000000000"]) == 2
     assert "output.grid_samples is at most 4096" in capsys.readouterr().err
+
+
+def test_a_number_too_large_for_its_type_is_one_line(capsys):
+    assert main(["train", "seed-gan-mnist", "--seed", "99999999999999999999"]) == 2
+    assert capsys.readouterr().err.strip() == ("gankit: error: --set: train.seed: 99999999999999999999 is too large "
+                                               "(whole numbers are below 2^63)")
+    assert main(["train", "seed-gan-mnist", "--seed", str(2**40)]) == 2
+    assert "train.seed must be in [0, 2^32)" in capsys.readouterr().err

@@ -23,3 +23,18 @@ def test_console_entry_point_exits_2_without_traceback():
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gankit: error: unknown preset 'nope' (known: ")
     assert "seed-gan-mnist" in lines[0] and "seed-dcgan-cifar10" in lines[0]
+
+
+def test_an_unexpected_failure_is_one_line_with_the_traceback_saved(monkeypatch, capsys):
+    import gankit.cli
+
+    def broken(args):
+        raise ZeroDivisionError("a bug\nwith a second line")
+
+    monkeypatch.setattr(gankit.cli, "cmd_presets", broken)
+    assert main(["presets"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gankit: internal error: ZeroDivisionError: a bug (the traceback is in ")
+    saved = err[0].split("the traceback is in ")[1].split(";")[0]
+    with open(saved) as f:
+        assert "Traceback" in f.read() and "broken" in open(saved).read()

@@ -204,3 +204,14 @@ def test_a_checkpoint_of_another_model_is_refused(mnist_dir, tmp_path):
     (dcgan / "checkpoints" / "epoch-0002.pt").write_bytes((mlp / "checkpoints" / "epoch-0001.pt").read_bytes())
     with pytest.raises(GankitError, match=r"holds a different model than this run \(model.arch is 'mlp' there, 'dcgan' here\)"):
         _resume(dcgan, 3)
+
+
+def test_a_damaged_metrics_line_is_an_error_not_a_silent_rewrite(mnist_dir, tmp_path):
+    run = tmp_path / "run"
+    train_tiny(mnist_dir, run, "train.epochs=3")
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    damaged = "\n".join([lines[0], lines[1][:-5] + "#####", lines[2]]) + "\n"
+    (run / "metrics.jsonl").write_text(damaged)
+    with pytest.raises(GankitError, match=r"metrics.jsonl line 2 is damaged; restore the file or remove that line"):
+        _resume(run, 4)
+    assert (run / "metrics.jsonl").read_text() == damaged

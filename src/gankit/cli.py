@@ -123,6 +123,21 @@ def main(argv: list[str] | None = None) -> int:
         training = args is not None and args.command == "train"
         print("gankit: interrupted; continue with --resume" if training else "gankit: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug, or a failure gankit did not foresee: one line, details on disk
+        where = _save_traceback()
+        print(f"gankit: internal error: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
+              f" (the traceback is in {where}; please report it)", file=sys.stderr)
+        return 1
+
+
+def _save_traceback() -> str:
+    """Write the current exception's traceback to a file of its own; returns its path."""
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix="gankit-traceback-", suffix=".txt", delete=False) as f:
+        traceback.print_exc(file=f)
+    return f.name
 
 
 def cli_message(error: GankitError) -> str:

@@ -214,6 +214,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             return value
     elif hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) >= 2**63:
+                raise GankitError(f"{where}: {short(value)} is too large (whole numbers are below 2^63)")
             return value
     elif hint is float:
         if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
@@ -281,8 +283,8 @@ def validate(config: Config) -> None:
     for key in ("beta1", "beta2"):
         if not 0.0 <= getattr(t, key) < 1.0:
             raise GankitError(f"train.{key} must be in [0, 1), got {getattr(t, key)}")
-    if t.seed < 0:
-        raise GankitError(f"train.seed must be >= 0, got {t.seed}")
+    if not 0 <= t.seed < 2**32:
+        raise GankitError(f"train.seed must be in [0, 2^32), got {t.seed}")
     _positive("output.grid_every", o.grid_every)
     _positive("output.grid_samples", o.grid_samples)
     if o.grid_samples > MAX_GRID_SAMPLES:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -22,6 +23,8 @@ from filelock import FileLock, Timeout
 from gankit.config import Config, load_config_file
 from gankit.errors import GankitError
 from gankit.files import atomic_write_text, ensure_parent
+
+log = logging.getLogger(__name__)
 
 
 class RunDir:
@@ -74,14 +77,26 @@ class RunDir:
             self._lock = None
 
     def read_metrics(self) -> list[dict[str, Any]]:
+        """The records of metrics.jsonl. A last line cut short by a crash is dropped (resuming writes it
+        again from its checkpoint); a damaged line before it is an error, not something to skip."""
         if not self.metrics_path.is_file():
             return []
+        try:
+            lines = self.metrics_path.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise GankitError(f"cannot read {self.metrics_path}: {getattr(exc, 'strerror', None) or exc}") from None
         records = []
-        for line in self.metrics_path.read_text().splitlines():
+        for number, line in enumerate(lines, 1):
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError:
-                break  # a line cut short by a crash: it and anything after it are dropped
+                record = None
+            if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+                if number == len(lines):
+                    log.warning("%s: its last line is incomplete (a crash cut it short) and is left out", self.metrics_path)
+                    break
+                raise GankitError(f"{self.metrics_path} line {number} is damaged; restore the file or remove that line")
+            records.append(record)
         return records
 
     def append_metrics(self, record: dict[str, Any]) -> None:
