@@ -84,3 +84,15 @@ def test_eval_bad_input(run, tmp_path, capsys):
         assert main(args) == 2, args
         errors = _errors(capsys)
         assert len(errors) == 1 and words in errors[0], (args, errors)
+
+
+def test_evaluator_training_says_what_and_how_long_and_logs_progress_without_a_bar(mnist_dir, monkeypatch, caplog):
+    import logging
+
+    monkeypatch.setattr(evaluators, "LOG_EVERY_S", 0.0)  # a line after every step
+    data = DataConfig(dataset="mnist")
+    train, test = load_images(data, mnist_dir).head(1280), load_images(data, mnist_dir, train=False).head(200)
+    with caplog.at_level(logging.INFO, logger="gankit"):
+        evaluators.train_evaluator("mnist", train, test, progress=False, epochs=1)
+    steps = [r.getMessage() for r in caplog.records if "evaluator: epoch 1/1, step" in r.getMessage()]
+    assert len(steps) == 10 and steps[-1].startswith("mnist evaluator: epoch 1/1, step 10/10")

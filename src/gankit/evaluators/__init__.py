@@ -28,6 +28,7 @@ from gankit.files import atomic_write, ensure_parent
 log = logging.getLogger(__name__)
 
 RECIPE_VERSION = 2  # bump when a recipe changes, so cached evaluators are retrained
+LOG_EVERY_S = 30.0  # progress lines while training with no progress bar
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,13 @@ class Recipe:
     crop_pad: int  # random translations of up to this many pixels
     batch: int = 128
     weight_decay: float = 5e-4
+    minutes: int = 2  # about how long training takes on this project's 2-core machine (BENCHMARKS.md), said up front
 
 
 RECIPES = {
     "mnist": Recipe(GreyNet, epochs=4, max_lr=0.05, flip=False, crop_pad=2),
-    "fashion-mnist": Recipe(GreyNet, epochs=10, max_lr=0.05, flip=True, crop_pad=2),
-    "cifar10": Recipe(ColourNet, epochs=13, max_lr=0.1, flip=True, crop_pad=4, batch=256),
+    "fashion-mnist": Recipe(GreyNet, epochs=10, max_lr=0.05, flip=True, crop_pad=2, minutes=5),
+    "cifar10": Recipe(ColourNet, epochs=13, max_lr=0.1, flip=True, crop_pad=4, batch=256, minutes=15),
 }
 SHAPES = {"mnist": (1, 28), "fashion-mnist": (1, 28), "cifar10": (3, 32)}
 
@@ -60,7 +62,8 @@ def load_evaluator(dataset: str, data_dir: Path | None, *, progress: bool = True
         net = _build(dataset, state["mean"], state["std"])
         net.load_state_dict(state["weights"])
         return net.eval(), state["info"]
-    log.info("training the %s evaluator once (cached afterwards at %s)", dataset, path)
+    log.info("training the %s evaluator once, %d epochs: about %d minutes on 2 CPU cores "
+             "(cached afterwards at %s)", dataset, RECIPES[dataset].epochs, RECIPES[dataset].minutes, path)
     net, info = train_evaluator(dataset, train, _real(dataset, data_dir, train=False), progress=progress)
     ensure_parent(path)
     state = {"weights": net.state_dict(), "mean": float(net.mean), "std": float(net.std), "info": info}
@@ -82,7 +85,7 @@ def train_evaluator(dataset: str, train: ImageSet, test: ImageSet, *, progress: 
     optimiser = torch.optim.SGD(net.parameters(), lr=recipe.max_lr, momentum=0.9, nesterov=True,
                                 weight_decay=recipe.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, recipe.max_lr, total_steps=epochs * steps)
-    start = time.perf_counter()
+    start = last_log = time.perf_counter()
     for epoch in range(1, epochs + 1):
         net.train()
         order = torch.randperm(len(train), generator=gen)
@@ -96,6 +99,10 @@ def train_evaluator(dataset: str, train: ImageSet, test: ImageSet, *, progress: 
             loss.backward()
             optimiser.step()
             schedule.step()
+            if bar.disable and time.perf_counter() - last_log >= LOG_EVERY_S:  # no bar (a log file): a line now and then
+                last_log = time.perf_counter()
+                log.info("%s evaluator: epoch %d/%d, step %d/%d, %.0f s so far", dataset, epoch, epochs, i + 1, steps,
+                         last_log - start)
         bar.close()
     seconds = time.perf_counter() - start
     accuracy = test_accuracy(net, test)
