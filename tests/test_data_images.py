@@ -93,3 +93,31 @@ def test_cifar10_jpeg_archive():
     assert data.labels[:10].tolist() == list(range(10))  # round-robin: one of each class first
     mean = data.images.float().mean().item() / 255
     assert 0.3 < mean < 0.7
+
+
+def test_archive_bombs_and_huge_files_are_refused_before_reading(tmp_path, monkeypatch):
+    import zipfile
+
+    from gankit.data import images
+
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(3):
+            zf.writestr(f"cls/{i}.png", b"\0" * (2 * 2**20))  # 2 MiB of zeros each, a few KiB compressed
+    monkeypatch.setattr(images, "RATIO_FLOOR_BYTES", 2**20)
+    with pytest.raises(GankitError, match=r"would unpack to 6,291,456 bytes, .* times its own size; gankit refuses"):
+        load_image_folder(bomb, train=True, size=8, channels=3)
+    monkeypatch.setattr(images, "MAX_IMAGE_BYTES", 2**20)
+    with pytest.raises(GankitError, match=r"cls/0.png is 2,097,152 bytes; an image file may have at most 1,048,576"):
+        load_image_folder(bomb, train=True, size=8, channels=3)
+
+
+def test_links_pipes_and_broken_links_in_a_folder_are_passed_over(tmp_path):
+    import os
+
+    root = _make_folder(tmp_path / "imgs")
+    os.mkfifo(root / "cat" / "pipe.png")  # reading it would block forever
+    (root / "dog" / "gone.png").symlink_to(tmp_path / "missing.png")
+    (root / "dog" / "elsewhere.png").symlink_to(root / "cat" / "a.png")
+    data = load_image_folder(root, train=True, size=16, channels=3)
+    assert len(data) == 5  # the five real images of _make_folder

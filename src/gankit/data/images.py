@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
 DECODER_VERSION = 1  # bump when decoding changes, so old caches are not reused
+MAX_IMAGES = 5_000_000  # files in one folder or archive
+MAX_IMAGE_BYTES = 256 * 2**20  # one image file, uncompressed
+MAX_RATIO = 100  # an archive's images may unpack to at most this many times its size ...
+RATIO_FLOOR_BYTES = 256 * 2**20  # ... once they pass this much
 
 
 def is_archive(path: Path) -> bool:
@@ -62,35 +66,50 @@ def load_image_folder(source: Path, *, train: bool, size: int, channels: int, sk
 
 
 def _decode_all(source: Path, train: bool, size: int, channels: int, skip_bad: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Two passes: list the images (and check their sizes), then decode them one at a time into place."""
     start = time.perf_counter()
-    files = dict(_read_files(source))
-    if not files:
+    sizes = _list_images(source)
+    if not sizes:
         raise GankitError(f"{source} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
-    chosen = _select_split(list(files), train, source)
+    _check_sizes(source, sizes)
+    chosen = _select_split(list(sizes), train, source)
     classes = sorted({p.parts[0] for p in chosen.values()}) if all(len(p.parts) > 1 for p in chosen.values()) else []
     order = _round_robin(chosen, classes)
+    position = {name: i for i, name in enumerate(order)}
     mode = "RGB" if channels == 3 else "L"
     out = np.empty((len(order), channels, size, size), dtype=np.uint8)
-    labels = np.empty(len(order), dtype=np.int64)
-    n, bad = 0, 0
-    for name in order:
+    decoded = np.zeros(len(order), dtype=bool)
+    for name, data in _read_files(source, set(position)):
         try:
-            out[n] = _decode(files[name], mode, size)
+            out[position[name]] = _decode(data, mode, size)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             if not skip_bad:
                 reason = "not an image format Pillow reads" if isinstance(exc, UnidentifiedImageError) else str(exc)[:200]
                 raise GankitError(f"cannot read image {source}:{name}: {reason} (set data.skip_bad_images=true to skip "
                                   "such files)") from None
-            bad += 1
             continue
-        labels[n] = classes.index(chosen[name].parts[0]) if classes else -1
-        n += 1
+        decoded[position[name]] = True
+    n = int(decoded.sum())
     if n == 0:
         raise GankitError(f"{source}: none of its {len(order)} images could be read")
-    if bad:
-        log.warning("skipped %d unreadable images of %d in %s", bad, len(order), source)
+    if n < len(order):
+        log.warning("skipped %d unreadable images of %d in %s", len(order) - n, len(order), source)
+    labels = np.array([classes.index(chosen[name].parts[0]) if classes else -1 for name in order], dtype=np.int64)
     log.info("decoded %d images from %s in %.1f s", n, source, time.perf_counter() - start)
-    return out[:n], labels[:n], classes
+    return out[decoded], labels[decoded], classes
+
+
+def _check_sizes(source: Path, sizes: dict[str, int]) -> None:
+    """Refuse what would exhaust memory before reading it: too many files, a huge one, an archive bomb."""
+    if len(sizes) > MAX_IMAGES:
+        raise GankitError(f"{source} holds {len(sizes):,} images; gankit reads at most {MAX_IMAGES:,}")
+    name, largest = max(sizes.items(), key=lambda item: item[1])
+    if largest > MAX_IMAGE_BYTES:
+        raise GankitError(f"{source}:{name} is {largest:,} bytes; an image file may have at most {MAX_IMAGE_BYTES:,}")
+    total = sum(sizes.values())
+    if is_archive(source) and total > RATIO_FLOOR_BYTES and total > MAX_RATIO * source.stat().st_size:
+        raise GankitError(f"{source} would unpack to {total:,} bytes, {total / source.stat().st_size:,.0f} times its own "
+                          f"size; gankit refuses archives that expand more than {MAX_RATIO} times")
 
 
 def _decode(data: bytes, mode: str, size: int) -> np.ndarray:
@@ -103,26 +122,47 @@ def _decode(data: bytes, mode: str, size: int) -> np.ndarray:
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
 
 
-def _read_files(source: Path) -> Iterator[tuple[str, bytes]]:
-    """(relative posix path, bytes) for every image file of a folder or archive."""
-    def wanted(name: str) -> bool:
-        return PurePosixPath(name).suffix.lower() in IMAGE_EXTENSIONS and not PurePosixPath(name).name.startswith(".")
+def _wanted(name: str) -> bool:
+    return PurePosixPath(name).suffix.lower() in IMAGE_EXTENSIONS and not PurePosixPath(name).name.startswith(".")
 
+
+def _list_images(source: Path) -> dict[str, int]:
+    """Relative posix path -> size in bytes (uncompressed) of every image file of a folder or archive.
+
+    Only regular files count: links to elsewhere, pipes, sockets and devices are passed over.
+    """
     try:
         if source.is_dir():
+            found = {}
             for path in sorted(source.rglob("*")):
                 rel = path.relative_to(source).as_posix()
-                if path.is_file() and wanted(rel):
-                    yield rel, path.read_bytes()
+                if _wanted(rel) and not path.is_symlink() and path.is_file():
+                    found[rel] = path.stat().st_size
+            return found
+        if source.name.lower().endswith(".zip"):
+            with zipfile.ZipFile(source) as zf:
+                return {i.filename: i.file_size for i in zf.infolist() if not i.is_dir() and _wanted(i.filename)}
+        with tarfile.open(source, "r:*") as tf:
+            return {m.name: m.size for m in tf if m.isfile() and _wanted(m.name)}
+    except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
+        raise GankitError(f"cannot read {source}: {exc}") from None
+
+
+def _read_files(source: Path, names: set[str]) -> Iterator[tuple[str, bytes]]:
+    """(relative posix path, bytes) of the named files, one at a time, in the source's own order."""
+    try:
+        if source.is_dir():
+            for name in sorted(names):
+                yield name, (source / name).read_bytes()
         elif source.name.lower().endswith(".zip"):
             with zipfile.ZipFile(source) as zf:
                 for info in zf.infolist():
-                    if not info.is_dir() and wanted(info.filename):
+                    if info.filename in names:
                         yield info.filename, zf.read(info)
         else:
             with tarfile.open(source, "r:*") as tf:
                 for member in tf:
-                    if member.isfile() and wanted(member.name):
+                    if member.isfile() and member.name in names:
                         yield member.name, tf.extractfile(member).read()
     except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
         raise GankitError(f"cannot read {source}: {exc}") from None
@@ -161,7 +201,7 @@ def _cache_key(source: Path, train: bool, size: int, channels: int, skip_bad: bo
     key = hashlib.sha256(f"v{DECODER_VERSION}|{source.resolve()}|{train}|{size}|{channels}|{skip_bad}".encode())
     paths = sorted(source.rglob("*")) if source.is_dir() else [source]
     for path in paths:
-        stat = path.stat()
+        stat = path.lstat()  # a broken link or a loop is keyed, not followed
         key.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns};".encode())
     return key.hexdigest()[:24]
 
