@@ -121,3 +121,38 @@ def test_links_pipes_and_broken_links_in_a_folder_are_passed_over(tmp_path):
     (root / "dog" / "elsewhere.png").symlink_to(root / "cat" / "a.png")
     data = load_image_folder(root, train=True, size=16, channels=3)
     assert len(data) == 5  # the five real images of _make_folder
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "CMYK", "LA", "I;16", "I", "F"])
+def test_every_image_mode_converts_with_its_values_kept(tmp_path, mode):
+    ramp = np.tile(np.arange(0, 256, 16, dtype=np.uint8), (16, 1))  # 16x16, 0..240 across
+    if mode == "I;16":
+        image = Image.fromarray((ramp.astype(np.uint16) * 257))  # 16-bit: 0..61680
+    elif mode == "I":
+        image = Image.fromarray(ramp.astype(np.int32) * 1000)  # a wide integer range: scaled from its min to max
+    elif mode == "F":
+        image = Image.fromarray(ramp.astype(np.float32) / 255)  # floats in [0, 1]
+    else:
+        image = Image.fromarray(ramp).convert(mode)
+    (tmp_path / "imgs" / "c").mkdir(parents=True)
+    image.save(tmp_path / "imgs" / "c" / "x.tiff")
+    grey = load_image_folder(tmp_path / "imgs", train=True, size=16, channels=1).images[0, 0].numpy().astype(int)
+    if mode == "1":
+        assert set(np.unique(grey)) <= {0, 255} and grey[0, 0] == 0 and grey[0, -1] == 255
+    elif mode == "I":
+        assert grey[0, 0] == 0 and grey[0, -1] == 255 and (np.diff(grey[0]) > 0).all()
+    elif mode == "CMYK":
+        assert (np.diff(grey[0]) > 0).all()  # a ramp still, through CMYK's own conversion
+    else:
+        assert np.abs(grey[0] - ramp[0]).max() <= 1, (mode, grey[0])
+
+
+def test_flat_pictures_are_named_in_a_warning(tmp_path, caplog):
+    import logging
+
+    (tmp_path / "imgs" / "c").mkdir(parents=True)
+    Image.new("RGB", (8, 8), "white").save(tmp_path / "imgs" / "c" / "white.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(tmp_path / "imgs" / "c" / "noise.png")
+    with caplog.at_level(logging.WARNING):
+        load_image_folder(tmp_path / "imgs", train=True, size=8, channels=3)
+    assert "1 of the images in" in caplog.text and "are a single flat colour" in caplog.text and "c/white.png" in caplog.text

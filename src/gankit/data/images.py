@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
-DECODER_VERSION = 1  # bump when decoding changes, so old caches are not reused
+DECODER_VERSION = 2  # bump when decoding changes, so old caches are not reused
 MAX_IMAGES = 5_000_000  # files in one folder or archive
 MAX_IMAGE_BYTES = 256 * 2**20  # one image file, uncompressed
 MAX_RATIO = 100  # an archive's images may unpack to at most this many times its size ...
@@ -89,6 +89,10 @@ def _decode_all(source: Path, train: bool, size: int, channels: int, skip_bad: b
                                   "such files)") from None
             continue
         decoded[position[name]] = True
+    blank = [order[i] for i in np.flatnonzero(decoded) if out[i].min() == out[i].max()]
+    if blank:
+        log.warning("%d of the images in %s are a single flat colour and would train as blank pictures: %s%s",
+                    len(blank), source, ", ".join(blank[:3]), ", ..." if len(blank) > 3 else "")
     n = int(decoded.sum())
     if n == 0:
         raise GankitError(f"{source}: none of its {len(order)} images could be read")
@@ -115,11 +119,31 @@ def _check_sizes(source: Path, sizes: dict[str, int]) -> None:
 def _decode(data: bytes, mode: str, size: int) -> np.ndarray:
     with Image.open(io.BytesIO(data)) as img:
         img.load()
-        img = img.convert(mode)
+        img = _to_8_bit(img).convert(mode)
         if img.size != (size, size):
             img = ImageOps.fit(img, (size, size), Image.Resampling.BICUBIC)  # resize the short side, crop the centre
         array = np.asarray(img, dtype=np.uint8)
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
+
+
+def _to_8_bit(img: Image.Image) -> Image.Image:
+    """16-bit and 32-bit integer or float images as 8-bit grey, scaled by their real range.
+
+    Pillow's own conversion clips them at 255 (a 16-bit photo turns white); here a float image in
+    [0, 1] and an integer image in [0, 255] keep their values, and anything wider is scaled from its
+    type's range (65535 for 16-bit) or, for floats and 32-bit integers, from its own minimum to maximum.
+    """
+    if img.mode not in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return img
+    values = np.asarray(img, dtype=np.float64)
+    low, high = float(values.min()), float(values.max())
+    if img.mode == "F" and 0.0 <= low and high <= 1.0:
+        values = values * 255.0
+    elif img.mode.startswith("I;16") and high > 255:
+        values = values / 257.0  # 65535 -> 255
+    elif not (0.0 <= low and high <= 255.0):
+        values = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
 
 
 def _wanted(name: str) -> bool:
