@@ -221,3 +221,25 @@ def test_a_number_too_large_for_its_type_is_one_line(capsys):
                                                "(whole numbers are below 2^63)")
     assert main(["train", "seed-gan-mnist", "--seed", str(2**40)]) == 2
     assert "train.seed must be in [0, 2^32)" in capsys.readouterr().err
+
+
+def test_a_cache_variable_naming_a_file_or_an_impossible_path_is_one_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "a-file").write_text("not a folder")
+    for value in (tmp_path / "a-file", "/proc/no/such/place"):
+        monkeypatch.setenv("GANKIT_CACHE_DIR", str(value))
+        assert main(["train", "seed-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"gankit: error: gankit's cache {value} (from $GANKIT_CACHE_DIR) "
+                                                   "cannot be a folder"), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_damaged_grid_is_left_out_of_the_report(tmp_path, caplog):
+    import logging
+
+    run = _a_run(tmp_path)
+    (run / "grids" / "epoch-0002.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    with caplog.at_level(logging.WARNING):
+        assert main(["report", str(run)]) == 0
+    assert "epoch-0002.png is damaged or not a PNG" in caplog.text
+    assert "epoch 1" in (run / "report.html").read_text()

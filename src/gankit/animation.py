@@ -18,8 +18,19 @@ FRAME_MS = 400  # each epoch's grid shows this long; the last one three times as
 
 
 def grid_frames(grids: Path) -> list[tuple[int, Path]]:
-    """(epoch, path) of every saved grid, in epoch order."""
-    found = [(int(p.stem.split("-")[1]), p) for p in grids.glob("epoch-*.png") if p.stem.split("-")[1].isdigit()]
+    """(epoch, path) of every readable saved grid, in epoch order; a damaged one is named and left out."""
+    found = []
+    for path in grids.glob("epoch-*.png"):
+        number = path.stem.split("-")[1]
+        if not number.isdigit():
+            continue
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except (OSError, SyntaxError, ValueError):
+            log.warning("%s is damaged or not a PNG: left out of the report and the animation", path)
+            continue
+        found.append((int(number), path))
     return sorted(found)
 
 

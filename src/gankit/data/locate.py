@@ -11,11 +11,18 @@ ENV_DATA_DIR = "GANKIT_DATA_DIR"
 
 
 def cache_dir() -> Path:
-    """gankit's cache: $GANKIT_CACHE_DIR, else $XDG_CACHE_HOME/gankit, else ~/.cache/gankit."""
+    """gankit's cache, made if need be: $GANKIT_CACHE_DIR, else $XDG_CACHE_HOME/gankit, else ~/.cache/gankit."""
     if os.environ.get("GANKIT_CACHE_DIR"):
-        return Path(os.environ["GANKIT_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "gankit"
+        folder, named_by = Path(os.environ["GANKIT_CACHE_DIR"]), "$GANKIT_CACHE_DIR"
+    else:
+        folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gankit"
+        named_by = "$XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "the home folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GankitError(f"gankit's cache {folder} (from {named_by}) cannot be a folder: "
+                          f"{exc.strerror or exc}") from None
+    return folder
 
 
 def resolve_data_dir(data_dir: Path | None, stored: str | None = None) -> Path | None:
