@@ -243,3 +243,10 @@ def test_a_damaged_grid_is_left_out_of_the_report(tmp_path, caplog):
         assert main(["report", str(run)]) == 0
     assert "epoch-0002.png is damaged or not a PNG" in caplog.text
     assert "epoch 1" in (run / "report.html").read_text()
+
+
+def test_a_bad_idx_file_is_named_by_the_users_file(tmp_path, capsys):
+    data = _mnist_copy(tmp_path, lambda n, d: d[:-7] if "images" in n else d)
+    assert main([*[a.format(out=tmp_path / "out") for a in MLP], "--data-dir", str(data)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"gankit: error: {data / 'train-images-idx3-ubyte'} is truncated or padded"), err

@@ -140,10 +140,15 @@ def _unpack(tv_folder: str, sources: dict[str, Path]) -> Path:
             opener = gzip.open if path.suffix == ".gz" else open
             with opener(path, "rb") as src, open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
-            os.replace(tmp, target)
         except (OSError, EOFError, zlib.error) as exc:
             tmp.unlink(missing_ok=True)
             raise GankitError(f"cannot unpack {path}: {exc}") from None
+        try:
+            check_idx(tmp, 3 if "images" in filename else 1)
+        except GankitError as exc:  # named by the user's file, not by gankit's copy of it
+            tmp.unlink(missing_ok=True)
+            raise GankitError(str(exc).replace(str(tmp), str(path))) from None
+        os.replace(tmp, target)
         log.info("unpacked %s into %s", path, raw)
     return tv_root
 
