@@ -8,6 +8,7 @@ import hashlib
 import pytest
 
 from conftest import CIFAR_ARCHIVE, MNIST_DIR, train_tiny
+from gankit.errors import GankitError
 from gankit.cli import main
 
 
@@ -87,6 +88,7 @@ CASES = [
     ("no GPU for --device cuda", lambda t: None, [*MLP, "--device", "cuda"], "no CUDA GPU is available"),
     ("resume of a folder that is no run", lambda t: (t / "x").mkdir() or t / "x", ["train", "--resume", "--out", "{data}"], "is not a gankit run folder"),
     ("unknown command", lambda t: None, ["fly"], "invalid choice: 'fly'"),
+    ("an empty --out", lambda t: None, ["train", "seed-gan-mnist", "--out", ""], "argument --out: expected a path, got an empty string"),
 ]
 
 
@@ -250,3 +252,10 @@ def test_a_bad_idx_file_is_named_by_the_users_file(tmp_path, capsys):
     assert main([*[a.format(out=tmp_path / "out") for a in MLP], "--data-dir", str(data)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"gankit: error: {data / 'train-images-idx3-ubyte'} is truncated or padded"), err
+
+
+def test_a_learning_rate_that_diverges_at_once_leaves_no_folder(tmp_path):
+    with pytest.raises(GankitError, match="the losses became NaN or infinite at epoch 1"):
+        train_tiny(MNIST_DIR, tmp_path / "r", "train.epochs=1", "train.lr_d=1e30", "train.lr_g=1e30")
+    assert not (tmp_path / "r").exists()
+    train_tiny(MNIST_DIR, tmp_path / "r", "train.epochs=1")  # corrected, the same folder is free

@@ -100,6 +100,7 @@ def test_hostile_checkpoint_is_refused_by_every_command_without_running_its_code
         assert main(args) == 2, args
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1].startswith(f"gankit: error: checkpoint {hostile} is corrupt or unsafe to load"), (args, err)
+        assert "weights_only" not in err[-1]  # no advice to load it the unsafe way
         assert not marker.exists()
 
 

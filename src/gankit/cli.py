@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a preset (or a YAML config file)")
     train.add_argument("preset", nargs="?", help="preset name or path to a YAML config; optional with --resume")
-    train.add_argument("--out", type=Path, help="run folder (default: runs/NNNNN-PRESET)")
+    train.add_argument("--out", type=_path, help="run folder (default: runs/NNNNN-PRESET)")
     train.add_argument("--data-dir", type=Path, help="folder or archive holding the data set (remembered by the run)")
     train.add_argument("--epochs", type=_positive_int, help="number of epochs (train.epochs)")
     train.add_argument("--seed", type=_non_negative_int, help="random seed (train.seed)")
@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_run_arguments(parser: argparse.ArgumentParser, *, seed: bool = True) -> None:
     parser.add_argument("run", type=Path, help="run folder")
     parser.add_argument("--checkpoint", type=Path, help="checkpoint to use (default: the run's newest)")
-    parser.add_argument("--out", type=Path, help="where to write (default: inside the run folder)")
+    parser.add_argument("--out", type=_path, help="where to write (default: inside the run folder)")
     parser.add_argument("--force", action="store_true", help="replace --out if it is an existing file")
     if seed:
         parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the noise")
@@ -289,6 +289,12 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
         if key in given:
             raise GankitError(f"{key} is set twice, by a flag ({given[key]}) and by --set {item}: give it once")
     return [f"{key}={value}" for key, value in given.items()]
+
+
+def _path(text: str) -> Path:
+    if not text.strip():  # Path("") is the current folder: a run would spill into it
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return Path(text)
 
 
 def _positive_int(text: str) -> int:
