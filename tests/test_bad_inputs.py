@@ -78,7 +78,7 @@ CASES = [
     ("negative image size", lambda t: None, [*MLP, "--set", "data.image_size=-1"], "data.image_size must be positive"),
     ("zero noise size", lambda t: None, [*MLP, "--set", "model.noise_dim=0"], "model.noise_dim must be positive"),
     ("NaN learning rate", lambda t: None, [*MLP, "--set", "train.lr_g=.nan"], "expected a finite number"),
-    ("unknown loss", lambda t: None, [*MLP, "--set", "train.loss=hinge"], "train.loss must be one of"),
+    ("unknown loss", lambda t: None, [*MLP, "--set", "train.loss=wasserstein"], "train.loss must be one of"),
     ("a parameter the loss does not take", lambda t: None, [*MLP, "--set", "train.loss=lsgan", "--set", "train.label_smoothing=0.1"],
      "train.label_smoothing applies to the BCE losses, not to train.loss lsgan"),
     ("string where a list goes", lambda t: None, [*MLP, "--set", "model.g_hidden=wide"], "expected a list"),

@@ -68,8 +68,8 @@ def test_both_bce_losses_share_the_discriminator_loss():
 def test_losses_are_built_by_name_with_their_parameters():
     assert build_loss(TrainConfig(loss="minimax", label_smoothing=0.2)) == Minimax(label_smoothing=0.2)
     assert {"minimax", "nonsaturating"} <= set(LOSSES)
-    with pytest.raises(GankitError, match="unknown loss 'hinge' \\(known: minimax, nonsaturating"):
-        build_loss(TrainConfig(loss="hinge"))
+    with pytest.raises(GankitError, match="unknown loss 'wasserstein' \\(known: minimax, nonsaturating"):
+        build_loss(TrainConfig(loss="wasserstein"))
 
 
 def test_least_squares_by_hand():
@@ -103,3 +103,11 @@ def test_keras_probability_clip_by_hand_and_its_dead_gradient():
     assert value.item() == pytest.approx(-math.log(1e-7), rel=1e-5) and sure.grad.item() == 0.0
     minimax = Minimax(probability_clip=1e-7)
     assert minimax.g_loss(FAKE).item() == pytest.approx(minimax_generator_loss(FAKE).item(), abs=1e-6)
+
+
+def test_hinge_by_hand():
+    # D outputs 0.5 and 2 on real, 0 and -3 on fake: mean(max(0, 1 - 0.5), max(0, 1 - 2)) + mean(max(0, 1 + 0), max(0, 1 - 3))
+    real, fake = torch.tensor([0.5, 2.0]), torch.tensor([0.0, -3.0])
+    loss = build_loss(TrainConfig(loss="hinge"))
+    assert loss.d_loss(real, fake).item() == pytest.approx((0.5 + 0.0) / 2 + (1.0 + 0.0) / 2)
+    assert loss.g_loss(fake).item() == pytest.approx(1.5)  # -mean(0, -3)

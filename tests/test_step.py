@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import tiny_config, train_tiny
-from gankit.losses import build_loss
+from gankit.losses import LOSSES, build_loss
 from gankit.plots import history_panels
 from gankit.training.state import new_state
 from gankit.training.step import GANStep
@@ -110,3 +110,15 @@ def test_after_step_hooks_get_the_step_after_both_updates(mnist_dir, tmp_path):
 
     run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=1", after_step=[hook])
     assert seen == [[i, i] for i in range(1, 512 // 64 + 1)] and run.metrics()[-1]["epoch"] == 1
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_every_loss_runs_a_step(loss, precision):
+    from gankit.device import cpu_supports_bf16
+
+    if precision == "bf16" and not cpu_supports_bf16():
+        pytest.skip("this CPU has no bf16 support")
+    step = _step(f"train.loss={loss}", precision=precision)
+    stats = step(torch.rand(64, 1, 28, 28))
+    assert all(torch.isfinite(v) for v in stats.values()), stats

@@ -106,3 +106,17 @@ class LeastSquares(GANLoss):
 
     def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
         return 0.5 * (fake - 1).square().mean()
+
+
+@LOSSES.register("hinge")
+class Hinge(GANLoss):
+    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018) on D's raw output:
+    D minimises E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]; G minimises -E[D(G(z))]."""
+
+    collapse_g_loss = 1.0  # D(G(z)) at or below -1: the fakes past D's margin
+
+    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        return -fake.mean()
