@@ -55,6 +55,7 @@ class TrainConfig:
     epochs: int = 200  # passes over the training set
     batch_size: int = 128  # images per step; the last incomplete batch of an epoch is dropped
     loss: str = "nonsaturating"  # a name of gankit.losses.LOSSES, e.g. nonsaturating | minimax
+    r1_gamma: float = 0.0  # R1 penalty on real images, γ/2·E[‖∇D(x)‖²] (Mescheder et al. 2018); 0: off
     label_smoothing: float = 0.0  # BCE losses, one-sided: D's target for real images is 1 - label_smoothing
     probability_clip: float = 0.0  # BCE losses: D's probability clipped to [c, 1 - c] first, as Keras's BCE does (1e-7); 0: exact
     lr_g: float = 2e-4  # Adam learning rate of G
@@ -278,6 +279,8 @@ def validate(config: Config) -> None:
     if not 0.0 <= t.label_smoothing < 0.5:
         raise GankitError(f"train.label_smoothing must be in [0, 0.5), got {t.label_smoothing}")
     build_loss(t)  # the loss accepts the parameters the config gives it
+    if t.r1_gamma < 0:
+        raise GankitError(f"train.r1_gamma must be >= 0, got {t.r1_gamma}")
     for key in ("lr_g", "lr_d"):
         _positive(f"train.{key}", getattr(t, key))
     for key in ("beta1", "beta2"):

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.errors import GankitError
 from gankit.losses import build_loss
+from gankit.regularisers import config_penalties
 from gankit.rundir import RunDir
 from gankit.training.callbacks import Callback, EpochEnd
 from gankit.training.state import TrainingState, restore_state, state_to_checkpoint
@@ -50,7 +51,8 @@ def _fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.
     if config.train.compile:
         G, D = torch.compile(G), torch.compile(D)
     step = GANStep(G, D, state.opt_g, state.opt_d, build_loss(config.train), device=device,
-                   precision=config.train.precision, penalties=penalties, after_step=after_step)
+                   precision=config.train.precision, penalties=[*config_penalties(config.train), *penalties],
+                   after_step=after_step)
     if state.epoch >= config.train.epochs:
         log.info("nothing to do: the run has finished %d of %d epochs", state.epoch, config.train.epochs)
     return _train_epochs(state, run, step, images, callbacks)

@@ -1,0 +1,28 @@
+"""Penalties on D's step that the config turns on; each returns named terms added to D's loss."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from gankit.config import TrainConfig
+    from gankit.training.step import Penalty
+
+
+def r1_penalty(gamma: float):
+    """R1 (Mescheder et al. 2018): γ/2 · E[‖∇ₓ D(x)‖²] over real images, pulling D flat where the data is."""
+
+    def penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        real = real.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(real).float().sum(), real, create_graph=True)
+        return {"r1_penalty": 0.5 * gamma * grad.float().square().flatten(1).sum(1).mean()}
+
+    return penalty
+
+
+def config_penalties(train: TrainConfig) -> list[Penalty]:
+    """The penalties `train` asks for."""
+    return [r1_penalty(train.r1_gamma)] if train.r1_gamma else []
