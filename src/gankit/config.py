@@ -48,6 +48,7 @@ class ModelConfig:
     dropout: float = 0.3  # mlp: dropout after each of D's hidden layers
     output: str = "sigmoid"  # mlp: G's output, sigmoid (pixels in [0, 1], the report's) | tanh (pixels in [-1, 1])
     base_channels: int = 64  # dcgan: D's first conv width; widths double per layer (64..512)
+    spectral_norm: str = "none"  # spectral normalisation of the layers' weights: none | d | both (G's too)
 
 
 @dataclass
@@ -240,13 +241,14 @@ def validate(config: Config) -> None:
     from gankit.data import DATASETS
     from gankit.losses import LOSSES, build_loss
     from gankit.metrics import EXTRACTORS, METRICS
-    from gankit.models import ARCHS
+    from gankit.models import ARCHS, SPECTRAL_NORM
 
     d, m, t, o = config.data, config.model, config.train, config.output
     _choice("data.dataset", d.dataset, DATASETS.names())
     _choice("model.arch", m.arch, ARCHS.names())
     _choice("model.noise", m.noise, NOISE_KINDS)
     _choice("model.output", m.output, MLP_OUTPUTS)
+    _choice("model.spectral_norm", m.spectral_norm, SPECTRAL_NORM)
     _choice("train.loss", t.loss, LOSSES.names())
     _choice("train.device", t.device, DEVICES)
     _choice("train.precision", t.precision, PRECISIONS)

@@ -16,9 +16,26 @@ if TYPE_CHECKING:
 __all__ = ["ARCHS", "Generator", "build_models"]
 
 
+SPECTRAL_NORM = ("none", "d", "both")  # model.spectral_norm: on no net, on D's layers, on both nets' layers
+
+
 def build_models(config: Config) -> tuple[Generator, nn.Module]:
     """The (G, D) pair the config names, initialised from the global torch RNG."""
-    return ARCHS[config.model.arch](config)
+    G, D = ARCHS[config.model.arch](config)
+    if config.model.spectral_norm in ("d", "both"):
+        add_spectral_norm(D)
+    if config.model.spectral_norm == "both":
+        add_spectral_norm(G)
+    return G, D
+
+
+def add_spectral_norm(module: nn.Module) -> None:
+    """Spectral normalisation (Miyato et al. 2018) of every linear and convolution layer's weight: each
+    forward in training mode takes one power-iteration step and divides the weight by its largest
+    singular value, so the layer is 1-Lipschitz."""
+    for layer in list(module.modules()):
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.utils.parametrizations.spectral_norm(layer)
 
 
 def count_parameters(module: nn.Module) -> int:
