@@ -55,3 +55,44 @@ def test_spectral_norm_trains_and_resumes_exactly(mnist_dir, tmp_path):
     for net in ("generator", "discriminator"):
         assert any("parametrizations" in key for key in a[net])
         assert all(torch.equal(a[net][k], b[net][k]) for k in a[net])
+
+
+def test_ema_update_formula_and_warmup():
+    from gankit.config import apply_overrides, load_preset
+    from gankit.training.state import EMAUpdate, new_state
+
+    config = apply_overrides(load_preset("seed-gan-mnist"), ["train.ema_decay=0.9", "train.ema_warmup=1",
+                                                             "model.g_hidden=[8]", "model.d_hidden=[8]"])
+    state = new_state(config, torch.device("cpu"))
+    update = EMAUpdate(state)
+    with torch.no_grad():
+        for p in state.G.parameters():
+            p.add_(1.0)
+    update(None)  # warm-up: a copy
+    assert all(torch.equal(a, b) for a, b in zip(state.G_ema.parameters(), state.G.parameters()))
+    before = [p.clone() for p in state.G_ema.parameters()]
+    with torch.no_grad():
+        for p in state.G.parameters():
+            p.add_(2.0)
+    update(None)
+    for old, new, current in zip(before, state.G_ema.parameters(), state.G.parameters()):
+        assert torch.allclose(new, 0.9 * old + 0.1 * current, atol=1e-6)
+    assert state.ema_updates == 2
+
+
+def test_ema_trains_resumes_exactly_and_samples_by_default(mnist_dir, tmp_path):
+    import gankit
+    from conftest import tiny_config
+    from gankit.checkpoint import list_checkpoints, load_checkpoint
+
+    ema = ("train.ema_decay=0.99", "train.ema_warmup=3")
+    train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=2", *ema)
+    train_tiny(mnist_dir, tmp_path / "split", "train.epochs=1", *ema)
+    run = gankit.train(tiny_config("train.epochs=2", *ema), tmp_path / "split", resume=True)
+    a, b = (load_checkpoint(list_checkpoints(p / "checkpoints")[-1]) for p in (tmp_path / "straight", tmp_path / "split"))
+    assert a["ema_updates"] == b["ema_updates"] == 2 * 512 // 64
+    assert all(torch.equal(a["generator_ema"][k], b["generator_ema"][k]) for k in a["generator_ema"])
+    average, raw = run.generator(), run.generator(raw=True)
+    assert all(torch.equal(x, a["generator_ema"][k]) for k, x in average.state_dict().items())
+    assert not all(torch.equal(x, a["generator_ema"][k]) for k, x in raw.state_dict().items())
+    assert not torch.equal(run.sample(8, seed=1), run.sample(8, seed=1, raw=True))

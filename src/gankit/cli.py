@@ -104,6 +104,8 @@ def _add_run_arguments(parser: argparse.ArgumentParser, *, seed: bool = True) ->
     parser.add_argument("--checkpoint", type=Path, help="checkpoint to use (default: the run's newest)")
     parser.add_argument("--out", type=_path, help="where to write (default: inside the run folder)")
     parser.add_argument("--force", action="store_true", help="replace --out if it is an existing file")
+    parser.add_argument("--raw", action="store_true",
+                        help="G's own weights, not their moving average (runs with train.ema_decay)")
     if seed:
         parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the noise")
 
@@ -208,7 +210,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from gankit.outputs import write_samples
     from gankit.sampling import sample_images
 
-    G = _run(args).generator(args.checkpoint)
+    G = _run(args).generator(args.checkpoint, raw=args.raw)
     images = sample_images(G, args.n, seed=args.seed)
     default = args.run / "samples" / f"{G.checkpoint.stem}-seed{args.seed}-n{args.n}{SUFFIXES[args.format]}"
     print(write_samples(images, args.out or default, args.format, force=args.force or args.out is None))
@@ -219,7 +221,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from gankit.outputs import write_walks
     from gankit.sampling import interpolate
 
-    G = _run(args).generator(args.checkpoint)
+    G = _run(args).generator(args.checkpoint, raw=args.raw)
     walks = interpolate(G, args.pairs, args.steps, mode=args.mode, seed=args.seed)
     suffix = ".gif" if args.format == "gif" else ".png"
     default = args.run / "samples" / f"{G.checkpoint.stem}-{args.mode}-seed{args.seed}{suffix}"
@@ -232,7 +234,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     result, path = _run(args).evaluate(n=args.n, metrics=parse_metrics(args.metrics), features=args.features,
                                        data_dir=args.data_dir, inception_weights=args.inception_weights,
-                                       seed=args.seed, checkpoint=args.checkpoint)
+                                       seed=args.seed, checkpoint=args.checkpoint, raw=args.raw)
     print(f"{'metric':16s} {'generated':>12s} {'real floor':>12s}   ({result['features']}, n = {result['n_generated']})")
     for key, value in result["metrics"].items():
         if isinstance(value, (int, float)):
@@ -253,7 +255,8 @@ def cmd_evaluator(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    out, description = _run(args).export(args.format, args.out, checkpoint=args.checkpoint, force=args.force)
+    out, description = _run(args).export(args.format, args.out, checkpoint=args.checkpoint, force=args.force,
+                                         raw=args.raw)
     print(out)
     print(description)
     return 0

@@ -56,6 +56,8 @@ class TrainConfig:
     epochs: int = 200  # passes over the training set
     batch_size: int = 128  # images per step; the last incomplete batch of an epoch is dropped
     loss: str = "nonsaturating"  # a name of gankit.losses.LOSSES, e.g. nonsaturating | minimax
+    ema_decay: float = 0.0  # an exponential moving average of G's weights (e.g. 0.999), used for samples; 0: none
+    ema_warmup: int = 0  # steps during which the average copies G outright, before it starts averaging
     r1_gamma: float = 0.0  # R1 penalty on real images, γ/2·E[‖∇D(x)‖²] (Mescheder et al. 2018); 0: off
     label_smoothing: float = 0.0  # BCE losses, one-sided: D's target for real images is 1 - label_smoothing
     probability_clip: float = 0.0  # BCE losses: D's probability clipped to [c, 1 - c] first, as Keras's BCE does (1e-7); 0: exact
@@ -281,6 +283,10 @@ def validate(config: Config) -> None:
     if not 0.0 <= t.label_smoothing < 0.5:
         raise GankitError(f"train.label_smoothing must be in [0, 0.5), got {t.label_smoothing}")
     build_loss(t)  # the loss accepts the parameters the config gives it
+    if not 0.0 <= t.ema_decay < 1.0:
+        raise GankitError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
+    if t.ema_warmup < 0:
+        raise GankitError(f"train.ema_warmup must be >= 0, got {t.ema_warmup}")
     if t.r1_gamma < 0:
         raise GankitError(f"train.r1_gamma must be >= 0, got {t.r1_gamma}")
     for key in ("lr_g", "lr_d"):

@@ -46,8 +46,11 @@ class Run:
             raise GankitError(f"{self.path} has no checkpoint yet (train it for an epoch first)")
         return found[-1]
 
-    def generator(self, checkpoint: Path | None = None) -> Generator:
-        """G of the newest (or the given) checkpoint, in eval mode on the CPU; its `epoch` attribute says when."""
+    def generator(self, checkpoint: Path | None = None, *, raw: bool = False) -> Generator:
+        """G of the newest (or the given) checkpoint, in eval mode on the CPU; its `epoch` attribute says when.
+
+        Where the run keeps a moving average of G's weights (train.ema_decay), that is the G returned,
+        unless `raw` asks for G's own weights."""
         path = self.checkpoint(checkpoint)
         state = load_checkpoint(path)
         problem = model_difference(state.get("config"), self.config)
@@ -55,30 +58,30 @@ class Run:
             raise GankitError(f"checkpoint {path} holds a different model than the run {self.path} ({problem})")
         G, _ = build_models(self.config)
         try:
-            G.load_state_dict(state["generator"])
+            G.load_state_dict(state["generator"] if raw or "generator_ema" not in state else state["generator_ema"])
         except (KeyError, RuntimeError) as exc:
             raise GankitError(f"checkpoint {path} does not fit the run's generator: {str(exc).splitlines()[0][:200]}") from None
         G.epoch = int(state.get("epoch", 0))
         G.checkpoint = path
         return G.eval()
 
-    def sample(self, n: int, *, seed: int = 0, checkpoint: Path | None = None) -> torch.Tensor:
+    def sample(self, n: int, *, seed: int = 0, checkpoint: Path | None = None, raw: bool = False) -> torch.Tensor:
         """n uint8 images (n, C, H, W); the same seed gives the same images."""
-        return sample_images(self.generator(checkpoint), n, seed=seed)
+        return sample_images(self.generator(checkpoint, raw=raw), n, seed=seed)
 
     def interpolate(self, pairs: int, steps: int, *, mode: str = "slerp", seed: int = 0,
-                    checkpoint: Path | None = None) -> torch.Tensor:
+                    checkpoint: Path | None = None, raw: bool = False) -> torch.Tensor:
         """uint8 latent walks (pairs, steps, C, H, W)."""
-        return interpolate(self.generator(checkpoint), pairs, steps, mode=mode, seed=seed)
+        return interpolate(self.generator(checkpoint, raw=raw), pairs, steps, mode=mode, seed=seed)
 
     def evaluate(self, *, n: int = 10_000, metrics: list[str] | None = None, features: str = "evaluator",
                  data_dir: Path | str | None = None, inception_weights: Path | str | None = None, seed: int = 0,
-                 checkpoint: Path | None = None, progress: bool = True) -> tuple[dict[str, Any], Path]:
+                 checkpoint: Path | None = None, progress: bool = True, raw: bool = False) -> tuple[dict[str, Any], Path]:
         """Score a checkpoint against the held-out split; the result is also written to RUN/eval/."""
         from gankit.evaluate import make_scorer, score
         from gankit.metrics import METRICS
 
-        G = self.generator(checkpoint)
+        G = self.generator(checkpoint, raw=raw)
         scorer = make_scorer(self.config, n=n, metrics=metrics or list(METRICS), features=features,
                              data_dir=None if data_dir is None else Path(data_dir),
                              inception_weights=None if inception_weights is None else Path(inception_weights),
@@ -87,13 +90,13 @@ class Run:
         return result, self.folder.save_eval(result)
 
     def export(self, fmt: str, out: Path | str | None = None, *, checkpoint: Path | None = None,
-               force: bool = False) -> tuple[Path, Path]:
+               force: bool = False, raw: bool = False) -> tuple[Path, Path]:
         """The generator alone as `fmt` (default: RUN/export/); returns the model's and its description's
         paths. A file `out` (or its description) that exists is replaced only with `force`."""
         from gankit.export import FORMATS, export_generator
         from gankit.files import check_new, ensure_parent
 
-        G = self.generator(checkpoint)
+        G = self.generator(checkpoint, raw=raw)
         if out is not None:
             out = Path(out)
             for path in (out, out.with_name(out.name + ".json")):

@@ -65,7 +65,7 @@ class Score(Callback):
     def on_epoch_end(self, epoch: EpochEnd) -> None:
         if epoch.state.epoch % self.every and not epoch.last:
             return
-        result = {"epoch": epoch.state.epoch, **score(self.scorer, epoch.state.G)}
+        result = {"epoch": epoch.state.epoch, **score(self.scorer, epoch.state.sampler)}
         epoch.run.save_eval(result)
         figures = numbers(result["metrics"])
         log.info("epoch %d: %s", epoch.state.epoch, ", ".join(f"{k} {v:.4g}" for k, v in figures.items()))
@@ -112,7 +112,7 @@ class Grids(Callback):
     def on_epoch_end(self, epoch: EpochEnd) -> None:
         n = epoch.state.epoch
         if n % self.output.grid_every == 0 or epoch.last or (n == 1 and self.output.grid_first_epoch):
-            epoch.grid = sample_images(epoch.state.G, noise=self.noise)
+            epoch.grid = sample_images(epoch.state.sampler, noise=self.noise)
             save_grid(epoch.grid, epoch.run.grids / f"epoch-{n:04d}.png")
 
 

@@ -18,7 +18,7 @@ from gankit.losses import build_loss
 from gankit.regularisers import config_penalties
 from gankit.rundir import RunDir
 from gankit.training.callbacks import Callback, EpochEnd
-from gankit.training.state import TrainingState, restore_state, state_to_checkpoint
+from gankit.training.state import EMAUpdate, TrainingState, restore_state, state_to_checkpoint
 from gankit.training.step import GANStep, Penalty
 
 log = logging.getLogger(__name__)
@@ -44,15 +44,16 @@ def _fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.
     images = images.to(device)  # the whole data set stays on the device: no loader, no copies per step
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-        state.G.to(memory_format=torch.channels_last)
-        state.D.to(memory_format=torch.channels_last)
+        for net in (state.G, state.D, state.G_ema):
+            if net is not None:
+                net.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
     G, D = state.G, state.D
     if config.train.compile:
         G, D = torch.compile(G), torch.compile(D)
     step = GANStep(G, D, state.opt_g, state.opt_d, build_loss(config.train), device=device,
                    precision=config.train.precision, penalties=[*config_penalties(config.train), *penalties],
-                   after_step=after_step)
+                   after_step=[*([EMAUpdate(state)] if state.G_ema is not None else []), *after_step])
     if state.epoch >= config.train.epochs:
         log.info("nothing to do: the run has finished %d of %d epochs", state.epoch, config.train.epochs)
     return _train_epochs(state, run, step, images, callbacks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,13 @@ class TrainingState:
     opt_d: torch.optim.Optimizer
     shuffle: torch.Generator  # draws each epoch's order of the training images
     epoch: int = 0  # epochs finished
+    G_ema: Generator | None = None  # the exponential moving average of G's weights (train.ema_decay)
+    ema_updates: int = 0  # steps the average has taken (its warm-up counts them)
+
+    @property
+    def sampler(self) -> Generator:
+        """The generator grids, scores and samples use: the EMA copy where there is one."""
+        return self.G_ema if self.G_ema is not None else self.G
 
 
 def new_state(config: Config, device: torch.device) -> TrainingState:
@@ -34,16 +42,19 @@ def new_state(config: Config, device: torch.device) -> TrainingState:
     opt_g = torch.optim.Adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2), eps=t.adam_eps, fused=True)
     opt_d = torch.optim.Adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2), eps=t.adam_eps, fused=True)
     shuffle = torch.Generator().manual_seed(t.seed)
-    return TrainingState(config, G, D, opt_g, opt_d, shuffle)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False) if t.ema_decay else None
+    return TrainingState(config, G, D, opt_g, opt_d, shuffle, G_ema=G_ema)
 
 
 def state_to_checkpoint(state: TrainingState) -> dict[str, Any]:
     rng: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": state.shuffle.get_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
+    ema = {"generator_ema": state.G_ema.state_dict(), "ema_updates": state.ema_updates} if state.G_ema is not None else {}
     return {
         "epoch": state.epoch,
         "config": state.config.to_dict(),
+        **ema,
         "generator": state.G.state_dict(),
         "discriminator": state.D.state_dict(),
         "opt_g": state.opt_g.state_dict(),
@@ -59,6 +70,9 @@ def restore_state(state: TrainingState, checkpoint: dict[str, Any], source: str)
         raise GankitError(f"{source} holds a different model than this run ({problem})")
     try:
         state.G.load_state_dict(checkpoint["generator"])
+        if state.G_ema is not None:
+            state.G_ema.load_state_dict(checkpoint["generator_ema"])
+            state.ema_updates = int(checkpoint["ema_updates"])
         state.D.load_state_dict(checkpoint["discriminator"])
         state.opt_g.load_state_dict(checkpoint["opt_g"])
         state.opt_d.load_state_dict(checkpoint["opt_d"])
@@ -81,3 +95,22 @@ def model_difference(saved: Any, config: Config) -> str | None:
         if theirs.get(key) != ours.get(key):
             return f"model.{key} is {theirs.get(key)!r} there, {ours.get(key)!r} here"
     return None
+
+
+class EMAUpdate:
+    """After each step: G_ema ← decay·G_ema + (1 − decay)·G (buffers copied); during the first
+    `train.ema_warmup` steps the average copies G outright (decay 0)."""
+
+    def __init__(self, state: TrainingState):
+        self.state = state
+        self.average = list(state.G_ema.parameters())
+        self.current = list(state.G.parameters())
+
+    def __call__(self, step: Any) -> None:
+        t = self.state.config.train
+        decay = 0.0 if self.state.ema_updates < t.ema_warmup else t.ema_decay
+        with torch.no_grad():
+            torch._foreach_lerp_(self.average, self.current, 1.0 - decay)
+            for average, current in zip(self.state.G_ema.buffers(), self.state.G.buffers()):
+                average.copy_(current)
+        self.state.ema_updates += 1
