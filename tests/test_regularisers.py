@@ -1,6 +1,8 @@
+import pytest
 import torch
 
 from conftest import train_tiny
+from gankit.errors import GankitError
 from gankit.regularisers import r1_penalty
 
 
@@ -96,3 +98,38 @@ def test_ema_trains_resumes_exactly_and_samples_by_default(mnist_dir, tmp_path):
     assert all(torch.equal(x, a["generator_ema"][k]) for k, x in average.state_dict().items())
     assert not all(torch.equal(x, a["generator_ema"][k]) for k, x in raw.state_dict().items())
     assert not torch.equal(run.sample(8, seed=1), run.sample(8, seed=1, raw=True))
+
+
+def test_diffaugment_is_differentiable_seeded_and_off_when_empty():
+    from gankit.augment import diff_augment, parse_policy
+
+    policy = parse_policy("color,translation,cutout")
+    x = torch.rand(6, 3, 16, 16, requires_grad=True)
+    torch.manual_seed(1)
+    a = diff_augment(x, policy)
+    a.sum().backward()
+    assert a.shape == x.shape and x.grad is not None and x.grad.abs().sum() > 0
+    torch.manual_seed(1)
+    assert torch.equal(diff_augment(x, policy), a)  # equal seeds, equal changes
+    assert not torch.equal(diff_augment(x, policy), a)
+    assert torch.equal(diff_augment(x, parse_policy("")), x)
+    # cutout zeroes a square of half the side in every image; translation keeps the rest of the picture
+    cut = diff_augment(torch.ones(50, 1, 8, 8), ["cutout"])
+    assert ((cut == 0).flatten(1).sum(1) <= 16).all() and ((cut == 0).flatten(1).sum(1) >= 4).all()
+    shifted = diff_augment(torch.ones(50, 1, 8, 8), ["translation"])
+    assert (shifted.flatten(1).sum(1) >= 49).all()  # a shift of at most 1 pixel each way on 8 pixels
+
+
+def test_diffaugment_trains_and_resumes_exactly(mnist_dir, tmp_path):
+    import gankit
+    from conftest import tiny_config
+    from gankit.checkpoint import list_checkpoints, load_checkpoint
+
+    aug = ("train.diffaugment=color,translation,cutout",)
+    train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=2", *aug)
+    train_tiny(mnist_dir, tmp_path / "split", "train.epochs=1", *aug)
+    gankit.train(tiny_config("train.epochs=2", *aug), tmp_path / "split", resume=True)
+    a, b = (load_checkpoint(list_checkpoints(p / "checkpoints")[-1]) for p in (tmp_path / "straight", tmp_path / "split"))
+    assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
+    with pytest.raises(GankitError, match="train.diffaugment: unknown part 'rotate'"):
+        tiny_config("train.diffaugment=color,rotate")

@@ -58,6 +58,7 @@ class TrainConfig:
     loss: str = "nonsaturating"  # a name of gankit.losses.LOSSES, e.g. nonsaturating | minimax
     ema_decay: float = 0.0  # an exponential moving average of G's weights (e.g. 0.999), used for samples; 0: none
     ema_warmup: int = 0  # steps during which the average copies G outright, before it starts averaging
+    diffaugment: str = ""  # DiffAugment's parts for D's inputs, real and generated, e.g. "color,translation,cutout"; "": none
     r1_gamma: float = 0.0  # R1 penalty on real images, γ/2·E[‖∇D(x)‖²] (Mescheder et al. 2018); 0: off
     label_smoothing: float = 0.0  # BCE losses, one-sided: D's target for real images is 1 - label_smoothing
     probability_clip: float = 0.0  # BCE losses: D's probability clipped to [c, 1 - c] first, as Keras's BCE does (1e-7); 0: exact
@@ -240,6 +241,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 def validate(config: Config) -> None:
     """Check ranges and choices; every message names the key."""
     # the registries live with what they name (and import torch), so they are read here, not at import
+    from gankit.augment import parse_policy
     from gankit.data import DATASETS
     from gankit.losses import LOSSES, build_loss
     from gankit.metrics import EXTRACTORS, METRICS
@@ -287,6 +289,7 @@ def validate(config: Config) -> None:
         raise GankitError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
     if t.ema_warmup < 0:
         raise GankitError(f"train.ema_warmup must be >= 0, got {t.ema_warmup}")
+    parse_policy(t.diffaugment)
     if t.r1_gamma < 0:
         raise GankitError(f"train.r1_gamma must be >= 0, got {t.r1_gamma}")
     for key in ("lr_g", "lr_d"):

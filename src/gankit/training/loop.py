@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.errors import GankitError
+from gankit.augment import diff_augment, parse_policy
 from gankit.losses import build_loss
 from gankit.regularisers import config_penalties
 from gankit.rundir import RunDir
@@ -53,7 +54,8 @@ def _fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.
         G, D = torch.compile(G), torch.compile(D)
     step = GANStep(G, D, state.opt_g, state.opt_d, build_loss(config.train), device=device,
                    precision=config.train.precision, penalties=[*config_penalties(config.train), *penalties],
-                   after_step=[*([EMAUpdate(state)] if state.G_ema is not None else []), *after_step])
+                   after_step=[*([EMAUpdate(state)] if state.G_ema is not None else []), *after_step],
+                   augment=_augmenter(config.train.diffaugment))
     if state.epoch >= config.train.epochs:
         log.info("nothing to do: the run has finished %d of %d epochs", state.epoch, config.train.epochs)
     return _train_epochs(state, run, step, images, callbacks)
@@ -99,6 +101,11 @@ def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torc
         if event.stop:
             return event.stop
     return None
+
+
+def _augmenter(text: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    policy = parse_policy(text)
+    return (lambda x: diff_augment(x, policy)) if policy else None
 
 
 class Diverged(Exception):

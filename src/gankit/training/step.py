@@ -25,10 +25,12 @@ class GANStep:
 
     def __init__(self, G: Generator, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                  loss: GANLoss, *, device: torch.device, precision: str = "fp32",
-                 penalties: Sequence[Penalty] = (), after_step: Sequence[Callable[["GANStep"], None]] = ()):
+                 penalties: Sequence[Penalty] = (), after_step: Sequence[Callable[["GANStep"], None]] = (),
+                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.G, self.D, self.opt_g, self.opt_d, self.loss = G, D, opt_g, opt_d, loss
         self.device, self.precision = device, precision
         self.penalties, self.after_step = list(penalties), list(after_step)
+        self.augment = augment or (lambda x: x)  # DiffAugment: what D sees of every image, real or generated
         self.d_trainable = [p for p in D.parameters() if p.requires_grad]  # frozen by G's step, then restored
         # without batch norm, one D forward over real and fake together is the same function
         self.joint_d = not has_batch_norm(D)
@@ -47,7 +49,7 @@ class GANStep:
             p.requires_grad_(False)
         try:
             with autocast(self.precision, self.device):
-                g_loss = self.loss.g_loss(self.D(fake).float())
+                g_loss = self.loss.g_loss(self.D(self.augment(fake)).float())
             self._update(self.opt_g, g_loss)
         finally:
             for p in self.d_trainable:
@@ -62,6 +64,7 @@ class GANStep:
 
     def discriminate(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """D's float32 outputs on both batches: in one forward where that is the same function."""
+        real, fake = self.augment(real), self.augment(fake)
         if self.joint_d:
             return self.D(torch.cat([real, fake])).float().split(real.shape[0])
         return self.D(real).float(), self.D(fake).float()
