@@ -216,3 +216,13 @@ def test_a_damaged_metrics_line_is_an_error_not_a_silent_rewrite(mnist_dir, tmp_
     with pytest.raises(GankitError, match=r"metrics.jsonl line 2 is damaged; restore the file or remove that line"):
         _resume(run, 4)
     assert (run / "metrics.jsonl").read_text() == damaged
+
+
+def test_a_checkpoint_from_before_a_model_key_existed_still_resumes(mnist_dir, tmp_path):
+    run = tmp_path / "run"
+    train_tiny(mnist_dir, run, "train.epochs=1")
+    path = list_checkpoints(run / "checkpoints")[-1]
+    state = load_checkpoint(path)
+    del state["config"]["model"]["spectral_norm"]  # as written by gankit before the key was added
+    torch.save(state, path)
+    assert _resume(run, 2).metrics()[-1]["epoch"] == 2
