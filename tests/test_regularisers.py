@@ -133,3 +133,28 @@ def test_diffaugment_trains_and_resumes_exactly(mnist_dir, tmp_path):
     assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
     with pytest.raises(GankitError, match="train.diffaugment: unknown part 'rotate'"):
         tiny_config("train.diffaugment=color,rotate")
+
+
+def test_diffaugment_is_wired_into_both_nets_steps_and_r1(mnist_dir, tmp_path):
+    import json
+
+    runs = {}
+    for name, extra in (("off", ()), ("on", ("train.diffaugment=translation,cutout", "train.r1_gamma=1"))):
+        run = train_tiny(mnist_dir, tmp_path / name, "train.epochs=1", "train.r1_gamma=1", *extra)
+        runs[name] = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()][-1]
+    assert runs["on"]["d_loss"] != runs["off"]["d_loss"] and runs["on"]["g_loss"] != runs["off"]["g_loss"]
+    assert runs["on"]["r1_penalty"] != runs["off"]["r1_penalty"]
+
+
+def test_diffaugment_keeps_a_zero_to_one_range_centred():
+    from gankit.augment import diff_augment
+
+    grey = torch.full((4, 1, 8, 8), 0.5)  # mid-grey in [0, 1] is 0 in [-1, 1]: cutout and padding leave it be
+    assert torch.equal(diff_augment(grey, ["translation", "cutout"], (0.0, 1.0)), grey)
+
+
+def test_r1_with_compile_is_refused():
+    from conftest import tiny_config
+
+    with pytest.raises(GankitError, match="train.r1_gamma needs the gradient of a gradient"):
+        tiny_config("train.r1_gamma=1", "train.compile=true")

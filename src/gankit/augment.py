@@ -1,5 +1,5 @@
 """DiffAugment (Zhao et al. 2020): the same random, differentiable changes to real and generated images
-before D sees them, in D's step and in G's, so D cannot memorise a small data set.
+before D sees them, in D's step and in G's (and in its penalties), so D cannot memorise a small data set.
 
 Every draw comes from torch's RNG of the images' device, which checkpoints save, so a resumed run
 draws what an uninterrupted one would.
@@ -70,9 +70,18 @@ def parse_policy(text: str) -> list[str]:
     return parts
 
 
-def diff_augment(x: torch.Tensor, policy: list[str]) -> torch.Tensor:
-    """x changed by every function of each named part, in order; the identity for an empty policy."""
+def diff_augment(x: torch.Tensor, policy: list[str], value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
+    """x changed by every function of each named part, in order; the identity for an empty policy.
+
+    The changes are DiffAugment's for pixels in [-1, 1] (brightness ±0.5, padding and cutout at 0,
+    mid-grey); images in another `value_range` are mapped there and back.
+    """
+    if not policy:
+        return x
+    low, high = value_range
+    mid, half = (high + low) / 2, (high - low) / 2
+    x = (x - mid) / half
     for part in policy:
         for change in POLICIES[part]:
             x = change(x)
-    return x.contiguous()
+    return x * half + mid

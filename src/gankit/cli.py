@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gankit.checkpoint import list_checkpoints
 from gankit.config import DEVICES, ON_NAN, PRECISIONS, Config, apply_overrides, load_config_file, load_preset, preset_names
 from gankit.errors import GankitError
 
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="write the run's HTML report page and grid animation")
     report.add_argument("run", type=Path, help="run folder")
-    report.add_argument("--out", type=Path, help="page to write (default: RUN/report.html)")
+    report.add_argument("--out", type=_path, help="page to write (default: RUN/report.html)")
     report.add_argument("--force", action="store_true", help="replace --out if it exists")
 
     sample = commands.add_parser("sample", help="generate images with a trained generator")
@@ -122,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gankit: error: {cli_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        training = args is not None and args.command == "train"
-        print("gankit: interrupted; continue with --resume" if training else "gankit: interrupted", file=sys.stderr)
+        resumable = args is not None and args.command == "train" and args.out is not None and \
+            bool(list_checkpoints(args.out / "checkpoints"))
+        print(f"gankit: interrupted; continue with --resume --out {args.out}" if resumable else "gankit: interrupted",
+              file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - a bug, or a failure gankit did not foresee: one line, details on disk
         where = _save_traceback()
@@ -212,7 +215,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     G = _run(args).generator(args.checkpoint, raw=args.raw)
     images = sample_images(G, args.n, seed=args.seed)
-    default = args.run / "samples" / f"{G.checkpoint.stem}-seed{args.seed}-n{args.n}{SUFFIXES[args.format]}"
+    default = args.run / "samples" / f"{G.checkpoint.stem}{_raw(args)}-seed{args.seed}-n{args.n}{SUFFIXES[args.format]}"
     print(write_samples(images, args.out or default, args.format, force=args.force or args.out is None))
     return 0
 
@@ -224,7 +227,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     G = _run(args).generator(args.checkpoint, raw=args.raw)
     walks = interpolate(G, args.pairs, args.steps, mode=args.mode, seed=args.seed)
     suffix = ".gif" if args.format == "gif" else ".png"
-    default = args.run / "samples" / f"{G.checkpoint.stem}-{args.mode}-seed{args.seed}{suffix}"
+    default = args.run / "samples" / f"{G.checkpoint.stem}{_raw(args)}-{args.mode}-seed{args.seed}{suffix}"
     print(write_walks(walks, args.out or default, args.format, force=args.force or args.out is None))
     return 0
 
@@ -263,6 +266,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 SUFFIXES = {"grid": ".png", "files": "", "npy": ".npy"}
+
+
+def _raw(args: argparse.Namespace) -> str:
+    """A file-name mark for outputs of G's own weights, so they never collide with its average's."""
+    return "-raw" if args.raw else ""
 
 
 def _run(args: argparse.Namespace) -> Run:

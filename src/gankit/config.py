@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -166,7 +167,7 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
         if not sep or not key:
             raise GankitError(f"override '{item}' must read key=value", option="override")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = yaml.load(raw, Loader=_NoAliasLoader) if raw.strip() else ""  # noqa: S506
         except yaml.YAMLError:
             value = raw
         try:
@@ -292,6 +293,9 @@ def validate(config: Config) -> None:
     parse_policy(t.diffaugment)
     if t.r1_gamma < 0:
         raise GankitError(f"train.r1_gamma must be >= 0, got {t.r1_gamma}")
+    if t.r1_gamma and t.compile:
+        raise GankitError("train.r1_gamma needs the gradient of a gradient, which torch.compile'd modules do not give: "
+                          "turn off train.compile")
     for key in ("lr_g", "lr_d"):
         _positive(f"train.{key}", getattr(t, key))
     for key in ("beta1", "beta2"):
@@ -334,8 +338,10 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def short(value: Any, limit: int = 80) -> str:
-    """repr(value), cut to `limit` characters: an error line stays one readable line."""
-    text = repr(value)
+    """repr(value), cut to `limit` characters (and built no longer): an error line stays one readable line."""
+    cut = reprlib.Repr()
+    cut.maxstring = cut.maxother = cut.maxlong = limit
+    text = cut.repr(value)
     return text if len(text) <= limit else f"{text[:limit - 3]}..."
 
 

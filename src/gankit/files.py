@@ -48,6 +48,8 @@ def ensure_parent(path: Path) -> None:
 
 
 def check_new(path: Path, force: bool) -> None:
-    """Refuse to replace a user's existing file unless asked (`force`)."""
-    if not force and (path.exists() or path.is_symlink()):
+    """Refuse to replace a user's existing file unless asked (`force`); never replace anything but a file."""
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise GankitError(f"{path} exists and is not a plain file; name another file")
+    if not force and path.exists():
         raise GankitError(f"{path} already exists; name another file, or replace it with force", option="force")

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
-from torch import nn
 
 if TYPE_CHECKING:
     from gankit.config import TrainConfig
     from gankit.training.step import Penalty
 
 
-def r1_penalty(gamma: float):
+def r1_penalty(gamma: float) -> Penalty:
     """R1 (Mescheder et al. 2018): γ/2 · E[‖∇ₓ D(x)‖²] over real images, pulling D flat where the data is."""
 
-    def penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    def penalty(D: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         real = real.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(D(real).float().sum(), real, create_graph=True)
         return {"r1_penalty": 0.5 * gamma * grad.float().square().flatten(1).sum(1).mean()}

@@ -86,7 +86,8 @@ class Run:
                              data_dir=None if data_dir is None else Path(data_dir),
                              inception_weights=None if inception_weights is None else Path(inception_weights),
                              progress=progress)
-        result = {"epoch": G.epoch, "checkpoint": str(G.checkpoint), **score(scorer, G, seed=seed)}
+        weights = "raw" if raw and self.config.train.ema_decay else "ema" if self.config.train.ema_decay else "G"
+        result = {"epoch": G.epoch, "checkpoint": str(G.checkpoint), "weights": weights, **score(scorer, G, seed=seed)}
         return result, self.folder.save_eval(result)
 
     def export(self, fmt: str, out: Path | str | None = None, *, checkpoint: Path | None = None,
@@ -101,7 +102,7 @@ class Run:
             out = Path(out)
             for path in (out, out.with_name(out.name + ".json")):
                 check_new(path, force)
-        out = out or self.path / "export" / f"generator-{G.checkpoint.stem}{FORMATS[fmt].suffix}"
+        out = out or self.path / "export" / f"generator-{G.checkpoint.stem}{'-raw' if raw else ''}{FORMATS[fmt].suffix}"
         ensure_parent(out)
         return out, export_generator(G, out, fmt)
 

@@ -121,7 +121,8 @@ class RunDir:
 
     def save_eval(self, result: dict[str, Any]) -> Path:
         """RUN/eval/epoch-NNNN-FEATURES-nN.json: one scoring's full result."""
-        path = self.evals / f"epoch-{result['epoch']:04d}-{result['features']}-n{result['n_generated']}.json"
+        raw = "-raw" if result.get("weights") == "raw" else ""  # G's own weights, beside its moving average's score
+        path = self.evals / f"epoch-{result['epoch']:04d}-{result['features']}-n{result['n_generated']}{raw}.json"
         ensure_parent(path)
         atomic_write_text(path, json.dumps(result, indent=2) + "\n")
         return path

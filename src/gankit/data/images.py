@@ -130,8 +130,8 @@ def _to_8_bit(img: Image.Image) -> Image.Image:
     """16-bit and 32-bit integer or float images as 8-bit grey, scaled by their real range.
 
     Pillow's own conversion clips them at 255 (a 16-bit photo turns white); here a float image in
-    [0, 1] and an integer image in [0, 255] keep their values, and anything wider is scaled from its
-    type's range (65535 for 16-bit) or, for floats and 32-bit integers, from its own minimum to maximum.
+    [0, 1] and a 32-bit integer image in [0, 255] keep their values; 16-bit images are scaled from their
+    type's range (65535), and wider floats and 32-bit integers from their own minimum to maximum.
     """
     if img.mode not in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         return img
@@ -139,8 +139,8 @@ def _to_8_bit(img: Image.Image) -> Image.Image:
     low, high = float(values.min()), float(values.max())
     if img.mode == "F" and 0.0 <= low and high <= 1.0:
         values = values * 255.0
-    elif img.mode.startswith("I;16") and high > 255:
-        values = values / 257.0  # 65535 -> 255
+    elif img.mode.startswith("I;16"):
+        values = values / 257.0  # 65535 -> 255, a dark picture stays dark
     elif not (0.0 <= low and high <= 255.0):
         values = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
     return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
@@ -165,7 +165,11 @@ def _list_images(source: Path) -> dict[str, int]:
             return found
         if source.name.lower().endswith(".zip"):
             with zipfile.ZipFile(source) as zf:
-                return {i.filename: i.file_size for i in zf.infolist() if not i.is_dir() and _wanted(i.filename)}
+                found = {}
+                for info in zf.infolist():
+                    if not info.is_dir() and _wanted(info.filename):  # a name held twice counts twice
+                        found[info.filename] = found.get(info.filename, 0) + info.file_size
+                return found
         with tarfile.open(source, "r:*") as tf:
             return {m.name: m.size for m in tf if m.isfile() and _wanted(m.name)}
     except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
@@ -182,7 +186,11 @@ def _read_files(source: Path, names: set[str]) -> Iterator[tuple[str, bytes]]:
             with zipfile.ZipFile(source) as zf:
                 for info in zf.infolist():
                     if info.filename in names:
-                        yield info.filename, zf.read(info)
+                        with zf.open(info) as member:  # read no further than the cap, whatever the header says
+                            data = member.read(MAX_IMAGE_BYTES + 1)
+                        if len(data) > MAX_IMAGE_BYTES:
+                            raise GankitError(f"{source}:{info.filename} unpacks to more than {MAX_IMAGE_BYTES:,} bytes")
+                        yield info.filename, data
         else:
             with tarfile.open(source, "r:*") as tf:
                 for member in tf:

@@ -55,7 +55,7 @@ def _fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.
     step = GANStep(G, D, state.opt_g, state.opt_d, build_loss(config.train), device=device,
                    precision=config.train.precision, penalties=[*config_penalties(config.train), *penalties],
                    after_step=[*([EMAUpdate(state)] if state.G_ema is not None else []), *after_step],
-                   augment=_augmenter(config.train.diffaugment))
+                   augment=_augmenter(config.train.diffaugment, state.G.value_range))
     if state.epoch >= config.train.epochs:
         log.info("nothing to do: the run has finished %d of %d epochs", state.epoch, config.train.epochs)
     return _train_epochs(state, run, step, images, callbacks)
@@ -103,9 +103,9 @@ def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torc
     return None
 
 
-def _augmenter(text: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def _augmenter(text: str, value_range: tuple[float, float]) -> Callable[[torch.Tensor], torch.Tensor] | None:
     policy = parse_policy(text)
-    return (lambda x: diff_augment(x, policy)) if policy else None
+    return (lambda x: diff_augment(x, policy, value_range)) if policy else None
 
 
 class Diverged(Exception):

@@ -11,8 +11,8 @@ from gankit.device import autocast
 from gankit.losses import GANLoss
 from gankit.models import Generator, has_batch_norm
 
-# a penalty on D's step: (D, real, fake) -> named terms added to D's loss (and reported under their names)
-Penalty = Callable[[nn.Module, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
+# a penalty on D's step: (D as it sees images, real, fake) -> named terms added to D's loss (and reported)
+Penalty = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
 
 
 class GANStep:
@@ -41,8 +41,8 @@ class GANStep:
             fake = self.G(z)
             real_out, fake_out = self.discriminate(real, fake.detach())
             d_terms = {"d_loss": self.loss.d_loss(real_out, fake_out)}
-            for penalty in self.penalties:
-                d_terms.update(penalty(self.D, real, fake.detach()))
+            for penalty in self.penalties:  # through the augmentation, as D sees the images
+                d_terms.update(penalty(self.d_on_augmented, real, fake.detach()))
         self._update(self.opt_d, sum(d_terms.values()))
 
         for p in self.d_trainable:  # G's step goes through D, but D's weights need no gradient here
@@ -61,6 +61,9 @@ class GANStep:
         with torch.no_grad():
             return {**{name: term.detach().float() for name, term in d_terms.items()}, "g_loss": g_loss.detach(),
                     "d_acc_real": (real_out > threshold).float().mean(), "d_acc_fake": (fake_out < threshold).float().mean()}
+
+    def d_on_augmented(self, images: torch.Tensor) -> torch.Tensor:
+        return self.D(self.augment(images))
 
     def discriminate(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """D's float32 outputs on both batches: in one forward where that is the same function."""

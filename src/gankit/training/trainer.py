@@ -117,16 +117,17 @@ def _resolve_config(config: Config | None, run: RunDir, resume: bool) -> Config:
 
 def _discard(run: RunDir, new_folder: bool) -> None:
     """Undo a new run that failed before its first checkpoint: its whole folder if this run made it,
-    else the config that would make the folder read as a run (a user's own files stay)."""
+    else what it wrote into the empty folder it was given (the folder stays)."""
     run.unlock()
     if new_folder:
         shutil.rmtree(run.path, ignore_errors=True)
         return
-    run.config_path.unlink(missing_ok=True)
-    (run.path / ".lock").unlink(missing_ok=True)
-    for folder in (run.checkpoints, run.grids):
-        with contextlib.suppress(OSError):  # left where it holds anything
-            folder.rmdir()
+    for entry in run.path.iterdir():  # the folder was empty when the run began: all of this is the run's
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
 
 
 def _restore(run: RunDir, state: TrainingState) -> None:
