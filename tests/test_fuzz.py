@@ -3,12 +3,15 @@
 Every case must end in a result or in a GankitError (the CLI's one line and exit 2), change no
 existing file, and stay within a memory cap (Python allocations, measured with tracemalloc).
 The case counts are the `max_examples` below; BENCHMARKS.md's reliability section records them.
+tracemalloc sees Python's allocations and numpy's, not Pillow's or torch's own: the cap bounds what
+gankit itself builds from an input.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import tarfile
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -78,10 +81,15 @@ def image_files(draw) -> tuple[str, bytes]:
         return suffix, draw(st.binary(max_size=200))
     mode, fmt = draw(st.sampled_from(MODES)), draw(st.sampled_from(list(FORMATS)))
     w, h = draw(st.integers(1, 40)), draw(st.integers(1, 40))
-    array = np.random.default_rng(draw(st.integers(0, 2**16))).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    array = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    wide = {"I;16": lambda: Image.fromarray(rng.integers(0, 2**16, (h, w), dtype=np.uint16)),  # the full 16 bits
+            "I": lambda: Image.fromarray(rng.integers(-2**31, 2**31 - 1, (h, w), dtype=np.int32)),
+            "F": lambda: Image.fromarray(rng.normal(0, draw(st.sampled_from([0.1, 1.0, 1e6])), (h, w)).astype(np.float32))}
     buffer = io.BytesIO()
     try:
-        Image.fromarray(array).convert(mode).save(buffer, format=fmt)
+        image = wide[mode]() if mode in wide and draw(st.booleans()) else Image.fromarray(array).convert(mode)
+        image.save(buffer, format=fmt)
     except (OSError, ValueError, KeyError):  # a mode this format cannot hold: the raw bytes then
         return FORMATS[fmt], array.tobytes()
     data = buffer.getvalue()
@@ -103,13 +111,21 @@ def test_image_folders(tmp_path_factory, files, channels, skip_bad):
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.text(min_size=1, max_size=20), image_files()), min_size=1, max_size=4))
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=20), image_files()), min_size=1, max_size=4),
+       st.sampled_from(["a.zip", "a.tar", "a.tar.gz"]))
 @pytest.mark.filterwarnings("ignore:Duplicate name")  # a zip may hold one name twice: gankit must cope
-def test_zip_archives(tmp_path_factory, members):
-    path = tmp_path_factory.mktemp("zip") / "a.zip"
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, (suffix, data) in members:
-            zf.writestr(f"cls/{name}{suffix}", data)
+def test_archives(tmp_path_factory, members, name):
+    path = tmp_path_factory.mktemp("archive") / name
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(path, "w") as zf:
+            for member, (suffix, data) in members:
+                zf.writestr(f"cls/{member}{suffix}", data)
+    else:
+        with tarfile.open(path, "w:gz" if name.endswith(".gz") else "w") as tf:
+            for member, (suffix, data) in members:
+                info = tarfile.TarInfo(f"cls/{member}{suffix}")
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
     _within_memory(lambda: load_image_folder(path, train=True, size=8, channels=3, skip_bad=True))
 
 
