@@ -156,3 +156,12 @@ def test_flat_pictures_are_named_in_a_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         load_image_folder(tmp_path / "imgs", train=True, size=8, channels=3)
     assert "1 of the images in" in caplog.text and "are a single flat colour" in caplog.text and "c/white.png" in caplog.text
+
+
+def test_decoded_images_larger_than_the_memory_budget_are_refused(tmp_path, monkeypatch):
+    from gankit.data import images
+
+    root = _make_folder(tmp_path / "imgs")
+    monkeypatch.setattr(images, "memory_budget", lambda: 1000)
+    with pytest.raises(GankitError, match=r"5 images of 3x16x16 take 0.0 GiB decoded, more than the 0.0 GiB"):
+        load_image_folder(root, train=True, size=16, channels=3)

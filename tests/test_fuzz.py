@@ -161,3 +161,37 @@ def test_command_flags(run, capsys, command, extra):
     if code == 2:
         assert len([line for line in err.splitlines() if line.startswith("gankit: error:")]) == 1, err
     assert _snapshot(run) == before
+
+
+ODDITIES = ["fifo", "broken link", "link loop", "link to a device", "folder named like an image", "empty file",
+            "link to an image elsewhere", "deep folder"]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(ODDITIES), min_size=1, max_size=4))
+def test_file_system_oddities(tmp_path_factory, oddities):
+    import os
+
+    root = tmp_path_factory.mktemp("odd")
+    (root / "cls").mkdir()
+    Image.new("RGB", (8, 8), "red").save(root / "cls" / "real.png")
+    for i, kind in enumerate(oddities):
+        entry = root / "cls" / f"odd{i}.png"
+        if kind == "fifo":
+            os.mkfifo(entry)
+        elif kind == "broken link":
+            entry.symlink_to(root / "nowhere.png")
+        elif kind == "link loop":
+            (root / "cls" / f"loop{i}").symlink_to(root / "cls", target_is_directory=True)
+        elif kind == "link to a device":
+            entry.symlink_to("/dev/zero")
+        elif kind == "folder named like an image":
+            entry.mkdir()
+        elif kind == "empty file":
+            entry.write_bytes(b"")
+        elif kind == "link to an image elsewhere":
+            entry.symlink_to(root / "cls" / "real.png")
+        else:
+            (root / "cls" / f"d{i}" / "e" / "f").mkdir(parents=True)
+    result = _within_memory(lambda: load_image_folder(root, train=True, size=8, channels=3, skip_bad=True))
+    assert isinstance(result, GankitError) or len(result) >= 1

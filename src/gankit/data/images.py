@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import tarfile
 import time
 import zipfile
@@ -76,6 +77,11 @@ def _decode_all(source: Path, train: bool, size: int, channels: int, skip_bad: b
     classes = sorted({p.parts[0] for p in chosen.values()}) if all(len(p.parts) > 1 for p in chosen.values()) else []
     order = _round_robin(chosen, classes)
     position = {name: i for i, name in enumerate(order)}
+    decoded_bytes = len(order) * channels * size * size
+    if decoded_bytes > memory_budget():
+        raise GankitError(f"{source}: {len(order):,} images of {channels}x{size}x{size} take {decoded_bytes / 2**30:.1f} GiB "
+                          f"decoded, more than the {memory_budget() / 2**30:.1f} GiB this machine can hold for them "
+                          "(data.limit takes fewer; data.image_size makes them smaller)")
     mode = "RGB" if channels == 3 else "L"
     out = np.empty((len(order), channels, size, size), dtype=np.uint8)
     decoded = np.zeros(len(order), dtype=bool)
@@ -101,6 +107,14 @@ def _decode_all(source: Path, train: bool, size: int, channels: int, skip_bad: b
     labels = np.array([classes.index(chosen[name].parts[0]) if classes else -1 for name in order], dtype=np.int64)
     log.info("decoded %d images from %s in %.1f s", n, source, time.perf_counter() - start)
     return out[decoded], labels[decoded], classes
+
+
+def memory_budget() -> int:
+    """Bytes the decoded images may take: 3/4 of the machine's memory where the OS says, else 16 GiB."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * 0.75)
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows)
+        return 16 * 2**30
 
 
 def _check_sizes(source: Path, sizes: dict[str, int]) -> None:
