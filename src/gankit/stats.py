@@ -41,7 +41,8 @@ def stat_panel(name: str) -> str:
 # D "has won outright" in an epoch where its accuracy is at least this on real and on generated images
 COLLAPSE_ACCURACY = 0.999
 # what to try then; bench/seeds.py measures how often each preset and setting dies
-COLLAPSE_ADVICE = "Try another train.seed, or the preset gan-mnist-tanh (G's output tanh, data in [-1, 1])."
+COLLAPSE_ADVICE = ("Try another train.seed, or the preset gan-mnist-tanh (G's output tanh, data in [-1, 1]), whose D "
+                   "does not win its first epochs.")
 
 
 def collapse_streak(records: list[dict[str, Any]]) -> int:
