@@ -18,7 +18,6 @@ processes with two threads each on two cores spend most of their time waiting fo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -113,8 +112,9 @@ def main() -> None:
         fids, dead = [], 0
         for seed in seeds:
             run = args.out / f"{args.preset}-{precision}-seed{seed}"
-            records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-            last, state = records[-1], verdict(records, gankit.load_run(run).config.train.collapse_epochs)
+            done = gankit.load_run(run)
+            records = done.metrics()  # through gankit's own reader: a damaged line is an error, not skipped
+            last, state = records[-1], verdict(records, done.config.train.collapse_epochs)
             dead += state != "alive"
             fids.append(last["fid"])
             print(f"{precision:9} {seed:4d} {last['d_acc_real']:10.3f} {last['d_acc_fake']:10.3f} {last['g_loss']:8.2f} "
