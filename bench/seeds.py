@@ -3,7 +3,7 @@
 Trains PRESET for E epochs on each seed and precision (one run folder each under --out; an
 interrupted study resumes where it stopped), scores the last epoch with gankit's evaluator, and
 prints per run: D's final accuracy on real and generated images, G's loss, FID, classes covered,
-and a verdict: "alive", or "dead from epoch k" when D had won outright (D accuracy >= 0.999 on
+(for a conditional preset) class accuracy and intra-class FID, and a verdict: "alive", or "dead from epoch k" when D had won outright (D accuracy >= 0.999 on
 both sides with a high G loss, the marks `collapsed` in metrics.jsonl) from epoch k into the last
 five epochs.
 A summary line per precision gives the death rate and FID mean ± std over the seeds.
@@ -43,9 +43,11 @@ def parse_seeds(text: str) -> list[int]:
 
 def train_one(preset: str, seed: int, precision: str, args: argparse.Namespace) -> Path:
     out = args.out / f"{preset}-{precision}-seed{seed}"
-    config = gankit.apply_overrides(gankit.load_preset(preset), [
+    base = gankit.load_preset(preset)
+    metrics = "fid, coverage" + (", class_acc, intra_fid" if base.model.conditioning != "none" else "")
+    config = gankit.apply_overrides(base, [
         f"train.seed={seed}", f"train.precision={precision}", f"train.epochs={args.epochs}",
-        f"output.eval_every={args.epochs}", f"output.eval_n={args.eval_n}", "output.eval_metrics=[fid, coverage]",
+        f"output.eval_every={args.epochs}", f"output.eval_n={args.eval_n}", f"output.eval_metrics=[{metrics}]",
         "output.progress=false", "output.report=false", f"output.grid_every={max(1, args.epochs // 3)}", *args.set])
     if any(r["epoch"] == args.epochs and "fid" in r for r in RunDir(out).read_metrics()):
         return out  # done in an earlier invocation
@@ -107,9 +109,11 @@ def main() -> None:
     run_all(args, [(precision, seed) for precision in precisions for seed in seeds])
     print(f"{args.preset}, {args.epochs} epochs, overrides {args.set or 'none'}; FID and classes covered: "
           f"gankit's evaluator, {args.eval_n} samples against the test split")
-    print(f"{'precision':9} {'seed':>4} {'D acc real':>10} {'D acc gen':>10} {'G loss':>8} {'FID':>8} {'classes':>7}  verdict")
+    conditional = gankit.load_preset(args.preset).model.conditioning != "none"
+    extra = f" {'class acc':>9} {'intra FID':>9}" if conditional else ""
+    print(f"{'precision':9} {'seed':>4} {'D acc real':>10} {'D acc gen':>10} {'G loss':>8} {'FID':>8} {'classes':>7}{extra}  verdict")
     for precision in precisions:
-        fids, dead = [], 0
+        fids, accuracies, intra, dead = [], [], [], 0
         for seed in seeds:
             run = args.out / f"{args.preset}-{precision}-seed{seed}"
             done = gankit.load_run(run)
@@ -117,11 +121,23 @@ def main() -> None:
             last, state = records[-1], verdict(records, done.config.train.collapse_epochs)
             dead += state != "alive"
             fids.append(last["fid"])
+            columns = ""
+            if conditional:
+                accuracies.append(last["class_accuracy"])
+                intra.append(last["intra_fid"])
+                columns = f" {100 * last['class_accuracy']:8.1f}% {last['intra_fid']:9.1f}"
             print(f"{precision:9} {seed:4d} {last['d_acc_real']:10.3f} {last['d_acc_fake']:10.3f} {last['g_loss']:8.2f} "
-                  f"{last['fid']:8.1f} {last['classes_covered']:7d}  {state}")
-        spread = statistics.stdev(fids) if len(fids) > 1 else 0.0
-        print(f"{precision}: {dead} of {len(seeds)} seeds dead; FID {statistics.mean(fids):.1f} ± {spread:.1f} "
-              f"(median {statistics.median(fids):.1f})")
+                  f"{last['fid']:8.1f} {last['classes_covered']:7d}{columns}  {state}")
+        summary = f"{precision}: {dead} of {len(seeds)} seeds dead; FID {spread(fids)}"
+        if conditional:
+            summary += f"; class accuracy {spread([100 * a for a in accuracies])} %; intra-class FID {spread(intra)}"
+        print(summary)
+
+
+def spread(values: list[float]) -> str:
+    """mean ± std (median m) over the seeds."""
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.1f} ± {std:.1f} (median {statistics.median(values):.1f})"
 
 
 if __name__ == "__main__":

@@ -1,25 +1,22 @@
 """Scoring runs: the evaluator, `gankit eval`, `--eval-every`, and their bad inputs."""
 
-import dataclasses
 import json
 import shutil
 
 import pytest
 
 import gankit
+import gankit.training.trainer
 from conftest import train_tiny
 from gankit import evaluators
+from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.cli import main
 from gankit.config import DataConfig
 from gankit.data import load_images
+from gankit.training import callbacks
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_epoch_evaluator():
-    """The MNIST evaluator trained for one epoch instead of four: the same code, a quarter of the time."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(evaluators.RECIPES, "mnist", dataclasses.replace(evaluators.RECIPES["mnist"], epochs=1))
-        yield
+pytestmark = pytest.mark.usefixtures("one_epoch_evaluator")
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +64,37 @@ def test_eval_every_adds_metric_curves(mnist_dir, tmp_path):
     assert path.name == "epoch-0002-evaluator-mnist-n300.json" and result["metrics"]["fid"] > result["floor"]["fid"]
 
 
+def test_best_pt_follows_the_lowest_finite_fid(mnist_dir, tmp_path, monkeypatch):
+    figures = iter([float("nan"), 5.0, 3.0, 4.0])
+
+    def made_up_score(scorer, G, seed=0):
+        return {"features": "made-up", "n_generated": 1, "metrics": {"fid": next(figures)}}
+
+    monkeypatch.setattr(callbacks, "score", made_up_score)
+    monkeypatch.setattr(gankit.training.trainer, "make_scorer", lambda *args, **kwargs: object())
+    out = tmp_path / "run"
+    train_tiny(mnist_dir, out, "train.epochs=4", "output.eval_every=1", "output.eval_metrics=[fid]", "output.report=false")
+    assert [r["fid"] for r in gankit.load_run(out).metrics()][1:] == [5.0, 3.0, 4.0]
+    assert load_checkpoint(out / "checkpoints" / "best.pt")["epoch"] == 3  # not the NaN, not the last
+
+
+def test_the_lowest_fid_is_kept_as_the_best_checkpoint(mnist_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    train_tiny(mnist_dir, out, "train.epochs=4", "output.eval_every=1", "output.eval_n=200", "output.eval_metrics=[fid]",
+               "output.keep_checkpoints=1")
+    records = gankit.load_run(out).metrics()
+    best_epoch = min(records, key=lambda r: r["fid"])["epoch"]
+    best = gankit.load_run(out).checkpoint("best")
+    assert best == out / "checkpoints" / "best.pt" and load_checkpoint(best)["epoch"] == best_epoch
+    assert [p.name for p in list_checkpoints(out / "checkpoints")] == ["epoch-0004.pt"]  # best.pt is not pruned
+    assert main(["sample", str(out), "--checkpoint", "best", "--out", str(tmp_path / "best.png")]) == 0
+    plain = tmp_path / "plain"
+    train_tiny(mnist_dir, plain, "train.epochs=1")
+    assert main(["sample", str(plain), "--checkpoint", "best"]) == 2
+    assert _errors(capsys) == [f"gankit: error: {plain} has no best checkpoint: checkpoints/best.pt is kept when a run "
+                               "scores FID during training (output.eval_every)"]
+
+
 def test_eval_bad_input(run, tmp_path, capsys):
     empty = tmp_path / "empty-run"
     empty.mkdir()
@@ -74,6 +102,8 @@ def test_eval_bad_input(run, tmp_path, capsys):
     cases = [
         (["eval", str(empty)], "has no checkpoint yet"),
         (["eval", str(run), "--metrics", "fid,sharpness"], "unknown metric 'sharpness'"),
+        (["eval", str(run), "--metrics", "fid,class_acc"], "metric class_acc scores class-conditional samples; this "
+                                                          "generator is unconditional"),
         (["eval", str(run), "--features", "inception", "--inception-weights", str(tmp_path / "none.pth")],
          "Inception-v3 weights not found at"),
         (["eval", str(run), "--n", "1"], "--n must be at least 2"),

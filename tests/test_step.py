@@ -31,11 +31,12 @@ def test_a_joint_discriminator_forward_equals_two_separate_ones():
     step = _step("model.dropout=0.0")
     real, fake = torch.rand(16, 1, 28, 28), torch.rand(16, 1, 28, 28)
     assert step.joint_d
-    joint = step.discriminate(real, fake)
+    joint = step.discriminate(real, None, fake, None)
     step.joint_d = False
-    separate = step.discriminate(real, fake)
-    for a, b in zip(joint, separate):
+    separate = step.discriminate(real, None, fake, None)
+    for (a, a_classes), (b, b_classes) in zip(joint, separate):
         assert a.shape == (16,) and torch.allclose(a, b, atol=1e-6)
+        assert a_classes is None and b_classes is None
 
 
 def test_each_net_s_update_leaves_the_other_net_s_gradients_alone():

@@ -19,6 +19,7 @@ from gankit.files import atomic_write
 FORMAT = "gankit-checkpoint"
 FORMAT_VERSION = 1
 NAME = re.compile(r"^epoch-(\d{4,})\.pt$")
+BEST = "best.pt"  # the scored epoch with the lowest FID, beside the newest epochs
 
 
 def checkpoint_name(epoch: int) -> str:

@@ -22,7 +22,8 @@ log = logging.getLogger("gankit")
 FLAGS = {"data_dir": "--data-dir", "run_dir": "--out", "resume": "--resume", "n": "--n", "pairs": "--pairs",
          "steps": "--steps", "mode": "--mode", "inception_weights": "--inception-weights",
          "train.on_nan": "--on-nan", "train.precision": "--precision", "train.device": "--device",
-         "output.tensorboard": "--tensorboard", "override": "--set", "force": "--force"}
+         "output.tensorboard": "--tensorboard", "override": "--set", "force": "--force", "class": "--class",
+         "port": "--port", "metrics": "--metrics"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = commands.add_parser("sample", help="generate images with a trained generator")
     _add_run_arguments(sample)
-    sample.add_argument("--n", type=int, default=64, help="number of images")
+    sample.add_argument("--n", type=int, help="number of images (default 64; with --class all, 8 per class)")
+    sample.add_argument("--class", dest="label", metavar="CLASS",
+                        help="conditional runs: a class by index or name, or 'all' for one row per class")
     sample.add_argument("--format", choices=("grid", "files", "npy"), default="grid",
                         help="one PNG grid, a folder of PNG files, or a uint8 .npy array (N, H, W, C)")
 
@@ -78,11 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     walk.add_argument("--steps", type=int, default=10, help="images along each walk (columns, or frames)")
     walk.add_argument("--mode", choices=WALK_MODES, default="slerp", help="spherical or straight path")
     walk.add_argument("--format", choices=("grid", "gif"), default="grid", help="one PNG grid or an animated GIF")
+    walk.add_argument("--class", dest="label", metavar="CLASS",
+                      help="conditional runs: walk within this class (index or name; default: a class drawn per walk)")
 
     evaluate = commands.add_parser("eval", help="score a run's generator against the held-out real images")
     _add_run_arguments(evaluate)
     evaluate.add_argument("--n", type=int, default=10000, help="generated (and real) images to score")
-    evaluate.add_argument("--metrics", default=",".join(METRICS), help=f"comma-separated: {','.join(METRICS)}")
+    evaluate.add_argument("--metrics", help=f"comma-separated: {','.join(METRICS)} (default: all that apply to the run; "
+                                            "class_acc and intra_fid are for conditional runs)")
     evaluate.add_argument("--features", choices=EXTRACTORS.names(), default="evaluator",
                           help="gankit's classifier for the data set, or Inception-v3")
     evaluate.add_argument("--inception-weights", type=Path, help="Inception-v3 weights file (for --features inception)")
@@ -94,6 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator_train.add_argument("dataset", choices=tuple(RECIPES))
     evaluator_train.add_argument("--data-dir", type=Path, help="folder or archive holding the data set")
 
+    serve = commands.add_parser("serve", help="a local page to play with the run's generator (gankit[serve])")
+    serve.add_argument("run", type=Path, help="run folder")
+    serve.add_argument("--checkpoint", type=Path,
+                       help="checkpoint to use: a path, or 'best' (the lowest FID scored in training); default: the newest")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    serve.add_argument("--port", type=int, default=7860, help="port to listen on (0: any free one)")
+    serve.add_argument("--raw", action="store_true",
+                       help="G's own weights, not their moving average (runs with train.ema_decay)")
+
     export = commands.add_parser("export", help="export the generator alone")
     _add_run_arguments(export, seed=False)
     export.add_argument("--format", choices=FORMATS.names(), required=True)
@@ -102,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run_arguments(parser: argparse.ArgumentParser, *, seed: bool = True) -> None:
     parser.add_argument("run", type=Path, help="run folder")
-    parser.add_argument("--checkpoint", type=Path, help="checkpoint to use (default: the run's newest)")
+    parser.add_argument("--checkpoint", type=Path,
+                        help="checkpoint to use: a path, or 'best' (the lowest FID scored in training); default: the newest")
     parser.add_argument("--out", type=_path, help="where to write (default: inside the run folder)")
     parser.add_argument("--force", action="store_true", help="replace --out if it is an existing file")
     parser.add_argument("--raw", action="store_true",
@@ -117,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         commands = {"presets": cmd_presets, "train": cmd_train, "report": cmd_report, "sample": cmd_sample,
-                    "interpolate": cmd_interpolate, "export": cmd_export, "eval": cmd_eval, "evaluator": cmd_evaluator}
+                    "interpolate": cmd_interpolate, "export": cmd_export, "eval": cmd_eval, "evaluator": cmd_evaluator,
+                    "serve": cmd_serve}
         return commands[args.command](args)
     except GankitError as exc:
         print(f"gankit: error: {cli_message(exc)}", file=sys.stderr)
@@ -211,23 +228,39 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from gankit.outputs import write_samples
-    from gankit.sampling import sample_images
 
-    G = _run(args).generator(args.checkpoint, raw=args.raw)
-    images = sample_images(G, args.n, seed=args.seed)
-    default = args.run / "samples" / f"{G.checkpoint.stem}{_raw(args)}-seed{args.seed}-n{args.n}{SUFFIXES[args.format]}"
-    print(write_samples(images, args.out or default, args.format, force=args.force or args.out is None))
+    run = _run(args)
+    checkpoint = run.checkpoint(args.checkpoint)
+    per_row, mark = None, ""
+    if args.label is not None and args.label.strip().lower() == "all":
+        classes = len(run.classes)
+        if not classes:
+            raise GankitError(f"{args.run} is an unconditional run: it takes no --class")
+        n = args.n if args.n is not None else 8 * classes
+        if n <= 0 or n % classes:
+            raise GankitError(f"--n {n} does not split into one row per class: give a positive multiple of {classes}")
+        per_row, mark = n // classes, "-classes"
+        images = run.sample_classes(per_row, seed=args.seed, checkpoint=checkpoint, raw=args.raw)
+    else:
+        n = args.n if args.n is not None else 64
+        if args.label is not None:
+            mark = f"-class{run.class_index(args.label)}"
+        images = run.sample(n, seed=args.seed, checkpoint=checkpoint, raw=args.raw, label=args.label)
+    default = args.run / "samples" / f"{checkpoint.stem}{_raw(args)}{mark}-seed{args.seed}-n{n}{SUFFIXES[args.format]}"
+    print(write_samples(images, args.out or default, args.format, force=args.force or args.out is None, nrow=per_row))
     return 0
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
     from gankit.outputs import write_walks
-    from gankit.sampling import interpolate
 
-    G = _run(args).generator(args.checkpoint, raw=args.raw)
-    walks = interpolate(G, args.pairs, args.steps, mode=args.mode, seed=args.seed)
+    run = _run(args)
+    checkpoint = run.checkpoint(args.checkpoint)
+    walks = run.interpolate(args.pairs, args.steps, mode=args.mode, seed=args.seed, checkpoint=checkpoint, raw=args.raw,
+                            label=args.label)
     suffix = ".gif" if args.format == "gif" else ".png"
-    default = args.run / "samples" / f"{G.checkpoint.stem}{_raw(args)}-{args.mode}-seed{args.seed}{suffix}"
+    mark = f"-class{run.class_index(args.label)}" if args.label is not None else ""
+    default = args.run / "samples" / f"{checkpoint.stem}{_raw(args)}{mark}-{args.mode}-seed{args.seed}{suffix}"
     print(write_walks(walks, args.out or default, args.format, force=args.force or args.out is None))
     return 0
 
@@ -235,7 +268,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from gankit.metrics import parse_metrics
 
-    result, path = _run(args).evaluate(n=args.n, metrics=parse_metrics(args.metrics), features=args.features,
+    metrics = parse_metrics(args.metrics) if args.metrics is not None else None
+    result, path = _run(args).evaluate(n=args.n, metrics=metrics, features=args.features,
                                        data_dir=args.data_dir, inception_weights=args.inception_weights,
                                        seed=args.seed, checkpoint=args.checkpoint, raw=args.raw)
     print(f"{'metric':16s} {'generated':>12s} {'real floor':>12s}   ({result['features']}, n = {result['n_generated']})")
@@ -243,7 +277,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if isinstance(value, (int, float)):
             print(f"{key:16s} {value:12.4f} {result['floor'][key]:12.4f}")
         else:
-            print(f"{key:16s} {value}  (real: {result['floor'][key]})")
+            print(f"{key:16s} {_compact(value)}  (real: {_compact(result['floor'][key])})")
     print(f"scored in {result['seconds']:.1f} s; written to {path}")
     return 0
 
@@ -262,6 +296,22 @@ def cmd_export(args: argparse.Namespace) -> int:
                                          raw=args.raw)
     print(out)
     print(description)
+    return 0
+
+
+def _compact(values: list[float | int | None]) -> str:
+    """A list of per-class figures: counts whole, fractions to 3 significant digits."""
+    return "[" + ", ".join("-" if v is None else str(v) if isinstance(v, int) else f"{v:.3g}" for v in values) + "]"
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from gankit.serve import serve
+
+    try:
+        serve(args.run, checkpoint=args.checkpoint, host=args.host, port=args.port, raw=args.raw)
+    except KeyboardInterrupt:  # Ctrl-C is how a server stops: not an interruption of work
+        pass
+    log.info("stopped")
     return 0
 
 

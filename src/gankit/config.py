@@ -37,6 +37,7 @@ class DataConfig:
     channels: int = 1  # 1 grey, 3 RGB
     limit: int | None = None  # train on the first N images only
     skip_bad_images: bool = False  # image folders: skip unreadable files (counted in the log) instead of failing
+    classes: list[str] | None = None  # class names by label; filled from the data when a conditional run starts
 
 
 @dataclass
@@ -50,6 +51,8 @@ class ModelConfig:
     output: str = "sigmoid"  # mlp: G's output, sigmoid (pixels in [0, 1], the report's) | tanh (pixels in [-1, 1])
     base_channels: int = 64  # dcgan: D's first conv width; widths double per layer (64..512)
     spectral_norm: str = "none"  # spectral normalisation of the layers' weights: none | d | both (G's too)
+    conditioning: str = "none"  # class labels: none | concat (cGAN, mlp) | projection (projection D) | acgan (classifier D)
+    num_classes: int = 0  # classes of a conditional model; 0: as many as the data has (filled when the run starts)
 
 
 @dataclass
@@ -91,7 +94,8 @@ class OutputConfig:
     report: bool = True  # write RUN/report.html and the grid animation when training ends
     eval_every: int = 0  # score the generator every N epochs (0: never); the figures join metrics.jsonl
     eval_n: int = 5000  # generated and real images per score
-    eval_metrics: list[str] = field(default_factory=lambda: ["fid", "kid", "is", "pr", "coverage"])  # gankit.metrics.METRICS
+    # gankit.metrics.METRICS; conditional runs add the class metrics (class_acc, intra_fid)
+    eval_metrics: list[str] = field(default_factory=lambda: ["fid", "kid", "is", "pr", "coverage"])
     eval_features: str = "evaluator"  # gankit.metrics.EXTRACTORS: evaluator (gankit's classifier for the data set) | inception
 
 
@@ -245,8 +249,8 @@ def validate(config: Config) -> None:
     from gankit.augment import parse_policy
     from gankit.data import DATASETS
     from gankit.losses import LOSSES, build_loss
-    from gankit.metrics import EXTRACTORS, METRICS
-    from gankit.models import ARCHS, SPECTRAL_NORM
+    from gankit.metrics import EXTRACTORS, METRICS, check_applicable
+    from gankit.models import ARCHS, ARCHS_CONDITIONING, CONDITIONING, SPECTRAL_NORM
 
     d, m, t, o = config.data, config.model, config.train, config.output
     _choice("data.dataset", d.dataset, DATASETS.names())
@@ -254,6 +258,16 @@ def validate(config: Config) -> None:
     _choice("model.noise", m.noise, NOISE_KINDS)
     _choice("model.output", m.output, MLP_OUTPUTS)
     _choice("model.spectral_norm", m.spectral_norm, SPECTRAL_NORM)
+    _choice("model.conditioning", m.conditioning, CONDITIONING)
+    if m.conditioning not in ARCHS_CONDITIONING.get(m.arch, CONDITIONING):
+        raise GankitError(f"model.conditioning {m.conditioning} does not apply to model.arch {m.arch} (it takes "
+                          f"{', '.join(ARCHS_CONDITIONING[m.arch])})")
+    if m.num_classes < 0 or m.num_classes == 1:
+        raise GankitError(f"model.num_classes must be 0 (from the data) or at least 2, got {m.num_classes}")
+    if m.conditioning == "none" and (m.num_classes or d.classes):
+        raise GankitError("model.num_classes and data.classes are for conditional models: set model.conditioning")
+    if d.classes is not None and m.num_classes and len(d.classes) != m.num_classes:
+        raise GankitError(f"data.classes names {len(d.classes)} classes; model.num_classes is {m.num_classes}")
     _choice("train.loss", t.loss, LOSSES.names())
     _choice("train.device", t.device, DEVICES)
     _choice("train.precision", t.precision, PRECISIONS)
@@ -316,6 +330,10 @@ def validate(config: Config) -> None:
     for name in o.eval_metrics:
         _choice("output.eval_metrics", name, METRICS.names())
     _choice("output.eval_features", o.eval_features, EXTRACTORS.names())
+    try:
+        check_applicable(o.eval_metrics, m.conditioning != "none", o.eval_features)
+    except GankitError as exc:
+        raise GankitError(f"output.eval_metrics: {exc}") from None
 
 
 def check_resume(stored: Config, wanted: Config) -> None:

@@ -55,9 +55,12 @@ def make_scorer(config: Config, *, n: int, metrics: list[str], features: str, da
 
 
 def score(scorer: Scorer, G: Generator, *, seed: int = 0) -> dict[str, Any]:
-    """The metrics of n samples of G (noise seed `seed`), with the floor and what they were measured with."""
+    """The metrics of n samples of G (noise seed `seed`), with the floor and what they were measured with.
+
+    A conditional G is asked for every class equally often (label i % K for sample i)."""
     start = time.perf_counter()
-    generated = scorer.extractor(sample_images(G, scorer.n, seed=seed))
+    labels = torch.arange(scorer.n) % G.num_classes if G.num_classes else None
+    generated = scorer.extractor(sample_images(G, scorer.n, seed=seed, labels=labels), labels)
     return {
         "features": scorer.extractor.name,
         "n_generated": scorer.n,

@@ -25,7 +25,7 @@ from gankit.registry import Registry
 
 @dataclass(frozen=True)
 class ExportFormat:
-    write: Callable[[nn.Module, torch.Tensor, Path], None]  # (sampler, example noise, path)
+    write: Callable[[nn.Module, tuple[torch.Tensor, ...], Path], None]  # (sampler, example inputs, path)
     suffix: str  # the file name's ending
 
 
@@ -43,43 +43,58 @@ class Sampler(nn.Module):
         return self.G.sample(z.shape[0], noise=z)
 
 
-def export_generator(G: Generator, path: Path, fmt: str) -> Path:
-    """Write G to `path` (atomically) and a description beside it (`path` + '.json'); returns the JSON path."""
+class ConditionalSampler(Sampler):
+    """G.sample as a module of the noise and the class labels (int64, one per row)."""
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.G.sample(z.shape[0], noise=z, labels=labels)
+
+
+def export_generator(G: Generator, path: Path, fmt: str, classes: list[str] | None = None) -> Path:
+    """Write G to `path` (atomically) and a description beside it (`path` + '.json'); returns the JSON path.
+
+    A conditional G takes (z, labels); `classes` names its labels in the description."""
     export_format = FORMATS[fmt]
     G = G.eval()
-    example = G.sample_noise(2, generator=torch.Generator().manual_seed(0), device="cpu")
+    example: tuple[torch.Tensor, ...] = (G.sample_noise(2, generator=torch.Generator().manual_seed(0), device="cpu"),)
+    sampler = Sampler(G)
+    if G.num_classes:
+        example, sampler = (*example, torch.tensor([0, G.num_classes - 1])), ConditionalSampler(G)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        export_format.write(Sampler(G).eval(), example, tmp)
+        export_format.write(sampler.eval(), example, tmp)
         os.replace(tmp, path)
     except OSError as exc:
         raise GankitError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         Path(tmp).unlink(missing_ok=True)
     description = path.with_name(path.name + ".json")
+    labels = {"labels": "int64 class indices, one per row of z", "num_classes": G.num_classes,
+              "classes": list(classes or range(G.num_classes))} if G.num_classes else {}
     atomic_write_text(description, json.dumps({
-        "format": fmt, "input": "z", "noise_dim": G.noise_dim, "noise": G.noise,
-        "output": "images", "image_shape": list(G.image_shape), "value_range": list(G.value_range),
+        "format": fmt, "input": ["z", "labels"] if G.num_classes else "z", "noise_dim": G.noise_dim, "noise": G.noise,
+        **labels, "output": "images", "image_shape": list(G.image_shape), "value_range": list(G.value_range),
     }, indent=2) + "\n", durable=False)
     return description
 
 
-def _torchscript(sampler: nn.Module, example: torch.Tensor, path: Path) -> None:
+def _torchscript(sampler: nn.Module, example: tuple[torch.Tensor, ...], path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracing warns that TorchScript is in maintenance
         torch.jit.save(torch.jit.trace(sampler, example), str(path))
 
 
-def _onnx(sampler: nn.Module, example: torch.Tensor, path: Path) -> None:
+def _onnx(sampler: nn.Module, example: tuple[torch.Tensor, ...], path: Path) -> None:
     try:
         import onnx  # noqa: F401  (torch.onnx needs it)
     except ImportError:
         raise GankitError("ONNX export needs the onnx package: pip install 'gankit[onnx]'") from None
     batch = torch.export.Dim("batch", min=1)
+    names = ["z", "labels"][:len(example)]
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(sampler, (example,), input_names=["z"], output_names=["images"],
-                                    dynamic_shapes={"z": {0: batch}}, dynamo=True)
+        program = torch.onnx.export(sampler, example, input_names=names, output_names=["images"],
+                                    dynamic_shapes={name: {0: batch} for name in names}, dynamo=True)
     program.save(str(path))
 
 

@@ -18,14 +18,15 @@ from gankit.plots import grid_image, save_grid
 WALK_FRAME_MS = 120
 
 
-def write_samples(images: torch.Tensor, out: Path, fmt: str, *, force: bool = False) -> Path:
-    """uint8 images (N, C, H, W) as a PNG grid, a folder of PNGs (000000.png, ...) or a .npy (N, H, W, C);
-    an existing file is replaced only with `force` (an existing folder never)."""
+def write_samples(images: torch.Tensor, out: Path, fmt: str, *, force: bool = False, nrow: int | None = None) -> Path:
+    """uint8 images (N, C, H, W) as a PNG grid (`nrow` per row, default square-ish), a folder of PNGs
+    (000000.png, ...) or a .npy (N, H, W, C); an existing file is replaced only with `force` (an
+    existing folder never)."""
     if fmt != "files":
         check_new(out, force)
     ensure_parent(out)
     if fmt == "grid":
-        save_grid(images, out)
+        save_grid(images, out, nrow)
     elif fmt == "npy":
         array = images.permute(0, 2, 3, 1).numpy()  # (N, C, H, W) -> (N, H, W, C), the layout image tools expect
         atomic_write(out, lambda tmp: _save_npy(tmp, array))

@@ -20,16 +20,16 @@ from gankit.metrics import METRICS  # noqa: E402
 from gankit.stats import is_number, stat_panel, step_stat_names  # noqa: E402
 
 
-def grid_image(images: torch.Tensor) -> Image.Image:
-    """uint8 images (N, C, H, W) as one square-ish RGB grid."""
-    nrow = math.ceil(math.sqrt(images.shape[0]))
+def grid_image(images: torch.Tensor, nrow: int | None = None) -> Image.Image:
+    """uint8 images (N, C, H, W) as one RGB grid, `nrow` images per row (default: square-ish)."""
+    nrow = nrow or math.ceil(math.sqrt(images.shape[0]))
     grid = make_grid(images.cpu(), nrow=nrow, padding=2, pad_value=255)  # (C, H', W'), grey -> 3 channels
     return Image.fromarray(grid.permute(1, 2, 0).numpy())
 
 
-def save_grid(images: torch.Tensor, path: Path) -> None:
+def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> None:
     """Write uint8 images (N, C, H, W) as one PNG grid, atomically."""
-    image = grid_image(images)
+    image = grid_image(images, nrow)
     atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
 

@@ -29,6 +29,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .strip { display: flex; flex-wrap: wrap; gap: 6px; } .strip figure { margin: 0; text-align: center; font-size: 0.8em; }
 .strip img { width: 120px; image-rendering: pixelated; cursor: pointer; }
 .big { image-rendering: pixelated; width: 480px; max-width: 100%; }
+img.row { image-rendering: pixelated; height: 48px; }
 pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
 svg { max-width: 100%; height: auto; }
 """
@@ -57,6 +58,7 @@ def write_report(run: Run, out: Path | None = None) -> Path:
         _progress(frames, animation[0] if animation else None),
         _curves(records),
         _final_samples(run),
+        _per_class(run),
         f"<section id='config'><h2>Config</h2><pre>{_e(yaml.safe_dump(config.to_dict(), sort_keys=False))}</pre></section>",
     ]
     page = (f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>gankit run: {_e(config.name)}</title>"
@@ -133,6 +135,48 @@ def _final_samples(run: Run) -> str:
     grid_image(run.sample(64, seed=0, checkpoint=checkpoint)).save(buffer, format="PNG")
     return (f"<section id='final'><h2>Final samples</h2><p>64 new samples (seed 0) from {_e(checkpoint.name)}.</p>"
             f"<img id='final-samples' class='big' src='{_data_uri(buffer.getvalue(), 'image/png')}' alt='final samples'></section>")
+
+
+PER_CLASS_FIGURES = (("class_accuracy_per_class", "class accuracy", "{:.1%}"), ("intra_fid_per_class", "intra-class FID", "{:.2f}"))
+
+
+def _per_class(run: Run) -> str:
+    """A conditional run's samples, one row per class, beside each class's figures from its newest scoring."""
+    if not run.classes or not list_checkpoints(run.folder.checkpoints):
+        return ""
+    checkpoint = run.checkpoint()
+    per_row = 8
+    images = run.sample_classes(per_row, seed=0, checkpoint=checkpoint)
+    scored, source = _per_class_figures(run, len(run.classes))
+    columns = [(label, fmt, scored[key]) for key, label, fmt in PER_CLASS_FIGURES if key in scored]
+    head = "".join(f"<th>{_e(label)}</th>" for label, _, _ in columns)
+    rows = []
+    for k, name in enumerate(run.classes):
+        buffer = io.BytesIO()
+        grid_image(images[k * per_row:(k + 1) * per_row], per_row).save(buffer, format="PNG")
+        cells = "".join(f"<td class='num'>{fmt.format(values[k]) if values[k] is not None else '-'}</td>"
+                        for _, fmt, values in columns)
+        rows.append(f"<tr><th>{k} {_e(name)}</th><td><img class='row' src='{_data_uri(buffer.getvalue(), 'image/png')}' "
+                    f"alt='class {_e(name)}'></td>{cells}</tr>")
+    note = f" Figures from {_e(source)}." if source else " No scoring yet: run gankit eval for the per-class figures."
+    return (f"<section id='per-class'><h2>Per class</h2><p>{per_row} samples of each class (seed 0, the same noise in every "
+            f"row) from {_e(checkpoint.name)}.{note}</p><table><tr><th>class</th><th>samples</th>{head}</tr>"
+            f"{''.join(rows)}</table></section>")
+
+
+def _per_class_figures(run: Run, classes: int) -> tuple[dict[str, list], str]:
+    """The per-class lists of the newest scoring in RUN/eval/ that has them (unreadable files are passed over)."""
+    for path in sorted(run.folder.evals.glob("*.json"), reverse=True) if run.folder.evals.is_dir() else []:
+        try:
+            metrics = json.loads(path.read_text()).get("metrics", {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        found = {key: metrics[key] for key, _, _ in PER_CLASS_FIGURES
+                 if isinstance(metrics, dict) and isinstance(metrics.get(key), list) and len(metrics[key]) == classes
+                 and all(v is None or is_number(v) for v in metrics[key])}
+        if found:
+            return found, path.name
+    return {}, ""
 
 
 def _data_uri(data: bytes, mime: str) -> str:

@@ -9,12 +9,12 @@ from typing import Any
 
 import torch
 
-from gankit.checkpoint import list_checkpoints, load_checkpoint
+from gankit.checkpoint import BEST, list_checkpoints, load_checkpoint
 from gankit.config import Config
 from gankit.errors import GankitError
 from gankit.models import Generator, build_models
 from gankit.rundir import RunDir
-from gankit.sampling import interpolate, sample_images
+from gankit.sampling import check_output_size, class_rows, interpolate, resolve_class, sample_images
 from gankit.training.state import model_difference
 
 
@@ -38,7 +38,13 @@ class Run:
         return self.folder.read_metrics()
 
     def checkpoint(self, which: Path | str | None = None) -> Path:
-        """`which`, or the run's newest checkpoint."""
+        """`which` (a path, or "best": the scored epoch with the lowest FID), or the run's newest checkpoint."""
+        if which is not None and str(which) == "best":
+            best = self.folder.checkpoints / BEST
+            if not best.is_file():
+                raise GankitError(f"{self.path} has no best checkpoint: checkpoints/{BEST} is kept when a run scores FID "
+                                  "during training (output.eval_every)")
+            return best
         if which is not None:
             return Path(which)
         found = list_checkpoints(self.folder.checkpoints)
@@ -65,24 +71,59 @@ class Run:
         G.checkpoint = path
         return G.eval()
 
-    def sample(self, n: int, *, seed: int = 0, checkpoint: Path | None = None, raw: bool = False) -> torch.Tensor:
-        """n uint8 images (n, C, H, W); the same seed gives the same images."""
-        return sample_images(self.generator(checkpoint, raw=raw), n, seed=seed)
+    @property
+    def classes(self) -> list[str]:
+        """The class names of a conditional run, by label; empty for an unconditional one."""
+        m = self.config.model
+        if m.conditioning == "none":
+            return []
+        return list(self.config.data.classes or [str(i) for i in range(m.num_classes)])
+
+    def class_index(self, which: int | str) -> int:
+        """A class by index or by name (any case), checked against the run's classes."""
+        if not self.classes:
+            raise GankitError(f"{self.path} is an unconditional run: it takes no class", option="class")
+        return resolve_class(self.classes, which)
+
+    def sample(self, n: int, *, seed: int = 0, checkpoint: Path | None = None, raw: bool = False,
+               label: int | str | None = None) -> torch.Tensor:
+        """n uint8 images (n, C, H, W), all of class `label` where given (conditional runs); the same
+        seed gives the same images."""
+        index = None if label is None else self.class_index(label)
+        return sample_images(self.generator(checkpoint, raw=raw), n, seed=seed, label=index)
+
+    def sample_classes(self, per_class: int, *, seed: int = 0, checkpoint: Path | None = None,
+                       raw: bool = False) -> torch.Tensor:
+        """uint8 images (K * per_class, C, H, W) of a conditional run, class by class, each class from
+        the same `per_class` noise vectors: a grid with `per_class` images per row has one row per class."""
+        if not self.classes:
+            raise GankitError(f"{self.path} is an unconditional run: it takes no class", option="class")
+        if per_class <= 0:
+            raise GankitError(f"n must be positive, got {per_class} per class", option="n")
+        G = self.generator(checkpoint, raw=raw)
+        check_output_size(G, per_class * G.num_classes, f"n {per_class * G.num_classes}")
+        noise, labels = class_rows(G, per_class, seed=seed)
+        return sample_images(G, noise=noise, labels=labels)
 
     def interpolate(self, pairs: int, steps: int, *, mode: str = "slerp", seed: int = 0,
-                    checkpoint: Path | None = None, raw: bool = False) -> torch.Tensor:
-        """uint8 latent walks (pairs, steps, C, H, W)."""
-        return interpolate(self.generator(checkpoint, raw=raw), pairs, steps, mode=mode, seed=seed)
+                    checkpoint: Path | None = None, raw: bool = False, label: int | str | None = None) -> torch.Tensor:
+        """uint8 latent walks (pairs, steps, C, H, W); a conditional run's walks stay within class
+        `label` (else within a class drawn per walk)."""
+        index = None if label is None else self.class_index(label)
+        return interpolate(self.generator(checkpoint, raw=raw), pairs, steps, mode=mode, seed=seed, label=index)
 
     def evaluate(self, *, n: int = 10_000, metrics: list[str] | None = None, features: str = "evaluator",
                  data_dir: Path | str | None = None, inception_weights: Path | str | None = None, seed: int = 0,
                  checkpoint: Path | None = None, progress: bool = True, raw: bool = False) -> tuple[dict[str, Any], Path]:
         """Score a checkpoint against the held-out split; the result is also written to RUN/eval/."""
         from gankit.evaluate import make_scorer, score
-        from gankit.metrics import METRICS
+        from gankit.metrics import applicable, check_applicable
 
         G = self.generator(checkpoint, raw=raw)
-        scorer = make_scorer(self.config, n=n, metrics=metrics or list(METRICS), features=features,
+        conditional = bool(G.num_classes)
+        if metrics:
+            check_applicable(metrics, conditional, features)
+        scorer = make_scorer(self.config, n=n, metrics=metrics or applicable(conditional, features), features=features,
                              data_dir=None if data_dir is None else Path(data_dir),
                              inception_weights=None if inception_weights is None else Path(inception_weights),
                              progress=progress)
@@ -104,7 +145,7 @@ class Run:
                 check_new(path, force)
         out = out or self.path / "export" / f"generator-{G.checkpoint.stem}{'-raw' if raw else ''}{FORMATS[fmt].suffix}"
         ensure_parent(out)
-        return out, export_generator(G, out, fmt)
+        return out, export_generator(G, out, fmt, self.classes)
 
     def report(self, out: Path | str | None = None, *, force: bool = False) -> Path:
         """Write the run's HTML page (default RUN/report.html, rewritten each time; an existing `out`

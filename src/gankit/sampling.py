@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from gankit.config import short
 from gankit.errors import GankitError
 from gankit.models import Generator, to_uint8
 
@@ -20,16 +21,24 @@ def check_output_size(G: Generator, count: int, what: str) -> None:
 
 
 def sample_images(G: Generator, n: int | None = None, *, seed: int = 0, noise: torch.Tensor | None = None,
-                  labels: torch.Tensor | None = None) -> torch.Tensor:
+                  labels: torch.Tensor | None = None, label: int | None = None) -> torch.Tensor:
     """uint8 images (n, C, H, W) on the CPU: from `noise` if given, else from noise seeded with `seed`.
 
-    The same seed gives the same images on any device and at any batch size.
+    A conditional G makes the classes `labels` names, or all of class `label`; without either they
+    are drawn uniformly, seeded by `seed` after the noise. The same seed gives the same images on any device and at any batch size.
     """
+    generator = torch.Generator().manual_seed(seed)
     if noise is None:
         if n is None or n <= 0:
             raise GankitError(f"n must be positive, got {n}", option="n")
         check_output_size(G, n, f"n {n}")
-        noise = G.sample_noise(n, generator=torch.Generator().manual_seed(seed), device="cpu")
+        noise = G.sample_noise(n, generator=generator, device="cpu")
+    if label is not None:
+        labels = torch.full((noise.shape[0],), label)
+    if labels is not None:
+        check_labels(G, labels, noise.shape[0])
+    elif G.num_classes:
+        labels = G.sample_labels(noise.shape[0], generator=generator, device="cpu")
     device = next(G.parameters()).device
     parts = []
     for start in range(0, noise.shape[0], BATCH):
@@ -37,6 +46,41 @@ def sample_images(G: Generator, n: int | None = None, *, seed: int = 0, noise: t
         y = labels[start:start + BATCH].to(device) if labels is not None else None
         parts.append(to_uint8(G.sample(z.shape[0], noise=z, labels=y), G.value_range).cpu())
     return torch.cat(parts)
+
+
+def check_labels(G: Generator, labels: torch.Tensor, n: int) -> None:
+    """Refuse labels an unconditional G, or this G's classes, cannot take."""
+    if not G.num_classes:
+        raise GankitError("this generator is unconditional: it takes no class", option="class")
+    if labels.shape != (n,) or labels.dtype != torch.int64:
+        raise GankitError(f"labels must be {n} whole numbers (int64), got {labels.dtype} of shape {tuple(labels.shape)}")
+    if n and not 0 <= int(labels.min()) <= int(labels.max()) < G.num_classes:
+        raise GankitError(f"class labels run from 0 to {G.num_classes - 1}; got {int(labels.min())} to {int(labels.max())}",
+                          option="class")
+
+
+def class_rows(G: Generator, per_class: int, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noise and labels for a grid with one row per class, row k of class k, every row from the same
+    `per_class` noise vectors (so a column keeps its style across classes)."""
+    noise = G.sample_noise(per_class, generator=torch.Generator().manual_seed(seed), device="cpu")
+    labels = torch.arange(G.num_classes).repeat_interleave(per_class)
+    return noise.repeat(G.num_classes, 1), labels
+
+
+def resolve_class(names: list[str], which: int | str) -> int:
+    """A class given by index (an int) or as text: a name ("sandal", any case), else an index ("7")."""
+    listed = ", ".join(name if name.split(" ")[0] == str(i) else f"{i} {name}" for i, name in enumerate(names))
+    if isinstance(which, int):
+        if 0 <= which < len(names):
+            return which
+        raise GankitError(f"class {which} is not one of this run's classes: {listed}", option="class")
+    wanted = which.strip().lower()
+    for i, name in enumerate(names):  # torchvision names MNIST's classes "7 - seven": "seven" will do
+        if wanted in (name.lower(), name.lower().split(" - ")[-1]):
+            return i
+    if wanted.isdecimal() and wanted.isascii() and int(wanted) < len(names):
+        return int(wanted)
+    raise GankitError(f"class {short(which, 40)} is not one of this run's classes: {listed}", option="class")
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -53,8 +97,11 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 WALK_MODES = ("slerp", "linear")
 
 
-def interpolate(G: Generator, pairs: int, steps: int, *, mode: str = "slerp", seed: int = 0) -> torch.Tensor:
-    """Latent walks between `pairs` random pairs of noise vectors: uint8 (pairs, steps, C, H, W)."""
+def interpolate(G: Generator, pairs: int, steps: int, *, mode: str = "slerp", seed: int = 0,
+                label: int | None = None) -> torch.Tensor:
+    """Latent walks between `pairs` random pairs of noise vectors: uint8 (pairs, steps, C, H, W).
+
+    A conditional G walks within one class per row: `label`, or a class drawn (seeded) for each row."""
     if pairs <= 0:
         raise GankitError(f"pairs must be positive, got {pairs}", option="pairs")
     if steps < 2:
@@ -70,5 +117,9 @@ def interpolate(G: Generator, pairs: int, steps: int, *, mode: str = "slerp", se
         z = (1 - t)[None, :, None] * a[:, None] + t[None, :, None] * b[:, None]
     else:
         z = slerp(a, b, t)
-    images = sample_images(G, noise=z.reshape(-1, G.noise_dim))
+    labels = None
+    if label is not None or G.num_classes:
+        rows = torch.full((pairs,), label) if label is not None else G.sample_labels(pairs, generator=gen, device="cpu")
+        labels = rows.repeat_interleave(steps)
+    images = sample_images(G, noise=z.reshape(-1, G.noise_dim), labels=labels)
     return images.view(pairs, steps, *images.shape[1:])

@@ -5,6 +5,8 @@
     is        Inception Score, or its analogue with gankit's classifier (Salimans et al., 2016)
     pr        precision, recall (Kynkäänniemi et al., 2019) and density, coverage (Naeem et al., 2020), k = 3
     coverage  the classifier's predicted classes over the samples: classes covered and KL to the real mix
+    class_acc conditional runs: the share of samples the classifier assigns to the class asked for
+    intra_fid conditional runs: FID per class against that class's test images, and the mean
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from gankit.errors import GankitError
-from gankit.metrics import fid, kid, inception_score, prdc, classes  # noqa: F401, I001  (registered in this order)
+from gankit.metrics import fid, kid, inception_score, prdc, classes, class_accuracy, intra_fid  # noqa: F401, I001  (registered in this order)
 from gankit.metrics.features import EXTRACTORS, FeatureSet
 from gankit.metrics.registry import METRICS, quality_keys
 
-__all__ = ["EXTRACTORS", "METRICS", "compute", "parse_metrics", "quality_keys"]
+__all__ = ["EXTRACTORS", "METRICS", "applicable", "check_applicable", "compute", "parse_metrics", "quality_keys"]
 
 
 def parse_metrics(text: str) -> list[str]:
@@ -29,9 +31,29 @@ def parse_metrics(text: str) -> list[str]:
     return names
 
 
+def applicable(conditional: bool, features: str = "evaluator") -> list[str]:
+    """The metrics that score a generator of this kind with these features: the class-conditional ones
+    only for a conditional generator, those reading the data's classes only with gankit's evaluator."""
+    return [name for name, metric in METRICS.items()
+            if (conditional or not metric.conditional) and (features == "evaluator" or not metric.needs_evaluator)]
+
+
+def check_applicable(names: list[str], conditional: bool, features: str) -> None:
+    """Refuse, naming them, metrics that cannot score this generator with these features."""
+    for name in names:
+        metric = METRICS[name]  # an unknown name is a user error listing the known ones
+        if metric.conditional and not conditional:
+            raise GankitError(f"metric {name} scores class-conditional samples; this generator is unconditional")
+        if metric.needs_evaluator and features != "evaluator":
+            raise GankitError(f"metric {name} reads the data's classes from gankit's evaluator; it cannot use "
+                              f"{features} features")
+
+
 def compute(names: list[str], real: FeatureSet, generated: FeatureSet) -> dict[str, Any]:
     """All the named metrics of `generated` against `real`, as one flat dict."""
     results: dict[str, Any] = {}
     for name in names:
+        if METRICS[name].conditional and (real.labels is None or generated.labels is None):
+            raise GankitError(f"metric {name} scores class-conditional samples; this generator is unconditional")
         results.update(METRICS[name].compute(real, generated))
     return results

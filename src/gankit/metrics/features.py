@@ -24,7 +24,7 @@ INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.
 class FeatureSet:
     features: torch.Tensor  # (N, F) float64
     probs: torch.Tensor  # (N, K) class probabilities
-    labels: torch.Tensor | None = None  # (N,) true classes of real images, where known
+    labels: torch.Tensor | None = None  # (N,) true classes of real images, or the classes samples were asked for
 
 
 class Extractor:

@@ -18,15 +18,17 @@ class Metric:
     keys: tuple[str, ...]  # the named numbers it returns (curves, TensorBoard and reports tell them from step stats)
     panel: str  # title of its panel in the training curves
     plotted: tuple[str, ...]  # the keys drawn in that panel
+    conditional: bool = False  # needs the class of each image: the true one of real images, the requested one of samples
+    needs_evaluator: bool = False  # reads class probabilities over the data's own classes (gankit's evaluator features)
 
 
 METRICS: Registry[Metric] = Registry("metric")
 
 
-def register_metric(name: str, *, keys: tuple[str, ...], panel: str, plotted: tuple[str, ...] | None = None
-                    ) -> Callable[[MetricFunction], MetricFunction]:
+def register_metric(name: str, *, keys: tuple[str, ...], panel: str, plotted: tuple[str, ...] | None = None,
+                    conditional: bool = False, needs_evaluator: bool = False) -> Callable[[MetricFunction], MetricFunction]:
     def add(function: MetricFunction) -> MetricFunction:
-        METRICS.register(name)(Metric(function, keys, panel, plotted or keys))
+        METRICS.register(name)(Metric(function, keys, panel, plotted or keys, conditional, needs_evaluator))
         return function
     return add
 

@@ -7,34 +7,43 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from gankit.errors import GankitError
 from gankit.models import dcgan, mlp  # noqa: F401  (each registers its arch)
 from gankit.models.base import ARCHS, Generator
+from gankit.models.conditioning import CONDITIONING
 
 if TYPE_CHECKING:
     from gankit.config import Config
 
-__all__ = ["ARCHS", "Generator", "build_models"]
+__all__ = ["ARCHS", "ARCHS_CONDITIONING", "CONDITIONING", "Generator", "build_models"]
 
 
 SPECTRAL_NORM = ("none", "d", "both")  # model.spectral_norm: on no net, on D's layers, on both nets' layers
+# the conditionings an arch takes, where not all: a convolutional D has no flat input to join labels to
+ARCHS_CONDITIONING = {"dcgan": ("none", "projection", "acgan")}
 
 
 def build_models(config: Config) -> tuple[Generator, nn.Module]:
     """The (G, D) pair the config names, initialised from the global torch RNG."""
+    if config.model.conditioning != "none" and not config.model.num_classes:
+        raise GankitError("model.num_classes is 0: a conditional model's classes are filled in from the data when its "
+                          "run starts (or set model.num_classes)")
     G, D = ARCHS[config.model.arch](config)
     if config.model.spectral_norm in ("d", "both"):
-        add_spectral_norm(D)
+        add_spectral_norm(D, embeddings=True)
     if config.model.spectral_norm == "both":
         add_spectral_norm(G)
     return G, D
 
 
-def add_spectral_norm(module: nn.Module) -> None:
+def add_spectral_norm(module: nn.Module, *, embeddings: bool = False) -> None:
     """Spectral normalisation (Miyato et al. 2018) of every linear and convolution layer's weight: each
     forward in training mode takes one power-iteration step and divides the weight by its largest
-    singular value, so the layer is 1-Lipschitz."""
+    singular value, so the layer is 1-Lipschitz. With `embeddings`, label embeddings too (a projection
+    D's, as Miyato & Koyama do; not G's conditional norms, whose scales must stay near 1)."""
+    kinds = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d) + ((nn.Embedding,) if embeddings else ())
     for layer in list(module.modules()):
-        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+        if isinstance(layer, kinds):
             nn.utils.parametrizations.spectral_norm(layer)
 
 

@@ -54,12 +54,20 @@ class Generator(nn.Module):
             z = torch.randn(n, self.noise_dim, generator=generator, device=where)
         return z.to(device)
 
+    def sample_labels(self, n: int, *, generator: torch.Generator | None = None,
+                      device: torch.device | str | None = None) -> torch.Tensor:
+        """n class labels drawn uniformly, where `generator` lives, moved to `device` (default: G's)."""
+        device = device if device is not None else next(self.parameters()).device
+        where = generator.device if generator is not None else device
+        return torch.randint(self.num_classes, (n,), generator=generator, device=where).to(device)
+
     def sample(self, n: int, *, noise: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """n images (n, C, H, W) in `value_range`, generated in eval mode without gradients.
 
-        `noise` fixes the inputs (else they are drawn with `generator`); `labels` are for
-        conditional models. The training step is the only other caller of G's forward.
+        `noise` fixes the inputs (else they are drawn with `generator`); `labels` (n,) are the classes
+        a conditional model makes (else drawn uniformly with `generator`). The training step is the
+        only other caller of G's forward.
         """
         if labels is not None and not self.num_classes:
             raise GankitError("this generator is unconditional: it takes no class labels")
@@ -67,12 +75,14 @@ class Generator(nn.Module):
             noise = self.sample_noise(n, generator=generator)
         elif noise.shape != (n, self.noise_dim):
             raise ValueError(f"noise of shape {tuple(noise.shape)} for {n} samples of noise_dim {self.noise_dim}")
+        if self.num_classes and labels is None:
+            labels = self.sample_labels(n, generator=generator, device=noise.device)
         was_training = self.training
         if was_training:  # untouched when already in eval mode, so export can trace this
             self.eval()
         try:
             with torch.no_grad():
-                return self(noise)
+                return self(noise, labels) if self.num_classes else self(noise)
         finally:
             if was_training:
                 self.train()

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from gankit.models.base import ARCHS, Float32Output, Generator
+from gankit.models.conditioning import OutputHead
 from gankit.models.dropout import Dropout
 
 if TYPE_CHECKING:
@@ -26,16 +27,20 @@ class MLPGenerator(Generator):
     """z -> Dense 256 -> Dense 512 -> Dense 1024 (each LeakyReLU(0.2)) -> Dense 784, sigmoid -> 1x28x28.
 
     Pixels are in [0, 1], matching MNIST scaled to [0, 1]. `output="tanh"` gives pixels in
-    [-1, 1] instead (the data is scaled to match), the usual choice outside the report.
+    [-1, 1] instead (the data is scaled to match), the usual choice outside the report. With
+    `num_classes`, a label embedding of that many numbers is joined to z (cGAN).
     """
 
     def __init__(self, noise_dim: int, hidden: Sequence[int], image_shape: tuple[int, int, int], *,
-                 noise: str = "normal", output: str = "sigmoid"):
+                 noise: str = "normal", output: str = "sigmoid", num_classes: int = 0):
         super().__init__()
         self.noise_dim, self.noise, self.image_shape = noise_dim, noise, tuple(image_shape)
         self.value_range = (0.0, 1.0) if output == "sigmoid" else (-1.0, 1.0)
+        self.num_classes = num_classes
+        if num_classes:
+            self.label_embedding = nn.Embedding(num_classes, num_classes)
         layers: list[nn.Module] = []
-        width = noise_dim
+        width = noise_dim + num_classes
         for h in hidden:
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
             width = h
@@ -45,7 +50,9 @@ class MLPGenerator(Generator):
             if isinstance(layer, nn.Linear):
                 _keras_dense_init(layer)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes:
+            z = torch.cat([z, self.label_embedding(y).to(z.dtype)], 1)
         return self.net(z).view(-1, *self.image_shape)  # (N, 784) -> (N, 1, 28, 28)
 
 
@@ -54,28 +61,41 @@ class MLPDiscriminator(nn.Module):
 
     Returns the logit of D(x); the report's final sigmoid is applied inside the losses
     (`binary_cross_entropy_with_logits`), the same function computed without log(0) overflow.
+    Conditional (`models.conditioning`): concat joins a label embedding to the flattened image;
+    projection and acgan replace the last Dense with their head on the 256 features.
     """
 
-    def __init__(self, image_shape: tuple[int, int, int], hidden: Sequence[int], dropout: float):
+    def __init__(self, image_shape: tuple[int, int, int], hidden: Sequence[int], dropout: float, *,
+                 conditioning: str = "none", num_classes: int = 0):
         super().__init__()
+        self.conditioning = conditioning
+        if conditioning == "concat":
+            self.label_embedding = nn.Embedding(num_classes, num_classes)
         layers: list[nn.Module] = [nn.Flatten()]
-        width = math.prod(image_shape)
+        width = math.prod(image_shape) + (num_classes if conditioning == "concat" else 0)
         for h in hidden:
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2), Dropout(dropout)]
             width = h
-        layers.append(nn.Linear(width, 1))
+        self.head = OutputHead(width, conditioning, num_classes) if conditioning != "none" else None
+        if self.head is None:
+            layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
-        for layer in self.net:
+        for layer in [*self.net, *(self.head.children() if self.head else [])]:
             if isinstance(layer, nn.Linear):
                 _keras_dense_init(layer)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(1)  # (N, 1, 28, 28) -> (N,) logits
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if self.conditioning == "concat":  # (N, 1, 28, 28) -> (N, 784 + K)
+            x = torch.cat([x.flatten(1), self.label_embedding(y).to(x.dtype)], 1)
+        if self.head is None:
+            return self.net(x).squeeze(1)  # (N,) logits
+        return self.head(self.net(x), y)
 
 
 @ARCHS.register("mlp")
 def build_mlp(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
     m, d = config.model, config.data
     shape = (d.channels, d.image_size, d.image_size)
-    return (MLPGenerator(m.noise_dim, m.g_hidden, shape, noise=m.noise, output=m.output),
-            MLPDiscriminator(shape, m.d_hidden, m.dropout))
+    classes = m.num_classes if m.conditioning != "none" else 0
+    return (MLPGenerator(m.noise_dim, m.g_hidden, shape, noise=m.noise, output=m.output, num_classes=classes),
+            MLPDiscriminator(shape, m.d_hidden, m.dropout, conditioning=m.conditioning, num_classes=classes))

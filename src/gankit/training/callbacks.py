@@ -15,13 +15,14 @@ from typing import Any
 
 import torch
 
-from gankit.checkpoint import checkpoint_name, prune_checkpoints, save_checkpoint
+from gankit.checkpoint import BEST, checkpoint_name, prune_checkpoints, save_checkpoint
 from gankit.config import Config
 from gankit.evaluate import Scorer, numbers, score
 from gankit.losses import build_loss
 from gankit.plots import plot_history, save_grid
 from gankit.rundir import RunDir
-from gankit.sampling import sample_images
+from gankit.models import Generator
+from gankit.sampling import class_rows, sample_images
 from gankit.stats import COLLAPSE_ACCURACY, COLLAPSE_ADVICE, collapse_streak
 from gankit.training.state import TrainingState, state_to_checkpoint
 
@@ -104,16 +105,25 @@ class CollapseWatch(Callback):
 
 
 class Grids(Callback):
-    """Samples of one fixed noise batch after epoch 1 (if asked), every `output.grid_every` epochs and the last."""
+    """Samples of one fixed noise batch after epoch 1 (if asked), every `output.grid_every` epochs and the last.
 
-    def __init__(self, config: Config, noise: torch.Tensor):
-        self.output, self.noise = config.output, noise
+    A conditional G's grid has one row per class, each row from the same noise vectors."""
+
+    def __init__(self, config: Config, G: Generator):
+        self.output = config.output
+        seed = config.train.seed + 1
+        if G.num_classes:
+            self.per_row = max(1, self.output.grid_samples // G.num_classes)
+            self.noise, self.labels = class_rows(G, self.per_row, seed=seed)
+        else:
+            self.noise = G.sample_noise(self.output.grid_samples, generator=torch.Generator().manual_seed(seed))
+            self.labels, self.per_row = None, None
 
     def on_epoch_end(self, epoch: EpochEnd) -> None:
         n = epoch.state.epoch
         if n % self.output.grid_every == 0 or epoch.last or (n == 1 and self.output.grid_first_epoch):
-            epoch.grid = sample_images(epoch.state.sampler, noise=self.noise)
-            save_grid(epoch.grid, epoch.run.grids / f"epoch-{n:04d}.png")
+            epoch.grid = sample_images(epoch.state.sampler, noise=self.noise, labels=self.labels)
+            save_grid(epoch.grid, epoch.run.grids / f"epoch-{n:04d}.png", nrow=self.per_row)
 
 
 class Curves(Callback):
@@ -129,7 +139,8 @@ class Curves(Callback):
 
 
 class Checkpoints(Callback):
-    """A checkpoint every epoch, then its metrics line; the newest `output.keep_checkpoints` are kept."""
+    """A checkpoint every epoch, then its metrics line; the newest `output.keep_checkpoints` are kept,
+    and the scored epoch with the lowest FID so far is also kept as checkpoints/best.pt."""
 
     def __init__(self, keep: int):
         self.keep = keep
@@ -138,10 +149,19 @@ class Checkpoints(Callback):
         run = epoch.run
         # the checkpoint carries the epoch's record: a crash before the metrics line is written is
         # repaired on resume, and a crash before the checkpoint replays the whole epoch
-        save_checkpoint(run.checkpoints / checkpoint_name(epoch.state.epoch),
-                        {**state_to_checkpoint(epoch.state), "record": epoch.record})
+        state = {**state_to_checkpoint(epoch.state), "record": epoch.record}
+        save_checkpoint(run.checkpoints / checkpoint_name(epoch.state.epoch), state)
+        if _best_fid(epoch.history):
+            save_checkpoint(run.checkpoints / BEST, state)
         run.append_metrics(epoch.record)
         prune_checkpoints(run.checkpoints, self.keep)
+
+
+def _best_fid(history: list[dict[str, Any]]) -> bool:
+    """Whether the last record's FID is finite and lower than every earlier one."""
+    fid = history[-1].get("fid")
+    earlier = [r["fid"] for r in history[:-1] if "fid" in r and math.isfinite(r["fid"])]
+    return fid is not None and math.isfinite(fid) and all(fid < other for other in earlier)
 
 
 class TensorBoard(Callback):
@@ -159,14 +179,14 @@ class TensorBoard(Callback):
         self.board.close()
 
 
-def default_callbacks(config: Config, run: RunDir, G_noise: torch.Tensor, scorer: Scorer | None,
+def default_callbacks(config: Config, run: RunDir, G: Generator, scorer: Scorer | None,
                       extra: Sequence[Callback] = ()) -> list[Callback]:
     """The per-epoch work of a run in the order it must happen; `extra` goes before the checkpoint,
     so what it adds to the record is saved with the epoch."""
     callbacks: list[Callback] = [Score(scorer, config.output.eval_every)] if scorer is not None else []
     if config.train.collapse_epochs:
         callbacks.append(CollapseWatch(config))
-    callbacks += [Grids(config, G_noise), *extra, Curves(), Checkpoints(config.output.keep_checkpoints)]
+    callbacks += [Grids(config, G), *extra, Curves(), Checkpoints(config.output.keep_checkpoints)]
     if config.output.tensorboard:
         callbacks.append(TensorBoard(run))
     return callbacks

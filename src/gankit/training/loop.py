@@ -29,20 +29,29 @@ PROGRESS_EVERY = 25  # steps between progress-bar refreshes (each one reads the 
 
 
 def fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.device, callbacks: Sequence[Callback], *,
-        penalties: Sequence[Penalty] = (), after_step: Sequence[Callable[[GANStep], None]] = ()) -> str | None:
-    """Train from `state.epoch` to the configured number of epochs on uint8 `images`, then close the
-    callbacks; returns why the run stopped early, if a callback stopped it."""
+        labels: torch.Tensor | None = None, penalties: Sequence[Penalty] = (),
+        after_step: Sequence[Callable[[GANStep], None]] = ()) -> str | None:
+    """Train from `state.epoch` to the configured number of epochs on uint8 `images` (with their class
+    `labels`, for a conditional model), then close the callbacks; returns why the run stopped early,
+    if a callback stopped it."""
     try:
-        return _fit(state, run, images, device, callbacks, penalties, after_step)
+        return _fit(state, run, images, labels, device, callbacks, penalties, after_step)
     finally:
         for callback in callbacks:
             callback.close()
 
 
-def _fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.device, callbacks: Sequence[Callback],
-         penalties: Sequence[Penalty], after_step: Sequence[Callable[[GANStep], None]]) -> str | None:
+def _fit(state: TrainingState, run: RunDir, images: torch.Tensor, labels: torch.Tensor | None, device: torch.device,
+         callbacks: Sequence[Callback], penalties: Sequence[Penalty],
+         after_step: Sequence[Callable[[GANStep], None]]) -> str | None:
     config = state.config
     images = images.to(device)  # the whole data set stays on the device: no loader, no copies per step
+    class_weights = None
+    if state.G.num_classes:
+        if labels is None:
+            raise GankitError("a conditional model trains on labelled images: give fit the images' labels")
+        labels = labels.to(device)
+        class_weights = torch.bincount(labels, minlength=state.G.num_classes).float()  # G's classes in the data's mix
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         for net in (state.G, state.D, state.G_ema):
@@ -55,13 +64,13 @@ def _fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.
     step = GANStep(G, D, state.opt_g, state.opt_d, build_loss(config.train), device=device,
                    precision=config.train.precision, penalties=[*config_penalties(config.train), *penalties],
                    after_step=[*([EMAUpdate(state)] if state.G_ema is not None else []), *after_step],
-                   augment=_augmenter(config.train.diffaugment, state.G.value_range))
+                   augment=_augmenter(config.train.diffaugment, state.G.value_range), class_weights=class_weights)
     if state.epoch >= config.train.epochs:
         log.info("nothing to do: the run has finished %d of %d epochs", state.epoch, config.train.epochs)
-    return _train_epochs(state, run, step, images, callbacks)
+    return _train_epochs(state, run, step, images, labels if class_weights is not None else None, callbacks)
 
 
-def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torch.Tensor,
+def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torch.Tensor, labels: torch.Tensor | None,
                   callbacks: Sequence[Callback]) -> str | None:
     config = state.config
     history = run.read_metrics()
@@ -71,7 +80,7 @@ def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torc
     while state.epoch < config.train.epochs:
         epoch = state.epoch + 1
         try:
-            stats, seconds, n_images = run_epoch(step, images, state, epoch)
+            stats, seconds, n_images = run_epoch(step, images, state, epoch, labels)
         except Diverged as bad:
             if config.train.on_nan == "stop" or rollbacks == MAX_ROLLBACKS:
                 advice = (f"after {rollbacks} rollbacks: start a new run with lower learning rates" if rollbacks
@@ -125,9 +134,10 @@ def roll_back(state: TrainingState, run: RunDir, initial: dict[str, Any] | None)
             group["lr"] *= state.config.train.rollback_lr_factor
 
 
-def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: int) -> tuple[dict[str, float], float, int]:
-    """One epoch: a pass over the images in a fresh random order (or as many batches drawn with
-    replacement, train.sampling); returns mean stats, seconds, images seen."""
+def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: int,
+              labels: torch.Tensor | None = None) -> tuple[dict[str, float], float, int]:
+    """One epoch: a pass over the images (and their labels, where given) in a fresh random order (or
+    as many batches drawn with replacement, train.sampling); returns mean stats, seconds, images seen."""
     config = state.config
     batch = config.train.batch_size
     steps = images.shape[0] // batch  # the last incomplete batch is dropped: every step has the same shape
@@ -149,8 +159,9 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
                disable=None if config.output.progress else True, file=sys.stderr, dynamic_ncols=True)
     start = time.perf_counter()
     for i in range(steps):
-        real = images[order[i * batch:(i + 1) * batch]].float().mul_(scale).add_(low)  # uint8 -> G's range
-        stats = step(real)
+        index = order[i * batch:(i + 1) * batch]
+        real = images[index].float().mul_(scale).add_(low)  # uint8 -> G's range
+        stats = step(real, labels[index] if labels is not None else None)
         values = torch.stack(list(stats.values()))
         if not names:
             names, totals = list(stats), torch.zeros_like(values)

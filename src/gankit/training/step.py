@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gankit.device import autocast
@@ -16,41 +17,55 @@ Penalty = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, torch.
 
 
 class GANStep:
-    """Callable on a batch of real images (already in G's value range); returns the step's named stats.
+    """Callable on a batch of real images (already in G's value range) and, for a conditional model,
+    their labels; returns the step's named stats.
 
     The stats are detached scalar tensors on the device, so the caller can sum them there and read
     them without a host sync every step. `penalties` add terms to D's loss; `after_step` hooks get
-    the step once both nets are updated (an EMA of G, say).
+    the step once both nets are updated (an EMA of G, say). A conditional G makes classes drawn from
+    `class_weights` (the data's class frequencies) with torch's RNG on the device, which checkpoints
+    save, so resume replays them.
     """
 
     def __init__(self, G: Generator, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                  loss: GANLoss, *, device: torch.device, precision: str = "fp32",
                  penalties: Sequence[Penalty] = (), after_step: Sequence[Callable[["GANStep"], None]] = (),
-                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None):
+                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 class_weights: torch.Tensor | None = None):
         self.G, self.D, self.opt_g, self.opt_d, self.loss = G, D, opt_g, opt_d, loss
         self.device, self.precision = device, precision
         self.penalties, self.after_step = list(penalties), list(after_step)
         self.augment = augment or (lambda x: x)  # DiffAugment: what D sees of every image, real or generated
+        if bool(G.num_classes) != (class_weights is not None):
+            raise ValueError("a conditional G needs class_weights (the data's class frequencies); an unconditional one none")
+        self.class_weights = class_weights
         self.d_trainable = [p for p in D.parameters() if p.requires_grad]  # frozen by G's step, then restored
         # without batch norm, one D forward over real and fake together is the same function
         self.joint_d = not has_batch_norm(D)
 
-    def __call__(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        z = self.G.sample_noise(real.shape[0], device=self.device)
+    def __call__(self, real: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        n = real.shape[0]
+        z = self.G.sample_noise(n, device=self.device)
+        fake_labels = None if self.class_weights is None else torch.multinomial(self.class_weights, n, replacement=True)
         with autocast(self.precision, self.device):
-            fake = self.G(z)
-            real_out, fake_out = self.discriminate(real, fake.detach())
+            fake = self.G(z, fake_labels)
+            (real_out, real_class), (fake_out, fake_class) = self.discriminate(real, labels, fake.detach(), fake_labels)
             d_terms = {"d_loss": self.loss.d_loss(real_out, fake_out)}
+            if real_class is not None:  # ACGAN: D also names the class of real and generated images
+                d_terms["d_class_loss"] = F.cross_entropy(real_class, labels) + F.cross_entropy(fake_class, fake_labels)
             for penalty in self.penalties:  # through the augmentation, as D sees the images
-                d_terms.update(penalty(self.d_on_augmented, real, fake.detach()))
+                d_terms.update(penalty(lambda x: _split(self.D(self.augment(x), labels))[0], real, fake.detach()))
         self._update(self.opt_d, sum(d_terms.values()))
 
         for p in self.d_trainable:  # G's step goes through D, but D's weights need no gradient here
             p.requires_grad_(False)
         try:
             with autocast(self.precision, self.device):
-                g_loss = self.loss.g_loss(self.D(self.augment(fake)).float())
-            self._update(self.opt_g, g_loss)
+                g_out, g_class = _split(self.D(self.augment(fake), fake_labels))
+                g_terms = {"g_loss": self.loss.g_loss(g_out)}
+                if g_class is not None:  # ACGAN: G also makes D name the class it asked for
+                    g_terms["g_class_loss"] = F.cross_entropy(g_class, fake_labels)
+            self._update(self.opt_g, sum(g_terms.values()))
         finally:
             for p in self.d_trainable:
                 p.requires_grad_(True)
@@ -59,21 +74,35 @@ class GANStep:
 
         threshold = self.loss.decision_threshold
         with torch.no_grad():
-            return {**{name: term.detach().float() for name, term in d_terms.items()}, "g_loss": g_loss.detach(),
-                    "d_acc_real": (real_out > threshold).float().mean(), "d_acc_fake": (fake_out < threshold).float().mean()}
+            stats = {name: term.detach().float() for name, term in {**d_terms, **g_terms}.items()}
+            stats["d_acc_real"] = (real_out > threshold).float().mean()
+            stats["d_acc_fake"] = (fake_out < threshold).float().mean()
+            if real_class is not None:
+                stats["d_acc_class"] = (real_class.argmax(1) == labels).float().mean()
+            return stats
 
-    def d_on_augmented(self, images: torch.Tensor) -> torch.Tensor:
-        return self.D(self.augment(images))
-
-    def discriminate(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """D's float32 outputs on both batches: in one forward where that is the same function."""
+    def discriminate(self, real: torch.Tensor, real_labels: torch.Tensor | None, fake: torch.Tensor,
+                     fake_labels: torch.Tensor | None) -> tuple[tuple[torch.Tensor, torch.Tensor | None], ...]:
+        """D's float32 (logits, class logits or None) on both batches: in one forward where that is the same function."""
         real, fake = self.augment(real), self.augment(fake)
-        if self.joint_d:
-            return self.D(torch.cat([real, fake])).float().split(real.shape[0])
-        return self.D(real).float(), self.D(fake).float()
+        if not self.joint_d:
+            return _split(self.D(real, real_labels)), _split(self.D(fake, fake_labels))
+        labels = None if real_labels is None else torch.cat([real_labels, fake_labels])
+        logits, classes = _split(self.D(torch.cat([real, fake]), labels))
+        n = real.shape[0]
+        if classes is None:
+            return (logits[:n], None), (logits[n:], None)
+        return (logits[:n], classes[:n]), (logits[n:], classes[n:])
 
     @staticmethod
     def _update(optimiser: torch.optim.Optimizer, loss: torch.Tensor) -> None:
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
+
+
+def _split(out: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """D's output as float32 (logits, class logits); only an ACGAN D has the second."""
+    if isinstance(out, tuple):
+        return out[0].float(), out[1].float()
+    return out.float(), None

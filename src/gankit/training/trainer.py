@@ -9,15 +9,14 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import torch
-
 from gankit.checkpoint import list_checkpoints, load_checkpoint
-from gankit.config import Config, check_resume
-from gankit.data import load_images
+from gankit.config import Config, check_resume, short
+from gankit.data import ImageSet, load_images
 from gankit.data.locate import resolve_data_dir
 from gankit.device import check_precision, resolve_device
 from gankit.errors import GankitError
 from gankit.evaluate import make_scorer
+from gankit.metrics import applicable
 from gankit.models import has_batch_norm
 from gankit.rundir import RunDir
 from gankit.run import Run, load_run
@@ -66,7 +65,12 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
     if len(data) < config.train.batch_size:
         raise GankitError(f"{len(data)} images are fewer than one batch of {config.train.batch_size}")
     o = config.output
-    scorer = make_scorer(config, n=o.eval_n, metrics=o.eval_metrics, features=o.eval_features,
+    metrics = o.eval_metrics
+    if config.model.conditioning != "none":
+        _fill_classes(config, data)
+        # a conditional run is also scored on whether it makes the classes asked for
+        metrics = [*metrics, *(m for m in applicable(True, o.eval_features) if m not in applicable(False) + metrics)]
+    scorer = make_scorer(config, n=o.eval_n, metrics=metrics, features=o.eval_features,
                          progress=o.progress) if o.eval_every else None
     state = new_state(config, device)
     if config.train.batch_size < 2 and (has_batch_norm(state.G) or has_batch_norm(state.D)):
@@ -78,10 +82,9 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
     else:
         run.create(config)
     log.info("run folder %s, device %s, %d epochs", run.path, device, config.train.epochs)
-    fixed_noise = state.G.sample_noise(o.grid_samples, generator=torch.Generator().manual_seed(config.train.seed + 1))
     try:
-        stopped = fit(state, run, data.images, device, default_callbacks(config, run, fixed_noise, scorer, callbacks),
-                      penalties=penalties, after_step=after_step)
+        stopped = fit(state, run, data.images, device, default_callbacks(config, run, state.G, scorer, callbacks),
+                      labels=data.labels, penalties=penalties, after_step=after_step)
     except BaseException:
         if not resume and not list_checkpoints(run.checkpoints):
             _discard(run, new_folder)  # nothing worth keeping: the same command can run again
@@ -94,15 +97,33 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
     return result
 
 
+def _fill_classes(config: Config, data: ImageSet) -> None:
+    """A conditional run takes its classes from the data (and remembers their names); a mismatch is refused."""
+    if data.labels is None:
+        raise GankitError(f"model.conditioning {config.model.conditioning} needs class labels, and {data.source} has "
+                          "none: give a class-per-folder tree (cat/001.png, dog/002.png, ...)")
+    m, names = config.model, list(data.classes)
+    if m.num_classes and m.num_classes != len(names):
+        raise GankitError(f"model.num_classes is {m.num_classes}, but {data.source} has {len(names)} classes")
+    if config.data.classes is not None and config.data.classes != names:  # a resumed run's data must mean the same
+        raise GankitError(f"data.classes are {short(config.data.classes)}, but {data.source} has {short(names)}")
+    m.num_classes, config.data.classes = len(names), names
+
+
 def _resolve_config(config: Config | None, run: RunDir, resume: bool) -> Config:
     if resume:
         stored = run.load_config()
         if config is None:
             return stored
-        check_resume(stored, config)
+        # the same command again, without what the run filled in itself: it remembers its data and classes
         config = copy.deepcopy(config)
-        if config.data.dir is None:  # the same command again, without the data: the run remembers it
+        if config.data.dir is None:
             config.data.dir = stored.data.dir
+        if config.data.classes is None:
+            config.data.classes = stored.data.classes
+        if not config.model.num_classes:
+            config.model.num_classes = stored.model.num_classes
+        check_resume(stored, config)
         return config
     if config is None:
         raise GankitError("a new run needs a config")

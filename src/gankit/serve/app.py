@@ -1,0 +1,76 @@
+"""The serve page's web side: a small ASGI app (Starlette) with one static page and four JSON/PNG routes.
+
+    GET /                      the page
+    GET /api/info              the run's name, epoch, classes, latest scores and the request limits
+    GET /api/samples           ?seed=S&n=N[&class=K]: a PNG grid
+    GET /api/walk              ?from=A&to=B&steps=T[&class=K]: {"frames": [PNG data URIs]}
+    GET /api/generator.onnx    the generator as ONNX
+
+A bad request gets status 400 and {"error": "one line"}, a failure 500 and its one line (the
+traceback goes to the server's log only). Requests must name this machine (Host header) unless
+the server listens beyond it, so a web page elsewhere cannot reach it through DNS rebinding.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+from collections.abc import Callable
+from importlib import resources
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from gankit.errors import GankitError
+from gankit.serve.playground import Playground
+
+log = logging.getLogger("gankit")
+
+
+def create_app(playground: Playground, allowed_hosts: list[str]) -> Starlette:
+    page = (resources.files("gankit.serve") / "page.html").read_text()
+
+    def index(request: Request) -> Response:
+        return HTMLResponse(page)
+
+    def info(request: Request) -> Response:
+        return JSONResponse(playground.info())
+
+    def samples(request: Request) -> Response:
+        q = request.query_params
+        return Response(playground.samples(q.get("seed", "0"), q.get("n", "64"), q.get("class")), media_type="image/png")
+
+    def walk(request: Request) -> Response:
+        q = request.query_params
+        frames = playground.walk(q.get("from", "0"), q.get("to", "1"), q.get("steps", "16"), q.get("class"))
+        return JSONResponse({"frames": [f"data:image/png;base64,{base64.b64encode(f).decode()}" for f in frames]})
+
+    def onnx(request: Request) -> Response:
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{playground.run.path.name}-{playground.G.checkpoint.stem}.onnx")
+        return Response(playground.onnx(), media_type="application/octet-stream",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    routes = [Route("/", index), *(Route(f"/api/{path}", _answer(handler)) for path, handler in
+                                   (("info", info), ("samples", samples), ("walk", walk), ("generator.onnx", onnx)))]
+    return Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)])
+
+
+def _answer(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    """A user error as a 400 with its one line, anything else as a 500 with one line: never a stack trace."""
+
+    def endpoint(request: Request) -> Response:
+        try:
+            return handler(request)
+        except GankitError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen failure: one line out, the details in the log
+            log.exception("gankit serve: %s failed", request.url.path)
+            return JSONResponse({"error": f"internal error: {type(exc).__name__} (details in the server's log)"},
+                                status_code=500)
+
+    return endpoint
