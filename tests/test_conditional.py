@@ -263,3 +263,15 @@ def test_the_conditional_dcgan_trains_and_scores_its_classes(mnist_dir, tmp_path
     assert ("d_class_loss" in record) == (conditioning == "acgan")
     images = run.sample(4, label="four")
     assert images.shape == (4, 1, 32, 32) and images.dtype == torch.uint8
+
+
+def test_cgan_fashion_mnist_trains_with_its_projection_d_and_average_and_takes_garment_names(tmp_path):
+    from conftest import SHARED_DATA
+
+    config = apply_overrides(load_preset("cgan-fashion-mnist"), [*TINY, "train.epochs=1", "train.ema_warmup=2"])
+    run = gankit.train(config, tmp_path / "r", data_dir=SHARED_DATA / "fashion-mnist")
+    assert run.classes[5] == "Sandal" and run.config.model.num_classes == 10
+    state = load_checkpoint(run.checkpoint())
+    assert "generator_ema" in state and "head.embed.weight" in state["discriminator"]  # the projection's embedding
+    sandals = run.sample(8, seed=1, label="sandal")
+    assert torch.equal(sandals, run.sample(8, seed=1, label=5)) and not torch.equal(sandals, run.sample(8, seed=1, label=0))

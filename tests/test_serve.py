@@ -8,6 +8,9 @@ import io
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -24,7 +27,7 @@ from conftest import train_tiny
 from gankit.cli import main
 from gankit.config import apply_overrides, load_preset
 from gankit.metrics import EXTRACTORS
-from gankit.serve import make_server
+from gankit.serve import _allowed_hosts, make_server, serve
 from gankit.serve.playground import MAX_SAMPLES
 
 pytestmark = pytest.mark.usefixtures("one_epoch_evaluator")
@@ -252,3 +255,33 @@ def test_serve_refuses_what_it_cannot_do_in_one_line(served, mnist_dir, tmp_path
     monkeypatch.setattr(builtins, "__import__", no_uvicorn)
     assert main(["serve", str(folder)]) == 2
     assert capsys.readouterr().err.strip() == "gankit: error: gankit serve needs its extra: pip install 'gankit[serve]'"
+
+
+def test_ctrl_c_stops_the_server_and_leaves_nothing_behind(served, tmp_path):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "gankit", "serve", str(served.run), "--port", "0"],
+                               stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = process.stderr.readline()
+        assert line.startswith(f"gankit: serving {served.run} at http://127.0.0.1:"), line
+        url = line.split(" at ")[1].split(" ")[0]
+        with urllib.request.urlopen(url + "api/generator.onnx") as response:  # exported through a temporary folder
+            assert response.status == 200 and len(response.read()) > 1000
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        assert process.stderr.read().strip() == "gankit: stopped"
+    finally:
+        process.kill()
+    assert list(scratch.iterdir()) == []
+
+
+def test_listening_beyond_this_machine_warns_and_admits_any_host_name(served, monkeypatch, caplog):
+    monkeypatch.setattr("uvicorn.Server.run", lambda self, sockets=None: None)  # bind, warn, return at once
+    with caplog.at_level("WARNING", logger="gankit"):
+        serve(served.run, host="0.0.0.0", port=0)
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    assert message.startswith("listening on 0.0.0.0: anyone who can reach this machine on port ") and " 0 " not in message
+    assert _allowed_hosts("0.0.0.0") == ["*"] and "attacker.example" not in _allowed_hosts("127.0.0.1")

@@ -62,6 +62,7 @@ def _bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(128)  # connections queue from here on, so the address is good as soon as it is logged
     except OSError as exc:
         sock.close()
         raise GankitError(f"cannot listen on {host} port {port}: {exc.strerror or exc}", option="port") from None
