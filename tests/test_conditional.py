@@ -58,6 +58,13 @@ def test_labels_survive_the_loaders_and_the_folder_cache_in_order(mnist_dir, tmp
     assert cached.labels.tolist() == [0, 1, 2, 0, 1, 2, 1, 2]  # round-robin; bag has two images
     assert cached.images[:, 0, 0, 0].tolist() == [130, 230, 30, 131, 231, 31, 232, 32]  # each image with its label
     assert torch.equal(decoded.labels, cached.labels) and torch.equal(decoded.images, cached.images)
+    assert all(type(name) is str for name in cached.classes)
+    # a conditional run on the tree takes its classes by folder name (from the cache, here) and remembers them
+    config = apply_overrides(load_preset("cgan-mnist"), ["data.dataset=folder", "data.image_size=8", "train.batch_size=4",
+                                                          "train.epochs=1", "output.progress=false", "output.report=false"])
+    run = gankit.train(config, tmp_path / "run", data_dir=tree)
+    assert gankit.load_run(run.path).classes == ["bag", "coat", "sandal"]
+    assert run.sample(3, label="sandal").shape == (3, 1, 8, 8)
 
 
 def test_a_label_changes_g_s_output_for_every_conditional_model():

@@ -52,7 +52,7 @@ def load_image_folder(source: Path, *, train: bool, size: int, channels: int, sk
     cached = cache_dir() / "decoded" / f"{key}.npz"
     if cached.is_file():
         with np.load(cached) as f:
-            images, labels, classes = f["images"], f["labels"], list(f["classes"])
+            images, labels, classes = f["images"], f["labels"], [str(name) for name in f["classes"]]  # not np.str_
         log.info("loaded %d decoded images from the cache %s", len(images), cached)
     else:
         images, labels, classes = _decode_all(source, train, size, channels, skip_bad)
