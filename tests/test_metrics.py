@@ -97,5 +97,6 @@ def test_class_coverage_uses_true_labels_of_the_real_side():
 
 def test_metric_names_are_checked():
     assert parse_metrics("fid, kid") == ["fid", "kid"]
-    with pytest.raises(GankitError, match="unknown metric 'fdi' \\(known: fid, kid, is, pr, coverage\\)"):
+    known = "fid, kid, is, pr, coverage, class_acc, intra_fid"
+    with pytest.raises(GankitError, match=f"unknown metric 'fdi' \\(known: {known}\\)"):
         parse_metrics("fid,fdi")

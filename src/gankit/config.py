@@ -186,7 +186,7 @@ def set_value(config: Config, dotted: str, value: Any, *, source: str) -> None:
     section_name, _, key = dotted.partition(".")
     section = _section(config, section_name, source)
     if not key or "." in key or key not in {f.name for f in dataclasses.fields(section)}:
-        raise GankitError(f"{source}: unknown config key '{dotted}' (known: {', '.join(known_keys())})")
+        raise GankitError(f"{source}: unknown config key {short(dotted)} (known: {', '.join(known_keys())})")
     hint = typing.get_type_hints(type(section))[key]
     setattr(section, key, _coerce(value, hint, f"{source}: {dotted}"))
 
@@ -202,7 +202,7 @@ def known_keys() -> list[str]:
 
 def _section(config: Config, name: str, source: str) -> Any:
     if name not in ("data", "model", "train", "output"):
-        raise GankitError(f"{source}: unknown config key '{name}' (known: {', '.join(known_keys())})")
+        raise GankitError(f"{source}: unknown config key {short(name)} (known: {', '.join(known_keys())})")
     return getattr(config, name)
 
 
