@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 import gankit
-from conftest import TINY, train_tiny
+from conftest import SHARED_DATA, TINY, train_tiny
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.cli import main
 from gankit.config import apply_overrides, load_preset
@@ -21,11 +23,13 @@ from gankit.metrics import compute
 from gankit.metrics.features import FeatureSet
 from gankit.models import build_models
 from gankit.models.conditioning import ConditionalBatchNorm, OutputHead
+from gankit.plots import grid_image
 from gankit.sampling import class_rows, resolve_class
 from gankit.training.state import new_state
 from gankit.training.step import GANStep
 
 pytestmark = pytest.mark.usefixtures("one_epoch_evaluator")
+
 
 def tiny_cgan(*overrides: str):
     return apply_overrides(load_preset("cgan-mnist"), [*TINY, "model.num_classes=10", *overrides])
@@ -99,15 +103,25 @@ def test_conditional_batch_norm_scales_and_shifts_by_class():
 def test_acgan_adds_class_losses_to_both_nets_by_hand():
     config = tiny_cgan("model.conditioning=acgan", "model.dropout=0.0")
     state = new_state(config, torch.device("cpu"))
+    weights = torch.ones(10)
     step = GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
-                   class_weights=torch.ones(10))
+                   class_weights=weights)
     real, labels = torch.rand(64, 1, 28, 28) * 2 - 1, torch.randint(10, (64,))
-    logits, classes = state.D(real, labels)
-    assert logits.shape == (64,) and classes.shape == (64, 10)
+    G_before, D_before = copy.deepcopy(state.G), copy.deepcopy(state.D)
     torch.manual_seed(1)
     stats = step(real, labels)
-    assert {"d_class_loss", "g_class_loss", "d_acc_class"} <= set(stats)
-    assert stats["d_class_loss"] > 0 and 0 <= stats["d_acc_class"] <= 1
+    torch.manual_seed(1)  # the step's own draws, again: noise, then G's classes
+    z = G_before.sample_noise(64)
+    asked = torch.multinomial(weights, 64, replacement=True)
+    with torch.no_grad():
+        fake = G_before(z, asked)
+        _, real_classes = D_before(real, labels)
+        _, fake_classes = D_before(fake, asked)
+        _, fake_classes_after = state.D(fake, asked)  # G's step sees D after D's update
+    expected_d = F.cross_entropy(real_classes, labels) + F.cross_entropy(fake_classes, asked)
+    assert stats["d_class_loss"] == pytest.approx(float(expected_d), rel=1e-5)
+    assert stats["g_class_loss"] == pytest.approx(float(F.cross_entropy(fake_classes_after, asked)), rel=1e-5)
+    assert stats["d_acc_class"] == pytest.approx(float((real_classes.argmax(1) == labels).float().mean()))
 
 
 def test_g_draws_classes_in_the_data_s_mix():
@@ -149,7 +163,8 @@ def test_the_training_grid_has_one_row_per_class(run):
     G = gankit.load_run(run).generator()
     noise, labels = class_rows(G, per_row, seed=config.train.seed + 1)
     assert labels.tolist() == [k for k in range(10) for _ in range(per_row)]
-    assert torch.equal(noise[:per_row], noise[per_row:2 * per_row])  # every row from the same noise
+    expected = grid_image(gankit.sampling.sample_images(G, noise=noise, labels=labels), per_row)
+    assert np.array_equal(np.asarray(grid.convert("RGB")), np.asarray(expected))  # row k is class k's samples
 
 
 def test_class_by_name_and_by_index_give_the_same_images(run):
@@ -171,9 +186,10 @@ def test_class_all_writes_one_row_per_class_and_walks_stay_in_their_class(run, t
     G = gankit.load_run(run).generator()
     gen = torch.Generator().manual_seed(0)
     a = G.sample_noise(2, generator=gen, device="cpu")
-    ends = gankit.sampling.sample_images(G, noise=a, labels=torch.tensor([3, 3]))
-    # the walk starts at its noise, in class 3 (slerp at 0 may move z by 1e-7: a pixel by one level at most)
-    assert (walks[:, 0].int() - ends.int()).abs().max() <= 1
+    b = G.sample_noise(2, generator=gen, device="cpu")
+    for frame, noise in ((walks[:, 0], a), (walks[:, -1], b)):  # both ends in class 3
+        ends = gankit.sampling.sample_images(G, noise=noise, labels=torch.tensor([3, 3]))
+        assert (frame.int() - ends.int()).abs().max() <= 1  # slerp may move z by 1e-7: a pixel by one level at most
 
 
 def test_a_class_is_found_by_name_before_index_and_an_int_is_always_an_index():
@@ -227,7 +243,10 @@ def test_class_accuracy_and_intra_fid_by_hand():
     assert result["class_accuracy_per_class"] == [1.0, 1.0, 0.5]
     assert result["class_accuracy"] == pytest.approx(2.5 / 3)
     assert result["intra_fid"] == pytest.approx(0.0, abs=1e-6)  # the same features per class on both sides
-    with pytest.raises(GankitError, match="unconditional"):
+    swapped = FeatureSet(features, probs, torch.tensor([1, 2, 0, 1, 2, 0]))  # the same images, asked as other classes
+    regrouped = compute(["fid", "intra_fid"], real, swapped)
+    assert regrouped["fid"] == pytest.approx(0.0, abs=1e-6) and regrouped["intra_fid"] > 0.1
+    with pytest.raises(GankitError, match="needs the class of every image, and the samples have none"):
         compute(["class_acc"], real, FeatureSet(features, probs))
 
 
@@ -243,19 +262,19 @@ def test_eval_scores_classes_beside_their_floor(run):
 
 
 def test_exports_take_z_and_labels_and_match_the_checkpoint(run, tmp_path):
-    ort = pytest.importorskip("onnxruntime")
     G = gankit.load_run(run).generator()
     z = G.sample_noise(6, generator=torch.Generator().manual_seed(5))
     labels = torch.tensor([0, 9, 3, 3, 7, 1])
     expected = G.sample(6, noise=z, labels=labels)
-    assert main(["export", str(run), "--format", "onnx", "--out", str(tmp_path / "g.onnx")]) == 0
-    (images,) = ort.InferenceSession(str(tmp_path / "g.onnx")).run(None, {"z": z.numpy(), "labels": labels.numpy()})
-    assert np.allclose(images, expected.numpy(), atol=1e-5)
     assert main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "g.pt")]) == 0
     with torch.no_grad():
         assert torch.allclose(torch.jit.load(str(tmp_path / "g.pt"))(z, labels), expected, atol=1e-6)
-    description = json.loads((tmp_path / "g.onnx.json").read_text())
+    description = json.loads((tmp_path / "g.pt.json").read_text())
     assert description["input"] == ["z", "labels"] and description["classes"][7] == "7 - seven"
+    ort = pytest.importorskip("onnxruntime")
+    assert main(["export", str(run), "--format", "onnx", "--out", str(tmp_path / "g.onnx")]) == 0
+    (images,) = ort.InferenceSession(str(tmp_path / "g.onnx")).run(None, {"z": z.numpy(), "labels": labels.numpy()})
+    assert np.allclose(images, expected.numpy(), atol=1e-5)
 
 
 @pytest.mark.parametrize("conditioning", ["projection", "acgan"])
@@ -273,10 +292,11 @@ def test_the_conditional_dcgan_trains_and_scores_its_classes(mnist_dir, tmp_path
 
 
 def test_cgan_fashion_mnist_trains_with_its_projection_d_and_average_and_takes_garment_names(tmp_path):
-    from conftest import SHARED_DATA
-
+    fashion = SHARED_DATA / "fashion-mnist"
+    if not (fashion / "train-images-idx3-ubyte.gz").is_file():
+        pytest.fail(f"the Fashion-MNIST copy is missing from {fashion} (set GANKIT_TEST_DATA)")
     config = apply_overrides(load_preset("cgan-fashion-mnist"), [*TINY, "train.epochs=1", "train.ema_warmup=2"])
-    run = gankit.train(config, tmp_path / "r", data_dir=SHARED_DATA / "fashion-mnist")
+    run = gankit.train(config, tmp_path / "r", data_dir=fashion)
     assert run.classes[5] == "Sandal" and run.config.model.num_classes == 10
     state = load_checkpoint(run.checkpoint())
     assert "generator_ema" in state and "head.embed.weight" in state["discriminator"]  # the projection's embedding

@@ -199,10 +199,11 @@ def test_the_routes_answer_plain_http_and_bad_requests_get_one_json_line(served)
     assert set(info["scores"]) == {"fid"} and info["limits"] == {"n": MAX_SAMPLES, "steps": 64, "seed": 2**32 - 1}
     status, body = served.get("api/samples?seed=2&n=3")
     assert status == 200 and Image.open(io.BytesIO(body)).size == (2 * 30 + 2, 2 * 30 + 2)  # 3 images, 2 per row
-    request = urllib.request.Request(served.url + "api/info", headers={"Host": "attacker.example"})
+    request = urllib.request.Request(served.url + "api/info", headers={"Host": "attacker.example:7860"})
     with pytest.raises(urllib.error.HTTPError) as refused:  # DNS rebinding: a page elsewhere naming this machine
         urllib.request.urlopen(request)
     assert refused.value.code == 400
+    assert json.loads(refused.value.read())["error"].endswith("not to the host 'attacker.example'")
 
 
 def test_the_generator_download_is_the_checkpoint_as_onnx(served):

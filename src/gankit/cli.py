@@ -23,7 +23,7 @@ FLAGS = {"data_dir": "--data-dir", "run_dir": "--out", "resume": "--resume", "n"
          "steps": "--steps", "mode": "--mode", "inception_weights": "--inception-weights",
          "train.on_nan": "--on-nan", "train.precision": "--precision", "train.device": "--device",
          "output.tensorboard": "--tensorboard", "override": "--set", "force": "--force", "class": "--class",
-         "port": "--port", "metrics": "--metrics"}
+         "port": "--port"}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from gankit.config import Config
+from gankit.config import Config, short
 from gankit.data import load_images
 from gankit.data.locate import resolve_data_dir
 from gankit.errors import GankitError
@@ -45,6 +45,11 @@ def make_scorer(config: Config, *, n: int, metrics: list[str], features: str, da
     data = dataclasses.replace(config.data, limit=None, dir=str(root) if root else None)
     test = load_images(data, train=False)
     train = load_images(data, train=True)
+    if config.model.conditioning != "none":
+        for split in (test, train):  # label k must mean the class G learnt as k
+            if split.labels is None or list(split.classes) != list(config.data.classes or []):
+                raise GankitError(f"{split.source} has the classes {short(split.classes)}, but the run was trained on "
+                                  f"{short(config.data.classes)}: its class metrics would compare different classes")
     n_real = min(n, len(test), len(train))
     if n_real < n:
         log.warning("the real splits hold %d images: scoring with %d on each side", n_real, n_real)

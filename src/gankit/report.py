@@ -166,7 +166,8 @@ def _per_class(run: Run) -> str:
 
 def _per_class_figures(run: Run, classes: int) -> tuple[dict[str, list], str]:
     """The per-class lists of the newest scoring in RUN/eval/ that has them (unreadable files are passed over)."""
-    for path in sorted(run.folder.evals.glob("*.json"), reverse=True) if run.folder.evals.is_dir() else []:
+    found = sorted(run.folder.evals.glob("*.json"), key=lambda p: p.stat().st_mtime) if run.folder.evals.is_dir() else []
+    for path in reversed(found):
         try:
             metrics = json.loads(path.read_text()).get("metrics", {})
         except (OSError, ValueError, AttributeError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 from gankit.config import short
@@ -68,13 +70,15 @@ def class_rows(G: Generator, per_class: int, *, seed: int = 0) -> tuple[torch.Te
 
 
 def resolve_class(names: list[str], which: int | str) -> int:
-    """A class given by index (an int) or as text: a name ("sandal", any case), else an index ("7")."""
+    """A class given by index (an integer) or as text: its exact name, else its name in any case, else an index ("7")."""
     listed = ", ".join(name if name.split(" ")[0] == str(i) else f"{i} {name}" for i, name in enumerate(names))
-    if isinstance(which, int):
+    if isinstance(which, numbers.Integral):
         if 0 <= which < len(names):
-            return which
+            return int(which)
         raise GankitError(f"class {which} is not one of this run's classes: {listed}", option="class")
-    wanted = which.strip().lower()
+    if which in names:
+        return names.index(which)
+    wanted = str(which).strip().lower()
     for i, name in enumerate(names):  # torchvision names MNIST's classes "7 - seven": "seven" will do
         if wanted in (name.lower(), name.lower().split(" - ")[-1]):
             return i

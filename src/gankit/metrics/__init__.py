@@ -54,6 +54,7 @@ def compute(names: list[str], real: FeatureSet, generated: FeatureSet) -> dict[s
     results: dict[str, Any] = {}
     for name in names:
         if METRICS[name].conditional and (real.labels is None or generated.labels is None):
-            raise GankitError(f"metric {name} scores class-conditional samples; this generator is unconditional")
+            side = "the real images" if real.labels is None else "the samples"
+            raise GankitError(f"metric {name} needs the class of every image, and {side} have none")
         results.update(METRICS[name].compute(real, generated))
     return results

@@ -6,7 +6,6 @@ Its floor is the evaluator's own accuracy on real images of known class.
 
 from __future__ import annotations
 
-
 from gankit.metrics.features import FeatureSet
 from gankit.metrics.registry import register_metric
 

@@ -20,11 +20,12 @@ from collections.abc import Callable
 from importlib import resources
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gankit.errors import GankitError
 from gankit.serve.playground import Playground
@@ -57,7 +58,25 @@ def create_app(playground: Playground, allowed_hosts: list[str]) -> Starlette:
 
     routes = [Route("/", index), *(Route(f"/api/{path}", _answer(handler)) for path, handler in
                                    (("info", info), ("samples", samples), ("walk", walk), ("generator.onnx", onnx)))]
-    return Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)])
+    return Starlette(routes=routes, middleware=[Middleware(HostCheck, allowed_hosts=allowed_hosts)])
+
+
+class HostCheck:
+    """Answers a request whose Host header names none of `allowed_hosts` ("*": any) with a 400 and one JSON line."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: list[str]):
+        self.app, self.allowed = app, set(allowed_hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "*" not in self.allowed:
+            host = Headers(scope=scope).get("host", "")
+            name = host.split("]")[0] + "]" if host.startswith("[") else host.split(":")[0]  # without the port
+            if name not in self.allowed:
+                refusal = JSONResponse({"error": f"this page answers to {', '.join(sorted(self.allowed))}, not to the "
+                                                 f"host {name[:80]!r}"}, status_code=400)
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _answer(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:

@@ -150,9 +150,9 @@ class Checkpoints(Callback):
         # the checkpoint carries the epoch's record: a crash before the metrics line is written is
         # repaired on resume, and a crash before the checkpoint replays the whole epoch
         state = {**state_to_checkpoint(epoch.state), "record": epoch.record}
-        save_checkpoint(run.checkpoints / checkpoint_name(epoch.state.epoch), state)
-        if _best_fid(epoch.history):
+        if _best_fid(epoch.history):  # first: a crash before the epoch's checkpoint replays the epoch, and this again
             save_checkpoint(run.checkpoints / BEST, state)
+        save_checkpoint(run.checkpoints / checkpoint_name(epoch.state.epoch), state)
         run.append_metrics(epoch.record)
         prune_checkpoints(run.checkpoints, self.keep)
 
