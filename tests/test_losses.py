@@ -111,3 +111,10 @@ def test_hinge_by_hand():
     loss = build_loss(TrainConfig(loss="hinge"))
     assert loss.d_loss(real, fake).item() == pytest.approx((0.5 + 0.0) / 2 + (1.0 + 0.0) / 2)
     assert loss.g_loss(fake).item() == pytest.approx(1.5)  # -mean(0, -3)
+
+
+def test_wasserstein_loss_by_hand():
+    loss = LOSSES["wgan"]()
+    real, fake = torch.tensor([2.0, 4.0]), torch.tensor([-1.0, 0.0, 4.0])
+    assert loss.d_loss(real, fake).item() == pytest.approx(1.0 - 3.0)  # E[D(G(z))] − E[D(x)]
+    assert loss.g_loss(fake).item() == pytest.approx(-1.0)

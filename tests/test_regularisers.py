@@ -1,9 +1,11 @@
 import pytest
 import torch
 
-from conftest import train_tiny
+import gankit
+from conftest import tiny_config, train_tiny
+from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.errors import GankitError
-from gankit.regularisers import r1_penalty
+from gankit.regularisers import gradient_penalty, r1_penalty
 
 
 def test_r1_against_its_definition_on_a_linear_discriminator():
@@ -158,3 +160,44 @@ def test_r1_with_compile_is_refused():
 
     with pytest.raises(GankitError, match="train.r1_gamma needs the gradient of a gradient"):
         tiny_config("train.r1_gamma=1", "train.compile=true")
+
+
+def test_gradient_penalty_against_its_definition_on_a_linear_critic():
+    # D(x) = x · w: ∇ D = w at every point between real and fake, so the penalty is λ (‖w‖ − 1)²
+    w = torch.tensor([[[1.0, -2.0], [0.5, 3.0]]])
+    D = lambda x: (x * w).flatten(1).sum(1)  # noqa: E731
+    term = gradient_penalty(10.0)(D, torch.randn(5, 1, 2, 2), torch.randn(5, 1, 2, 2))["gradient_penalty"]
+    assert term.item() == pytest.approx(10.0 * (w.norm().item() - 1) ** 2, rel=1e-6)
+
+
+def test_the_gradient_penalty_is_zero_for_a_unit_gradient_and_reaches_d_s_weights():
+    unit = torch.full((1, 2, 2), 0.5)  # ‖w‖ = 1
+    term = gradient_penalty(10.0)(lambda x: (x * unit).flatten(1).sum(1), torch.randn(3, 1, 2, 2), torch.randn(3, 1, 2, 2))
+    assert term["gradient_penalty"].item() == pytest.approx(0.0, abs=1e-10)
+    D = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
+    gradient_penalty(1.0)(lambda x: D(x).squeeze(1), torch.randn(6, 1, 2, 2), torch.randn(6, 1, 2, 2))[
+        "gradient_penalty"].backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in D[1].parameters())
+
+
+def test_d_steps_update_g_on_every_n_th_batch_only(mnist_dir, tmp_path):
+    run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=1", "train.d_steps=3", "train.loss=wgan",
+                     "train.gp_lambda=10")
+    state = load_checkpoint(run.checkpoint())
+    adam_steps = [float(s["step"]) for s in state["opt_g"]["state"].values()]
+    assert set(adam_steps) == {3.0}  # 8 batches of 64: G at batches 1, 4 and 7
+    assert {float(s["step"]) for s in state["opt_d"]["state"].values()} == {8.0}
+    record = run.metrics()[-1]
+    assert record["gradient_penalty"] > 0 and "collapsed" in record and not record["collapsed"]
+
+
+def test_resume_is_bit_identical_with_ema_r1_gp_diffaugment_and_d_steps(mnist_dir, tmp_path):
+    options = ["train.ema_decay=0.9", "train.r1_gamma=1", "train.gp_lambda=10", "train.loss=wgan", "train.d_steps=3",
+               "train.diffaugment=color,translation,cutout"]
+    train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=2", *options)
+    train_tiny(mnist_dir, tmp_path / "split", "train.epochs=1", *options)
+    gankit.train(tiny_config("train.epochs=2", *options), tmp_path / "split", resume=True)
+    a, b = (load_checkpoint(list_checkpoints(tmp_path / r / "checkpoints")[-1]) for r in ("straight", "split"))
+    for net in ("generator", "generator_ema", "discriminator"):
+        for key in a[net]:
+            assert torch.equal(a[net][key], b[net][key]), (net, key)

@@ -64,6 +64,8 @@ class TrainConfig:
     ema_warmup: int = 0  # steps during which the average copies G outright, before it starts averaging
     diffaugment: str = ""  # DiffAugment's parts for D's inputs, real and generated, e.g. "color,translation,cutout"; "": none
     r1_gamma: float = 0.0  # R1 penalty on real images, γ/2·E[‖∇D(x)‖²] (Mescheder et al. 2018); 0: off
+    gp_lambda: float = 0.0  # WGAN-GP's gradient penalty λ·E[(‖∇D(x̂)‖ − 1)²] between real and fake images (10 in the paper); 0: off
+    d_steps: int = 1  # D updates per G update (n_critic; WGAN-GP and SNGAN use 5): G updates on every d_steps-th batch of an epoch
     label_smoothing: float = 0.0  # BCE losses, one-sided: D's target for real images is 1 - label_smoothing
     probability_clip: float = 0.0  # BCE losses: D's probability clipped to [c, 1 - c] first, as Keras's BCE does (1e-7); 0: exact
     lr_g: float = 2e-4  # Adam learning rate of G
@@ -307,9 +309,13 @@ def validate(config: Config) -> None:
     parse_policy(t.diffaugment)
     if t.r1_gamma < 0:
         raise GankitError(f"train.r1_gamma must be >= 0, got {t.r1_gamma}")
-    if t.r1_gamma and t.compile:
-        raise GankitError("train.r1_gamma needs the gradient of a gradient, which torch.compile'd modules do not give: "
-                          "turn off train.compile")
+    if t.gp_lambda < 0:
+        raise GankitError(f"train.gp_lambda must be >= 0, got {t.gp_lambda}")
+    for key in ("r1_gamma", "gp_lambda"):
+        if getattr(t, key) and t.compile:
+            raise GankitError(f"train.{key} needs the gradient of a gradient, which torch.compile'd modules do not give: "
+                              "turn off train.compile")
+    _positive("train.d_steps", t.d_steps)
     for key in ("lr_g", "lr_d"):
         _positive(f"train.{key}", getattr(t, key))
     for key in ("beta1", "beta2"):

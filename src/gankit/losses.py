@@ -120,3 +120,18 @@ class Hinge(GANLoss):
 
     def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
         return -fake.mean()
+
+
+@LOSSES.register("wgan")
+class Wasserstein(GANLoss):
+    """Wasserstein (Arjovsky et al. 2017) on D's raw output, a critic: D minimises E[D(G(z))] − E[D(x)],
+    G minimises −E[D(G(z))]. It needs D kept Lipschitz: the gradient penalty (train.gp_lambda,
+    Gulrajani et al. 2017) or spectral norm, and usually several D steps per G step (train.d_steps)."""
+
+    collapse_g_loss = float("inf")  # a critic has no "sure of every fake": the collapse watch never fires
+
+    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return fake.mean() - real.mean()
+
+    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        return -fake.mean()

@@ -23,6 +23,21 @@ def r1_penalty(gamma: float) -> Penalty:
     return penalty
 
 
+def gradient_penalty(weight: float) -> Penalty:
+    """WGAN-GP (Gulrajani et al. 2017): λ · E[(‖∇ D(x̂)‖ − 1)²] at x̂ = εx + (1 − ε)G(z), ε ~ U(0, 1) per image,
+    drawn from torch's RNG (checkpointed, so resume replays it)."""
+
+    def penalty(D: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        epsilon = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)
+        mixed = (epsilon * real.detach() + (1 - epsilon) * fake.detach()).requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(mixed).float().sum(), mixed, create_graph=True)
+        norm = grad.float().flatten(1).norm(dim=1)
+        return {"gradient_penalty": weight * (norm - 1).square().mean()}
+
+    return penalty
+
+
 def config_penalties(train: TrainConfig) -> list[Penalty]:
     """The penalties `train` asks for."""
-    return [r1_penalty(train.r1_gamma)] if train.r1_gamma else []
+    return ([r1_penalty(train.r1_gamma)] if train.r1_gamma else []) + \
+        ([gradient_penalty(train.gp_lambda)] if train.gp_lambda else [])

@@ -161,7 +161,7 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
     for i in range(steps):
         index = order[i * batch:(i + 1) * batch]
         real = images[index].float().mul_(scale).add_(low)  # uint8 -> G's range
-        stats = step(real, labels[index] if labels is not None else None)
+        stats = step(real, labels[index] if labels is not None else None, update_g=i % config.train.d_steps == 0)
         values = torch.stack(list(stats.values()))
         if not names:
             names, totals = list(stats), torch.zeros_like(values)

@@ -39,16 +39,23 @@ class GANStep:
         if bool(G.num_classes) != (class_weights is not None):
             raise ValueError("a conditional G needs class_weights (the data's class frequencies); an unconditional one none")
         self.class_weights = class_weights
+        self.last_g_terms: dict[str, torch.Tensor] | None = None  # G's terms of its last update, for D-only steps
         self.d_trainable = [p for p in D.parameters() if p.requires_grad]  # frozen by G's step, then restored
         # without batch norm, one D forward over real and fake together is the same function
         self.joint_d = not has_batch_norm(D)
 
-    def __call__(self, real: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def __call__(self, real: torch.Tensor, labels: torch.Tensor | None = None, *, update_g: bool = True
+                 ) -> dict[str, torch.Tensor]:
+        """One D update and, with `update_g`, one G update (train.d_steps leaves G out of most steps; their
+        stats repeat G's last terms)."""
+        if not update_g and self.last_g_terms is None:
+            raise ValueError("a step's first call must update G too (its stats need G's terms)")
         n = real.shape[0]
         z = self.G.sample_noise(n, device=self.device)
         fake_labels = None if self.class_weights is None else torch.multinomial(self.class_weights, n, replacement=True)
         with autocast(self.precision, self.device):
-            fake = self.G(z, fake_labels)
+            with torch.set_grad_enabled(update_g):  # a D-only step needs no graph through G
+                fake = self.G(z, fake_labels)
             (real_out, real_class), (fake_out, fake_class) = self.discriminate(real, labels, fake.detach(), fake_labels)
             d_terms = {"d_loss": self.loss.d_loss(real_out, fake_out)}
             if real_class is not None:  # ACGAN: D also names the class of real and generated images
@@ -56,7 +63,22 @@ class GANStep:
             for penalty in self.penalties:  # through the augmentation, as D sees the images
                 d_terms.update(penalty(lambda x: _split(self.D(self.augment(x), labels))[0], real, fake.detach()))
         self._update(self.opt_d, sum(d_terms.values()))
+        if update_g:
+            self.last_g_terms = self._update_g(fake, fake_labels)
+            for hook in self.after_step:
+                hook(self)
 
+        threshold = self.loss.decision_threshold
+        with torch.no_grad():
+            stats = {name: term.detach().float() for name, term in {**d_terms, **self.last_g_terms}.items()}
+            stats["d_acc_real"] = (real_out > threshold).float().mean()
+            stats["d_acc_fake"] = (fake_out < threshold).float().mean()
+            if real_class is not None:
+                stats["d_acc_class"] = (real_class.argmax(1) == labels).float().mean()
+            return stats
+
+    def _update_g(self, fake: torch.Tensor, fake_labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """G's update through D (D's weights frozen meanwhile); returns its named terms, detached."""
         for p in self.d_trainable:  # G's step goes through D, but D's weights need no gradient here
             p.requires_grad_(False)
         try:
@@ -69,17 +91,7 @@ class GANStep:
         finally:
             for p in self.d_trainable:
                 p.requires_grad_(True)
-        for hook in self.after_step:
-            hook(self)
-
-        threshold = self.loss.decision_threshold
-        with torch.no_grad():
-            stats = {name: term.detach().float() for name, term in {**d_terms, **g_terms}.items()}
-            stats["d_acc_real"] = (real_out > threshold).float().mean()
-            stats["d_acc_fake"] = (fake_out < threshold).float().mean()
-            if real_class is not None:
-                stats["d_acc_class"] = (real_class.argmax(1) == labels).float().mean()
-            return stats
+        return {name: term.detach() for name, term in g_terms.items()}
 
     def discriminate(self, real: torch.Tensor, real_labels: torch.Tensor | None, fake: torch.Tensor,
                      fake_labels: torch.Tensor | None) -> tuple[tuple[torch.Tensor, torch.Tensor | None], ...]:
