@@ -34,12 +34,12 @@ def poison_step(monkeypatch):
     calls = {"n": 0}
 
     class PoisonedStep(loop.GANStep):
-        def __call__(self, real, labels=None):
+        def __call__(self, real, labels=None, **options):
             calls["n"] += 1
             if calls["n"] == calls.get("at") or calls["n"] >= calls.get("from", float("inf")):
                 with torch.no_grad():
                     next(self.D.parameters()).view(-1)[0] = float("nan")
-            return super().__call__(real, labels)
+            return super().__call__(real, labels, **options)
 
     monkeypatch.setattr(loop, "GANStep", PoisonedStep)
     return calls

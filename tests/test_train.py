@@ -13,6 +13,7 @@ from conftest import TINY_MLP, TINY_NETS, tiny_config, train_tiny
 from gankit import device
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.errors import GankitError
+from gankit.training.callbacks import Callback
 
 
 def _weights(run):
@@ -258,3 +259,26 @@ def test_batch_norm_with_a_batch_of_one_is_refused_before_a_folder_exists(mnist_
     with pytest.raises(GankitError, match="train.batch_size must be at least 2 for model.arch dcgan"):
         gankit.train(config, tmp_path / "r", data_dir=mnist_dir)
     assert not (tmp_path / "r").exists()
+
+
+def test_linear_decay_takes_both_learning_rates_to_zero_over_the_run_and_d_has_its_own_betas(mnist_dir, tmp_path):
+    run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=2", "train.lr_decay=linear", "train.beta1_d=0.0",
+                     "train.beta2_d=0.9")
+    state = load_checkpoint(run.checkpoint())
+    steps = 2 * 8  # 2 epochs of 8 batches of 64
+    (g_group,), (d_group,) = state["opt_g"]["param_groups"], state["opt_d"]["param_groups"]
+    assert g_group["lr"] == pytest.approx(2e-4 / steps) and d_group["lr"] == pytest.approx(2e-4 / steps)  # the last step's
+    assert g_group["betas"] == (0.5, 0.999) and d_group["betas"] == (0.0, 0.9)
+
+
+def test_resume_is_bit_identical_with_linear_decay(mnist_dir, tmp_path):
+    class StopAfterEpochOne(Callback):  # an interruption: the schedule still spans the run's 3 epochs
+        def on_epoch_end(self, epoch):
+            if epoch.state.epoch == 1:
+                epoch.stop = "stopped for the test"
+
+    train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=3", "train.lr_decay=linear")
+    train_tiny(mnist_dir, tmp_path / "split", "train.epochs=3", "train.lr_decay=linear", callbacks=[StopAfterEpochOne()])
+    assert [r["epoch"] for r in gankit.load_run(tmp_path / "split").metrics()] == [1]
+    gankit.train(None, tmp_path / "split", resume=True)
+    _assert_same(_weights(tmp_path / "straight"), _weights(tmp_path / "split"))

@@ -24,6 +24,7 @@ ON_NAN = ("stop", "rollback")
 ON_COLLAPSE = ("warn", "stop")
 MAX_GRID_SAMPLES = 4096
 SAMPLING = ("epochs", "replacement")
+LR_DECAYS = ("none", "linear")
 # keys a resumed run may change: they alter how long it runs, where it reads and what it writes, not its maths
 RESUMABLE = ("train.epochs", "train.device", "train.compile", "train.on_nan", "train.on_collapse", "train.collapse_",
              "data.dir", "output.", "description")
@@ -70,8 +71,11 @@ class TrainConfig:
     probability_clip: float = 0.0  # BCE losses: D's probability clipped to [c, 1 - c] first, as Keras's BCE does (1e-7); 0: exact
     lr_g: float = 2e-4  # Adam learning rate of G
     lr_d: float = 2e-4  # Adam learning rate of D
-    beta1: float = 0.5  # Adam beta1
-    beta2: float = 0.999  # Adam beta2
+    beta1: float = 0.5  # Adam beta1 (of both nets, unless beta1_d is set)
+    beta2: float = 0.999  # Adam beta2 (of both nets, unless beta2_d is set)
+    beta1_d: float | None = None  # D's own Adam beta1; None: train.beta1
+    beta2_d: float | None = None  # D's own Adam beta2; None: train.beta2
+    lr_decay: str = "none"  # none | linear: both learning rates fall linearly to 0 over the run's steps (as in Mimicry)
     adam_eps: float = 1e-8  # Adam epsilon (torch's default; Keras's is 1e-7)
     sampling: str = "epochs"  # epochs (each image once per epoch, in a fresh order) | replacement (each batch drawn anew, as Keras tutorials do)
     seed: int = 0  # seeds weights, noise, dropout and shuffling
@@ -318,8 +322,9 @@ def validate(config: Config) -> None:
     _positive("train.d_steps", t.d_steps)
     for key in ("lr_g", "lr_d"):
         _positive(f"train.{key}", getattr(t, key))
-    for key in ("beta1", "beta2"):
-        if not 0.0 <= getattr(t, key) < 1.0:
+    _choice("train.lr_decay", t.lr_decay, LR_DECAYS)
+    for key in ("beta1", "beta2", "beta1_d", "beta2_d"):
+        if getattr(t, key) is not None and not 0.0 <= getattr(t, key) < 1.0:
             raise GankitError(f"train.{key} must be in [0, 1), got {getattr(t, key)}")
     if not 0 <= t.seed < 2**32:
         raise GankitError(f"train.seed must be in [0, 2^32), got {t.seed}")

@@ -132,6 +132,8 @@ def roll_back(state: TrainingState, run: RunDir, initial: dict[str, Any] | None)
     for optimiser in (state.opt_g, state.opt_d):
         for group in optimiser.param_groups:
             group["lr"] *= state.config.train.rollback_lr_factor
+            if "base_lr" in group:
+                group["base_lr"] *= state.config.train.rollback_lr_factor
 
 
 def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: int,
@@ -159,6 +161,8 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
                disable=None if config.output.progress else True, file=sys.stderr, dynamic_ncols=True)
     start = time.perf_counter()
     for i in range(steps):
+        if config.train.lr_decay == "linear":
+            decay_learning_rates(state, 1.0 - ((epoch - 1) * steps + i) / (config.train.epochs * steps))
         index = order[i * batch:(i + 1) * batch]
         real = images[index].float().mul_(scale).add_(low)  # uint8 -> G's range
         stats = step(real, labels[index] if labels is not None else None, update_g=i % config.train.d_steps == 0)
@@ -177,6 +181,14 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
     if first_bad.item() >= 0:
         raise Diverged(int(first_bad.item()))
     return _means(totals, steps, names), seconds, steps * batch
+
+
+def decay_learning_rates(state: TrainingState, fraction: float) -> None:
+    """Both optimisers' learning rates at `fraction` of their base rate (the step's place in the run decides it,
+    so resume needs no scheduler state)."""
+    for optimiser in (state.opt_g, state.opt_d):
+        for group in optimiser.param_groups:
+            group["lr"] = group["base_lr"] * fraction
 
 
 def _means(totals: torch.Tensor, steps: int, names: list[str]) -> dict[str, float]:

@@ -41,7 +41,11 @@ def new_state(config: Config, device: torch.device) -> TrainingState:
     t = config.train
     # fused Adam updates each tensor in one pass, on the CPU too (bench/speedups.py measures the gain)
     opt_g = torch.optim.Adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2), eps=t.adam_eps, fused=True)
-    opt_d = torch.optim.Adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2), eps=t.adam_eps, fused=True)
+    d_betas = (t.beta1 if t.beta1_d is None else t.beta1_d, t.beta2 if t.beta2_d is None else t.beta2_d)
+    opt_d = torch.optim.Adam(D.parameters(), lr=t.lr_d, betas=d_betas, eps=t.adam_eps, fused=True)
+    for optimiser in (opt_g, opt_d):  # the rate a schedule scales (train.lr_decay); saved with the optimiser
+        for group in optimiser.param_groups:
+            group["base_lr"] = group["lr"]
     shuffle = torch.Generator().manual_seed(t.seed)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if t.ema_decay else None
     return TrainingState(config, G, D, opt_g, opt_d, shuffle, G_ema=G_ema)
