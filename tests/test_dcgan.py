@@ -1,6 +1,8 @@
+import numpy as np
 import pytest
 import torch
 
+import gankit
 from gankit.config import apply_overrides, load_preset
 from gankit.errors import GankitError
 from gankit.models import build_models, count_parameters
@@ -58,6 +60,35 @@ def test_grey_dcgan_for_mnist():
     assert G.sample(4).shape == (4, 1, 32, 32)
 
 
-def test_dcgan_needs_32_pixels():
-    with pytest.raises(GankitError, match="dcgan makes 32x32 images"):
-        apply_overrides(load_preset("dcgan-mnist"), ["data.image_size=28"])
+def test_dcgan_sizes_are_powers_of_two_from_32_to_256():
+    for size in (28, 48, 512):
+        with pytest.raises(GankitError, match=f"dcgan makes images of side 32, 64, 128, 256; data.image_size is {size}"):
+            apply_overrides(load_preset("seed-dcgan-cifar10"), ["data.dataset=folder", f"data.image_size={size}"])
+
+
+@pytest.mark.parametrize("size", [64, 128, 256])
+def test_a_larger_dcgan_adds_blocks_and_keeps_its_widths_capped(size):
+    config = apply_overrides(load_preset("seed-dcgan-cifar10"), ["data.dataset=folder", f"data.image_size={size}",
+                                                                   "model.base_channels=4"])
+    G, D = build_models(config)
+    images = G.sample(2)
+    assert images.shape == (2, 3, size, size) and images.abs().max() <= 1
+    assert D(images).shape == (2,)
+    convolutions = [m for m in G.net if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert len(convolutions) == size.bit_length() - 2  # one stride-2 block per doubling from 2x2
+    assert max(m.in_channels for m in convolutions) == 8 * 4
+
+
+def test_a_folder_of_64_pixel_images_trains_at_that_size_with_one_setting(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    config = apply_overrides(load_preset("seed-dcgan-cifar10"), [
+        "data.dataset=folder", "data.image_size=64", "model.base_channels=4", "train.batch_size=4", "train.epochs=1",
+        "output.progress=false", "output.report=false"])
+    run = gankit.train(config, tmp_path / "run", data_dir=folder)
+    assert run.sample(2).shape == (2, 3, 64, 64)

@@ -50,7 +50,7 @@ class ModelConfig:
     d_hidden: list[int] = field(default_factory=lambda: [1024, 512, 256])  # mlp: D's hidden widths
     dropout: float = 0.3  # mlp: dropout after each of D's hidden layers
     output: str = "sigmoid"  # mlp: G's output, sigmoid (pixels in [0, 1], the report's) | tanh (pixels in [-1, 1])
-    base_channels: int = 64  # dcgan: D's first conv width; widths double per layer (64..512)
+    base_channels: int = 64  # dcgan: D's first conv width; widths double per layer up to 8x (64..512)
     spectral_norm: str = "none"  # spectral normalisation of the layers' weights: none | d | both (G's too)
     conditioning: str = "none"  # class labels: none | concat (cGAN, mlp) | projection (projection D) | acgan (classifier D)
     num_classes: int = 0  # classes of a conditional model; 0: as many as the data has (filled when the run starts)
@@ -257,6 +257,7 @@ def validate(config: Config) -> None:
     from gankit.losses import LOSSES, build_loss
     from gankit.metrics import EXTRACTORS, METRICS, check_applicable
     from gankit.models import ARCHS, ARCHS_CONDITIONING, CONDITIONING, SPECTRAL_NORM
+    from gankit.models.dcgan import SIZES as DCGAN_SIZES
 
     d, m, t, o = config.data, config.model, config.train, config.output
     _choice("data.dataset", d.dataset, DATASETS.names())
@@ -298,8 +299,9 @@ def validate(config: Config) -> None:
     if not 0.0 <= m.dropout < 1.0:
         raise GankitError(f"model.dropout must be in [0, 1), got {m.dropout}")
     _positive("model.base_channels", m.base_channels)
-    if m.arch == "dcgan" and d.image_size != 32:
-        raise GankitError(f"model.arch dcgan makes 32x32 images; data.image_size is {d.image_size}")
+    if m.arch == "dcgan" and d.image_size not in DCGAN_SIZES:
+        raise GankitError(f"model.arch dcgan makes images of side {', '.join(map(str, DCGAN_SIZES))}; "
+                          f"data.image_size is {d.image_size}")
     DATASETS[d.dataset].check(d)
     _positive("train.epochs", t.epochs)
     _positive("train.batch_size", t.batch_size)

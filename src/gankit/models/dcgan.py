@@ -1,4 +1,4 @@
-"""The seed DCGAN of the report: convolutional G and D for 32x32 images.
+"""The seed DCGAN of the report: convolutional G and D for 32x32 images (and 64, 128, 256).
 
 Where the report is silent the DCGAN paper's rules apply (Radford et al., 2015): batch norm in G
 and D except G's output layer and D's input layer; ReLU in G, tanh on G's output (data in
@@ -35,14 +35,16 @@ def _dcgan_init(module: nn.Module) -> None:
 class DCGANGenerator(Generator):
     """z (128) -> Dense 2048 -> 2x2x512 -> 4x4x256 -> 8x8x128 -> 16x16x64 -> 32x32xC, tanh.
 
-    With `num_classes`, every batch norm is class-conditional (its scale and shift looked up by label)."""
+    Larger sizes (64, 128, 256) add stride-2 blocks at the top, widths capped at 8 x base_channels,
+    so the 32x32 model is the report's exactly. With `num_classes`, every batch norm is
+    class-conditional (its scale and shift looked up by label)."""
 
     value_range = (-1.0, 1.0)
 
     def __init__(self, noise_dim: int, channels: int, base_channels: int = 64, *, noise: str = "normal",
-                 num_classes: int = 0):
+                 num_classes: int = 0, size: int = 32):
         super().__init__()
-        self.noise_dim, self.noise, self.image_shape = noise_dim, noise, (channels, 32, 32)
+        self.noise_dim, self.noise, self.image_shape = noise_dim, noise, (channels, size, size)
         self.num_classes = num_classes
 
         def norm(features: int, dims: int = 2) -> nn.Module:
@@ -50,52 +52,63 @@ class DCGANGenerator(Generator):
                 return ConditionalBatchNorm(features, num_classes, dims)
             return nn.BatchNorm2d(features) if dims == 2 else nn.BatchNorm1d(features)
 
-        c = base_channels
-        self.top = 8 * c
+        widths = block_widths(size, base_channels)  # at 2x2, 4x4, ..., size/2
+        self.top = widths[0]
         self.project = nn.Sequential(nn.Linear(noise_dim, 4 * self.top, bias=False), norm(4 * self.top, 1), nn.ReLU())
-        self.net = nn.Sequential(
-            nn.ConvTranspose2d(8 * c, 4 * c, 4, 2, 1, bias=False), norm(4 * c), nn.ReLU(),  # 4x4
-            nn.ConvTranspose2d(4 * c, 2 * c, 4, 2, 1, bias=False), norm(2 * c), nn.ReLU(),  # 8x8
-            nn.ConvTranspose2d(2 * c, c, 4, 2, 1, bias=False), norm(c), nn.ReLU(),  # 16x16
-            nn.ConvTranspose2d(c, channels, 4, 2, 1), Float32Output(nn.Tanh()),  # 32x32, no norm on the output
-        )
+        layers: list[nn.Module] = []
+        for wide, narrow in zip(widths, widths[1:]):  # each doubles the side
+            layers += [nn.ConvTranspose2d(wide, narrow, 4, 2, 1, bias=False), norm(narrow), nn.ReLU()]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), Float32Output(nn.Tanh())]  # no norm on the output
+        self.net = nn.Sequential(*layers)
         _dcgan_init(self)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         x = run_layers(self.project, z, y).view(-1, self.top, 2, 2)  # (N, 2048) -> (N, 512, 2, 2)
-        return run_layers(self.net, x, y)  # -> (N, C, 32, 32)
+        return run_layers(self.net, x, y)  # -> (N, C, size, size)
 
 
 class DCGANDiscriminator(nn.Module):
     """32x32xC -> 16x16x64 -> 8x8x128 -> 4x4x256 -> 2x2x512 -> flatten 2048 -> Dense 1 (a logit).
 
-    Conditional (`models.conditioning`): a projection or ACGAN head on the 2048 features replaces the last Dense."""
+    Larger sizes add stride-2 blocks at the bottom, the mirror of G's. Conditional
+    (`models.conditioning`): a projection or ACGAN head on the 2048 features replaces the last Dense."""
 
-    def __init__(self, channels: int, base_channels: int = 64, *, conditioning: str = "none", num_classes: int = 0):
+    def __init__(self, channels: int, base_channels: int = 64, *, conditioning: str = "none", num_classes: int = 0,
+                 size: int = 32):
         super().__init__()
-        c = base_channels
-        layers = [
-            nn.Conv2d(channels, c, 4, 2, 1), nn.LeakyReLU(0.2),  # 16x16, no norm on the input layer
-            nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2),  # 8x8
-            nn.Conv2d(2 * c, 4 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(4 * c), nn.LeakyReLU(0.2),  # 4x4
-            nn.Conv2d(4 * c, 8 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(8 * c), nn.LeakyReLU(0.2),  # 2x2
-            nn.Flatten(),
-        ]
-        self.head = OutputHead(8 * c * 4, conditioning, num_classes) if conditioning != "none" else None
+        widths = block_widths(size, base_channels)[::-1]  # at size/2, ..., 2x2
+        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2)]  # no norm on the input layer
+        for narrow, wide in zip(widths, widths[1:]):  # each halves the side
+            layers += [nn.Conv2d(narrow, wide, 4, 2, 1, bias=False), nn.BatchNorm2d(wide), nn.LeakyReLU(0.2)]
+        layers.append(nn.Flatten())
+        features = widths[-1] * 4
+        self.head = OutputHead(features, conditioning, num_classes) if conditioning != "none" else None
         if self.head is None:
-            layers.append(nn.Linear(8 * c * 4, 1))
+            layers.append(nn.Linear(features, 1))
         self.net = nn.Sequential(*layers)
         _dcgan_init(self)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if self.head is None:
-            return self.net(x).squeeze(1)  # (N, C, 32, 32) -> (N,) logits
+            return self.net(x).squeeze(1)  # (N, C, size, size) -> (N,) logits
         return self.head(self.net(x), y)
+
+
+SIZES = (32, 64, 128, 256)  # the image sides the DCGAN makes
+
+
+def block_widths(size: int, base_channels: int) -> list[int]:
+    """G's feature widths from 2x2 up to size/2 (D's in reverse): base x 8, 4, 2, 1 at 32x32; a larger
+    size puts more blocks of base x 8 at the small end."""
+    blocks = size.bit_length() - 2  # 32 -> 4 stride-2 blocks from 2x2
+    return [base_channels * min(8, 2 ** (blocks - 1 - i)) for i in range(blocks)]
 
 
 @ARCHS.register("dcgan")
 def build_dcgan(config: Config) -> tuple[DCGANGenerator, DCGANDiscriminator]:
     m, d = config.model, config.data
     classes = m.num_classes if m.conditioning != "none" else 0
-    return (DCGANGenerator(m.noise_dim, d.channels, m.base_channels, noise=m.noise, num_classes=classes),
-            DCGANDiscriminator(d.channels, m.base_channels, conditioning=m.conditioning, num_classes=classes))
+    return (DCGANGenerator(m.noise_dim, d.channels, m.base_channels, noise=m.noise, num_classes=classes,
+                           size=d.image_size),
+            DCGANDiscriminator(d.channels, m.base_channels, conditioning=m.conditioning, num_classes=classes,
+                               size=d.image_size))
