@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,19 @@ def one_epoch_evaluator():
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(evaluators.RECIPES, "mnist", dataclasses.replace(evaluators.RECIPES["mnist"], epochs=1))
         yield
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium through Playwright (Debian's chromium, which .ci/run installs)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if chromium is None:
+        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium)")
+    with sync_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()
 
 
 @pytest.fixture(scope="session")

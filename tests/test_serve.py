@@ -7,7 +7,6 @@ import builtins
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -81,18 +80,6 @@ def conditional(mnist_dir, tmp_path_factory):
     page = Served(run)
     yield page
     page.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if chromium is None:
-        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 def _open(browser, served):

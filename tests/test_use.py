@@ -172,29 +172,23 @@ def test_checkpoint_of_another_model_is_refused(run, mnist_dir, tmp_path, capsys
         assert "holds a different model" in _errors(capsys)[0]
 
 
-def test_report_in_a_real_browser(run, tmp_path):
+def test_report_in_a_real_browser(run, tmp_path, browser):
     """Headless Chromium opens the page from disk: every image loads at its natural size, the curves are drawn."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if chromium is None:
-        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        requests = []
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto((run / "report.html").as_uri())
-        page.wait_for_load_state("load")
-        images = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.id, i.complete, i.naturalWidth, i.naturalHeight])")
-        assert len(images) >= 3 + 3  # view, 3 strip thumbnails, animation, final samples
-        for img_id, complete, width, height in images:
-            assert complete and width > 0 and height > 0, img_id
-        lines = page.eval_on_selector_all("svg path", "ps => ps.filter(p => p.getBBox().width > 50).length")
-        assert lines >= 4  # G loss, D loss, two accuracy curves
-        page.fill("#epoch-slider", "0")
-        page.dispatch_event("#epoch-slider", "input")
-        assert page.inner_text("#epoch-label") == "epoch 1"
-        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-        browser.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto((run / "report.html").as_uri())
+    page.wait_for_load_state("load")
+    images = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.id, i.complete, i.naturalWidth, i.naturalHeight])")
+    assert len(images) >= 3 + 3  # view, 3 strip thumbnails, animation, final samples
+    for img_id, complete, width, height in images:
+        assert complete and width > 0 and height > 0, img_id
+    lines = page.eval_on_selector_all("svg path", "ps => ps.filter(p => p.getBBox().width > 50).length")
+    assert lines >= 4  # G loss, D loss, two accuracy curves
+    page.fill("#epoch-slider", "0")
+    page.dispatch_event("#epoch-slider", "input")
+    assert page.inner_text("#epoch-label") == "epoch 1"
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    page.close()
     assert all(url.startswith(("file://", "data:")) for url in requests)
     assert (tmp_path / "report.png").stat().st_size > 10_000

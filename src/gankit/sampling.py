@@ -14,12 +14,13 @@ BATCH = 256  # images generated per forward pass
 MAX_OUTPUT_BYTES = 2 * 2**30  # uint8 images one call may return
 
 
-def check_output_size(G: Generator, count: int, what: str) -> None:
-    """Refuse, before allocating, a request whose uint8 images would pass MAX_OUTPUT_BYTES."""
+def check_output_size(G: Generator, count: int, what: str, limit: int = MAX_OUTPUT_BYTES) -> None:
+    """Refuse, before allocating, a request whose uint8 images would pass `limit` bytes."""
     per_image = G.image_shape[0] * G.image_shape[1] * G.image_shape[2]
-    if count * per_image > MAX_OUTPUT_BYTES:
+    if count * per_image > limit:
+        size = f"{limit // 2**30} GiB" if limit >= 2**30 else f"{limit // 2**20} MiB"
         raise GankitError(f"{what} asks for {count:,} images of {per_image:,} bytes; at most "
-                          f"{MAX_OUTPUT_BYTES // per_image:,} ({MAX_OUTPUT_BYTES // 2**30} GiB) in one call", option=what.split()[0])
+                          f"{limit // per_image:,} ({size}) in one call", option=what.split()[0])
 
 
 def sample_images(G: Generator, n: int | None = None, *, seed: int = 0, noise: torch.Tensor | None = None,

@@ -16,7 +16,7 @@ from gankit.errors import GankitError
 from gankit.metrics import quality_keys
 from gankit.plots import grid_image
 from gankit.run import Run
-from gankit.sampling import sample_images, slerp
+from gankit.sampling import check_output_size, sample_images, slerp
 from gankit.stats import is_number
 
 MAX_SAMPLES = 256  # images in one grid
@@ -53,7 +53,7 @@ class Playground:
     def samples(self, seed: Any, n: Any, label: Any = None) -> bytes:
         """A PNG grid of n samples of noise seed `seed` (all of class `label` where given)."""
         seed, n = _whole(seed, "seed", 0, MAX_SEED), _whole(n, "n", 1, MAX_SAMPLES)
-        self._check_pixels(n, "n")
+        check_output_size(self.G, n, f"n {n}", MAX_PIXELS)
         index = self._label(label)
         with self.lock:
             images = sample_images(self.G, n, seed=seed, label=index)
@@ -65,13 +65,13 @@ class Playground:
         the class seed `start` draws (so the last frame is `samples(end, 1)` only when seed `end` draws it too)."""
         start, end = _whole(start, "from", 0, MAX_SEED), _whole(end, "to", 0, MAX_SEED)
         steps = _whole(steps, "steps", 2, MAX_STEPS)
-        self._check_pixels(steps, "steps")
+        check_output_size(self.G, steps, f"steps {steps}", MAX_PIXELS)
         index = self._label(label)
         ends, labels = [], None
-        for seed in (start, end):  # each end drawn as `samples` draws a single image
+        for which, seed in enumerate((start, end)):  # each end drawn as `samples` draws a single image
             gen = torch.Generator().manual_seed(seed)
             ends.append(self.G.sample_noise(1, generator=gen, device="cpu"))
-            if seed == start and self.G.num_classes:
+            if which == 0 and self.G.num_classes:
                 first = self.G.sample_labels(1, generator=gen, device="cpu") if index is None else torch.tensor([index])
                 labels = first.repeat(steps)
         noise = slerp(ends[0], ends[1], torch.linspace(0, 1, steps))[0]  # (steps, noise_dim)
@@ -93,12 +93,6 @@ class Playground:
         if label is None or str(label).strip() in ("", "any"):
             return None
         return self.run.class_index(str(label))
-
-    def _check_pixels(self, count: int, what: str) -> None:
-        per_image = self.G.image_shape[0] * self.G.image_shape[1] * self.G.image_shape[2]
-        if count * per_image > MAX_PIXELS:
-            raise GankitError(f"{what} {count} asks for more than {MAX_PIXELS // 2**20} MiB of pixels; at most "
-                              f"{MAX_PIXELS // per_image} images of this size")
 
 
 def _whole(value: Any, name: str, low: int, high: int) -> int:
