@@ -23,22 +23,20 @@ def load_images(config: DataConfig, data_dir: Path | None = None, *, train: bool
     if root is None and source.needs_dir:
         raise GankitError(f"data.dataset {config.dataset} needs a folder or archive of images: name it with data_dir "
                           f"(or data.dir, or $GANKIT_DATA_DIR)", option="data_dir")
-    images = _fit(source.load(root, train, config), config)
-    if config.limit is not None:
-        images = images.head(config.limit)
-    return images
+    loaded = _fit(source.load(root, train, config), config)
+    return loaded.head(config.limit) if config.limit is not None else loaded
 
 
-def _fit(images: ImageSet, config: DataConfig) -> ImageSet:
+def _fit(loaded: ImageSet, config: DataConfig) -> ImageSet:
     """Zero-pad smaller images (MNIST 28 -> 32) and check the shape against the config."""
-    c, h, w = images.images.shape[1:]
+    c, h, w = loaded.images.shape[1:]
     size = config.image_size
     if c != config.channels:
-        raise GankitError(f"{images.source} has {c}-channel images; the config asks for data.channels {config.channels}")
+        raise GankitError(f"{loaded.source} has {c}-channel images; the config asks for data.channels {config.channels}")
     if (h, w) != (size, size):
         if h > size or w > size or (size - h) % 2 or (size - w) % 2:
-            raise GankitError(f"{images.source} has {h}x{w} images; cannot pad them to data.image_size {size}")
+            raise GankitError(f"{loaded.source} has {h}x{w} images; cannot pad them to data.image_size {size}")
         ph, pw = (size - h) // 2, (size - w) // 2
-        padded = torch.nn.functional.pad(images.images, (pw, pw, ph, ph))
-        images = ImageSet(padded, images.labels, images.classes, images.source)
-    return images
+        padded = torch.nn.functional.pad(loaded.images, (pw, pw, ph, ph))
+        loaded = ImageSet(padded, loaded.labels, loaded.classes, loaded.source)
+    return loaded
