@@ -158,10 +158,10 @@ def test_flat_pictures_are_named_in_a_warning(tmp_path, caplog):
     assert "1 of the images in" in caplog.text and "are a single flat colour" in caplog.text and "c/white.png" in caplog.text
 
 
-def test_decoded_images_larger_than_the_memory_budget_are_refused(tmp_path, monkeypatch):
+def test_decoded_images_larger_than_the_free_disk_are_refused(tmp_path, monkeypatch):
     from gankit.data import images
 
     root = _make_folder(tmp_path / "imgs")
-    monkeypatch.setattr(images, "memory_budget", lambda: 1000)
-    with pytest.raises(GankitError, match=r"5 images of 3x16x16 take 0.0 GiB decoded, more than the 0.0 GiB"):
+    monkeypatch.setattr(images, "free_disk_bytes", lambda path: 1000)
+    with pytest.raises(GankitError, match=r"5 images of 3x16x16 take 0.0 GiB decoded, more than the 0.0 GiB free in the cache"):
         load_image_folder(root, train=True, size=16, channels=3)

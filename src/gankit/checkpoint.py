@@ -9,12 +9,15 @@ from __future__ import annotations
 import pickle
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from gankit.errors import GankitError
 from gankit.files import atomic_write
+
+if TYPE_CHECKING:
+    from gankit.rundir import RunDir
 
 FORMAT = "gankit-checkpoint"
 FORMAT_VERSION = 1
@@ -58,6 +61,12 @@ def list_checkpoints(folder: Path) -> list[Path]:
         return []
     found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := NAME.match(p.name))]
     return [p for _, p in sorted(found)]
+
+
+def newest_checkpoint(run: "RunDir") -> tuple[dict[str, Any] | None, str]:
+    """The run's newest checkpoint, loaded, and its path in words; (None, "") when it has none yet."""
+    checkpoints = list_checkpoints(run.checkpoints)
+    return (load_checkpoint(checkpoints[-1]), str(checkpoints[-1])) if checkpoints else (None, "")
 
 
 def prune_checkpoints(folder: Path, keep: int) -> None:

@@ -23,7 +23,8 @@ FLAGS = {"data_dir": "--data-dir", "run_dir": "--out", "resume": "--resume", "n"
          "steps": "--steps", "mode": "--mode", "inception_weights": "--inception-weights",
          "train.on_nan": "--on-nan", "train.precision": "--precision", "train.device": "--device",
          "output.tensorboard": "--tensorboard", "override": "--set", "force": "--force", "class": "--class",
-         "port": "--port"}
+         "port": "--port", "train.batch_size": "--batch-size",
+         "train.compile": "--compile"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -199,8 +200,12 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from gankit.rundir import RunDir, next_run_dir
+    from gankit.rundir import RunDir
+    from gankit.training.distributed import join
     from gankit.training.trainer import train
+
+    if not join().main:
+        log.setLevel(logging.ERROR)  # under torchrun rank 0 speaks for the group
 
     overrides = _flag_overrides(args) + args.overrides
     if args.resume:
@@ -215,10 +220,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not args.preset:
             raise GankitError("name a preset (see 'gankit presets') or a YAML config file")
         config = apply_overrides(_base_config(args.preset), overrides)
-        out = args.out or next_run_dir(Path("runs"), config.name)
+        out = args.out or _numbered_run_dir(config.name)
     run = train(config, out, data_dir=args.data_dir, resume=args.resume)
-    log.info("done: %s", run.path)
+    if run is not None:  # under torchrun, rank 0's
+        log.info("done: %s", run.path)
     return 0
+
+
+def _numbered_run_dir(name: str) -> Path:
+    """runs/NNNNN-NAME, chosen by rank 0 under torchrun; after torchrun restarts the group, the one it was training."""
+    from gankit.rundir import last_run_dir, next_run_dir
+    from gankit.training.distributed import join, on_main, restarted
+
+    world = join()
+    return on_main(world, lambda: (restarted() and last_run_dir(Path("runs"), name)) or next_run_dir(Path("runs"), name))
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -24,10 +24,12 @@ ON_NAN = ("stop", "rollback")
 ON_COLLAPSE = ("warn", "stop")
 MAX_GRID_SAMPLES = 4096
 SAMPLING = ("epochs", "replacement")
+G_NOISE = ("shared", "fresh")
+IN_MEMORY = ("auto", "true", "false")
 LR_DECAYS = ("none", "linear")
 # keys a resumed run may change: they alter how long it runs, where it reads and what it writes, not its maths
 RESUMABLE = ("train.epochs", "train.device", "train.compile", "train.on_nan", "train.on_collapse", "train.collapse_",
-             "data.dir", "output.", "description")
+             "data.dir", "data.in_memory", "data.memory_budget_gb", "output.", "description")
 
 
 @dataclass
@@ -39,6 +41,9 @@ class DataConfig:
     limit: int | None = None  # train on the first N images only
     skip_bad_images: bool = False  # image folders: skip unreadable files (counted in the log) instead of failing
     classes: list[str] | None = None  # class names by label; filled from the data when a conditional run starts
+    in_memory: str = "auto"  # auto (in memory or on the GPU when within memory_budget_gb, else read from disk) | true | false
+    memory_budget_gb: float = 0.0  # what auto may hold per process; 0: half the machine's memory (a quarter of a GPU's)
+    #   over the processes on the machine
 
 
 @dataclass
@@ -78,6 +83,7 @@ class TrainConfig:
     lr_decay: str = "none"  # none | linear: both learning rates fall linearly to 0 over the run's steps (as in Mimicry)
     adam_eps: float = 1e-8  # Adam epsilon (torch's default; Keras's is 1e-7)
     sampling: str = "epochs"  # epochs (each image once per epoch, in a fresh order) | replacement (each batch drawn anew, as Keras tutorials do)
+    g_noise: str = "shared"  # G's update on the images D was just trained on (shared) | on a fresh noise batch (fresh), as Keras tutorials do
     seed: int = 0  # seeds weights, noise, dropout and shuffling
     device: str = "auto"  # auto (a GPU when there is one) | cpu | cuda
     precision: str = "fp32"  # fp32 | bf16 (autocast)
@@ -87,6 +93,7 @@ class TrainConfig:
     collapse_epochs: int = 3  # D winning outright (accuracy >= 0.999 on both sides) this many epochs running is a collapse; 0: not watched
     collapse_g_loss: float | None = None  # ... while G's loss is at least this; None: the loss's own (D sure of every fake)
     on_collapse: str = "warn"  # a collapse: warn (one line; metrics.jsonl and the report mark it) | stop (the run ends)
+    sync_batch_norm: bool = False  # under torchrun on GPUs: batch norm's statistics over the global batch (SyncBatchNorm)
 
 
 @dataclass
@@ -244,7 +251,9 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
                 raise GankitError(f"{where}: expected a finite number, got {short(value)}")
             return float(value)
     elif hint is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        if isinstance(value, bool):  # YAML reads a bare true / false as a boolean (data.in_memory true)
+            return "true" if value else "false"
+        if isinstance(value, (str, int, float)):
             return str(value)
     raise GankitError(f"{where}: expected {hint.__name__}, got {short(value)}")
 
@@ -281,6 +290,10 @@ def validate(config: Config) -> None:
     _choice("train.on_nan", t.on_nan, ON_NAN)
     _choice("train.on_collapse", t.on_collapse, ON_COLLAPSE)
     _choice("train.sampling", t.sampling, SAMPLING)
+    _choice("train.g_noise", t.g_noise, G_NOISE)
+    _choice("data.in_memory", config.data.in_memory, IN_MEMORY)
+    if config.data.memory_budget_gb < 0:
+        raise GankitError(f"data.memory_budget_gb must be >= 0, got {config.data.memory_budget_gb}")
     _positive("train.adam_eps", t.adam_eps)
     if not 0.0 <= t.probability_clip < 0.5:
         raise GankitError(f"train.probability_clip must be in [0, 0.5), got {t.probability_clip}")

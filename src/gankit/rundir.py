@@ -132,3 +132,9 @@ def next_run_dir(root: Path, name: str) -> Path:
     """runs/00000-NAME, runs/00001-NAME, ...: a fresh auto-numbered folder."""
     numbers = [int(m.group(1)) for p in root.glob("*") if (m := re.match(r"^(\d{5})-", p.name))] if root.is_dir() else []
     return root / f"{max(numbers, default=-1) + 1:05d}-{name}"
+
+
+def last_run_dir(root: Path, name: str) -> Path | None:
+    """The newest auto-numbered folder of runs named NAME, if any."""
+    found = sorted(p for p in root.glob(f"[0-9][0-9][0-9][0-9][0-9]-{name}") if p.is_dir()) if root.is_dir() else []
+    return found[-1] if found else None

@@ -2,7 +2,9 @@
 
 Layouts: a class-per-folder tree (`cat/001.png`) or a flat folder; a top-level `train/` and
 `test/` pair selects the split. Archives (.tar, .tar.gz, .tgz, .zip) are read without
-unpacking. Images are converted to RGB or grey, then resized and centre-cropped to a square.
+unpacking. Images are converted to RGB or grey, then resized and centre-cropped to a square, by a
+pool of processes (one per core), into a .npy file that training maps from disk; an interrupted
+decode resumes where it stopped.
 The order is round-robin over classes (each class's first image, then each class's second, ...),
 so `data.limit` keeps the classes balanced.
 """
@@ -11,29 +13,36 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
+import math
+import multiprocessing
 import os
+import shutil
+import sys
 import tarfile
 import time
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
+from filelock import FileLock
 from PIL import Image, ImageOps, UnidentifiedImageError
+from tqdm import tqdm
 
 from gankit.data.imageset import ImageSet
 from gankit.data.locate import cache_dir
 from gankit.data.sources import DATASETS, Dataset
 from gankit.errors import GankitError
-from gankit.files import atomic_write
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
-DECODER_VERSION = 2  # bump when decoding changes, so old caches are not reused
+DECODER_VERSION = 3  # bump when decoding or the cache's layout changes, so old caches are not reused
 MAX_IMAGES = 5_000_000  # files in one folder or archive
 MAX_IMAGE_BYTES = 256 * 2**20  # one image file, uncompressed
 MAX_RATIO = 100  # an archive's images may unpack to at most this many times its size ...
@@ -45,29 +54,41 @@ def is_archive(path: Path) -> bool:
 
 
 def load_image_folder(source: Path, *, train: bool, size: int, channels: int, skip_bad: bool = False) -> ImageSet:
-    """Decode (or read from the cache) every image of the split as (N, C, size, size) uint8."""
+    """Every image of the split as (N, C, size, size) uint8, mapped from the decoded cache (decoded first if need be).
+
+    The cache is a .npy file read through a memory map, so a data set larger than memory trains from disk
+    (data.in_memory decides whether it is copied into memory or onto the GPU first)."""
     if not (source.is_dir() or is_archive(source)):
         raise GankitError(f"{source} is neither a folder nor an archive ({', '.join(ARCHIVE_SUFFIXES)}) of images")
-    key = _cache_key(source, train, size, channels, skip_bad)
-    cached = cache_dir() / "decoded" / f"{key}.npz"
-    if cached.is_file():
-        with np.load(cached) as f:
-            images, labels, classes = f["images"], f["labels"], [str(name) for name in f["classes"]]  # not np.str_
-        log.info("loaded %d decoded images from the cache %s", len(images), cached)
+    folder = cache_dir() / "decoded" / _cache_key(source, train, size, channels, skip_bad)
+    if (folder / CLASSES_FILE).is_file():  # written last: the folder is complete
+        log.info("loaded %d decoded images from the cache %s", _rows(folder / IMAGES_FILE), folder)
     else:
-        images, labels, classes = _decode_all(source, train, size, channels, skip_bad)
-        _save_cache(cached, images=images, labels=labels, classes=np.array(classes, dtype=str))
-        log.info("cached the decoded images at %s; later runs skip decoding", cached)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(folder) + ".lock"):  # a second process decoding the same images waits, then reads them
+            if not (folder / CLASSES_FILE).is_file():
+                _decode_all(source, folder, train, size, channels, skip_bad)
+                log.info("cached the decoded images at %s; later runs skip decoding", folder)
+    images = np.load(folder / IMAGES_FILE, mmap_mode="c")  # copy-on-write: pages are read when a batch needs them
+    labels = np.load(folder / LABELS_FILE)
+    classes = json.loads((folder / CLASSES_FILE).read_text())
     return ImageSet(
         torch.from_numpy(images),
         torch.from_numpy(labels).long() if classes else None,
         classes,
         f"{source} ({'train' if train else 'test'})",
+        mapped=True,
     )
 
 
-def _decode_all(source: Path, train: bool, size: int, channels: int, skip_bad: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Two passes: list the images (and check their sizes), then decode them one at a time into place."""
+def _rows(path: Path) -> int:
+    return np.load(path, mmap_mode="r").shape[0]
+
+
+def _decode_all(source: Path, folder: Path, train: bool, size: int, channels: int, skip_bad: bool) -> None:
+    """List the split's images, then decode them with all cores into `folder`.partial, which is renamed to
+    `folder` when complete. An interrupted decode leaves the partial folder, and the next call decodes only
+    what it lacks."""
     start = time.perf_counter()
     sizes = _list_images(source)
     if not sizes:
@@ -76,45 +97,150 @@ def _decode_all(source: Path, train: bool, size: int, channels: int, skip_bad: b
     chosen = _select_split(list(sizes), train, source)
     classes = sorted({p.parts[0] for p in chosen.values()}) if all(len(p.parts) > 1 for p in chosen.values()) else []
     order = _round_robin(chosen, classes)
-    position = {name: i for i, name in enumerate(order)}
-    decoded_bytes = len(order) * channels * size * size
-    if decoded_bytes > memory_budget():
-        raise GankitError(f"{source}: {len(order):,} images of {channels}x{size}x{size} take {decoded_bytes / 2**30:.1f} GiB "
-                          f"decoded, more than the {memory_budget() / 2**30:.1f} GiB this machine can hold for them "
-                          "(data.limit takes fewer; data.image_size makes them smaller)")
-    mode = "RGB" if channels == 3 else "L"
-    out = np.empty((len(order), channels, size, size), dtype=np.uint8)
-    decoded = np.zeros(len(order), dtype=bool)
-    for name, data in _read_files(source, set(position)):
-        try:
-            out[position[name]] = _decode(data, mode, size)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            if not skip_bad:
-                reason = "not an image format Pillow reads" if isinstance(exc, UnidentifiedImageError) else str(exc)[:200]
-                raise GankitError(f"cannot read image {source}:{name}: {reason} (set data.skip_bad_images=true to skip "
-                                  "such files)") from None
-            continue
-        decoded[position[name]] = True
-    blank = [order[i] for i in np.flatnonzero(decoded) if out[i].min() == out[i].max()]
-    if blank:
+    shape = (len(order), channels, size, size)
+    partial = folder.with_name(folder.name + ".partial")
+    images, status = _open_partial(partial, shape, source)
+    todo = {order[i]: int(i) for i in np.flatnonzero(status == TODO)}
+    if len(todo) < len(order):
+        log.info("resuming an interrupted decode of %s: %d of %d images left", source, len(todo), len(order))
+    try:
+        _decode_into(images, status, source, todo, "RGB" if channels == 3 else "L", size, skip_bad)
+    except GankitError:
+        del images, status
+        shutil.rmtree(partial, ignore_errors=True)  # a bad file: the fixed folder gets a cache of its own
+        raise
+    flat = [order[i] for i in np.flatnonzero(status == FLAT)]
+    if flat:
         log.warning("%d of the images in %s are a single flat colour and would train as blank pictures: %s%s",
-                    len(blank), source, ", ".join(blank[:3]), ", ..." if len(blank) > 3 else "")
-    n = int(decoded.sum())
+                    len(flat), source, ", ".join(flat[:3]), ", ..." if len(flat) > 3 else "")
+    readable = status != UNREADABLE
+    n = int(readable.sum())
     if n == 0:
+        shutil.rmtree(partial, ignore_errors=True)
         raise GankitError(f"{source}: none of its {len(order)} images could be read")
     if n < len(order):
         log.warning("skipped %d unreadable images of %d in %s", len(order) - n, len(order), source)
+        _keep_rows(partial / IMAGES_FILE, images, readable)
+    images.flush()
+    del images, status
     labels = np.array([classes.index(chosen[name].parts[0]) if classes else -1 for name in order], dtype=np.int64)
+    np.save(partial / LABELS_FILE, labels[readable])
+    (partial / CLASSES_FILE).write_text(json.dumps(classes))
+    (partial / STATUS_FILE).unlink()
+    os.replace(partial, folder)
     log.info("decoded %d images from %s in %.1f s", n, source, time.perf_counter() - start)
-    return out[decoded], labels[decoded], classes
 
 
-def memory_budget() -> int:
-    """Bytes the decoded images may take: 3/4 of the machine's memory where the OS says, else 16 GiB."""
+# each image's state in the partial cache
+TODO, DECODED, UNREADABLE, FLAT = 0, 1, 2, 3
+IMAGES_FILE, LABELS_FILE, CLASSES_FILE, STATUS_FILE = "images.npy", "labels.npy", "classes.json", "status.npy"
+CHUNK = 64  # images per task of the decoding pool
+POOL_FROM = 512  # fewer images than this decode in this process: starting the pool would cost more
+
+
+def _open_partial(partial: Path, shape: tuple[int, ...], source: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The partial cache's image array and per-image status, mapped from disk: continued where a decode
+    stopped, or new (checking the disk has room)."""
     try:
-        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * 0.75)
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows)
-        return 16 * 2**30
+        images = np.load(partial / IMAGES_FILE, mmap_mode="r+")
+        status = np.load(partial / STATUS_FILE, mmap_mode="r+")
+        if images.shape == shape and status.shape == shape[:1]:
+            return images, status
+    except (OSError, ValueError):  # none yet, or cut short while it was being created
+        pass
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    needed = math.prod(shape)
+    free = free_disk_bytes(partial)
+    if needed > free:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise GankitError(f"{source}: {shape[0]:,} images of {shape[1]}x{shape[2]}x{shape[3]} take {needed / 2**30:.1f} GiB "
+                          f"decoded, more than the {free / 2**30:.1f} GiB free in the cache {partial.parent} "
+                          "(set GANKIT_CACHE_DIR to a larger disk; data.image_size makes them smaller)")
+    status = np.lib.format.open_memmap(partial / STATUS_FILE, mode="w+", dtype=np.uint8, shape=shape[:1])
+    images = np.lib.format.open_memmap(partial / IMAGES_FILE, mode="w+", dtype=np.uint8, shape=shape)
+    return images, status
+
+
+def free_disk_bytes(path: Path) -> int:
+    return shutil.disk_usage(path).free
+
+
+def _decode_into(images: np.ndarray, status: np.ndarray, source: Path, todo: dict[str, int], mode: str, size: int,
+                 skip_bad: bool) -> None:
+    """Decode the `todo` images (name -> row) into their rows: files are read here, in the source's order,
+    and decoded by a pool of processes, one per core, a chunk at a time."""
+    bar = tqdm(total=len(status), initial=len(status) - len(todo), desc=f"decoding {source.name}", unit="img",
+               disable=None, leave=False, file=sys.stderr)
+
+    def store(results: list[tuple[int, np.ndarray | None, str]]) -> None:
+        for row, array, problem in results:
+            if array is None:
+                if not skip_bad:
+                    raise GankitError(f"cannot read image {source}:{problem} (set data.skip_bad_images=true to "
+                                      "skip such files)")
+                status[row] = UNREADABLE
+                continue
+            images[row] = array
+            status[row] = FLAT if array.min() == array.max() else DECODED
+        bar.update(len(results))
+
+    chunks = _chunks(_read_files(source, set(todo)), todo)
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        if len(todo) < POOL_FROM or workers == 1:
+            for chunk in chunks:
+                store(_decode_chunk(chunk, mode, size))
+            return
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            running: set[Future] = set()
+            for chunk in chunks:
+                running.add(pool.submit(_decode_chunk, chunk, mode, size))
+                if len(running) >= 2 * workers:  # bounded: the reader never runs far ahead of the decoders
+                    finished, running = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        store(future.result())
+            for future in running:
+                store(future.result())
+    finally:
+        bar.close()
+
+
+def _chunks(files: Iterator[tuple[str, bytes]], rows: dict[str, int]) -> Iterator[list[tuple[int, str, bytes]]]:
+    chunk: list[tuple[int, str, bytes]] = []
+    for name, data in files:
+        chunk.append((rows[name], name, data))
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _decode_chunk(chunk: list[tuple[int, str, bytes]], mode: str, size: int) -> list[tuple[int, np.ndarray | None, str]]:
+    """(row, image or None, what went wrong) per file; runs in the pool's processes."""
+    results = []
+    for row, name, data in chunk:
+        try:
+            results.append((row, _decode(data, mode, size), ""))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            reason = "not an image format Pillow reads" if isinstance(exc, UnidentifiedImageError) else str(exc)[:200]
+            results.append((row, None, f"{name}: {reason}"))
+    return results
+
+
+def _keep_rows(path: Path, images: np.ndarray, keep: np.ndarray) -> None:
+    """Rewrite the image file with only the `keep` rows, a block at a time (it may not fit in memory)."""
+    compact = np.lib.format.open_memmap(path.with_name("compact.npy"), mode="w+", dtype=np.uint8,
+                                        shape=(int(keep.sum()), *images.shape[1:]))
+    rows = np.flatnonzero(keep)
+    for start in range(0, len(rows), 4096):
+        block = rows[start:start + 4096]
+        compact[start:start + len(block)] = images[block]
+    compact.flush()
+    del compact
+    os.replace(path.with_name("compact.npy"), path)
 
 
 def _check_sizes(source: Path, sizes: dict[str, int]) -> None:
@@ -250,15 +376,6 @@ def _cache_key(source: Path, train: bool, size: int, channels: int, skip_bad: bo
         stat = path.lstat()  # a broken link or a loop is keyed, not followed
         key.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns};".encode())
     return key.hexdigest()[:24]
-
-
-def _save_cache(path: Path, **arrays: np.ndarray) -> None:
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as f:  # a file object, so numpy adds no ".npz" to the temporary name
-            np.savez(f, **arrays)
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, write)
 
 
 DATASETS.register("folder")(Dataset(

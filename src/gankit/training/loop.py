@@ -12,13 +12,14 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from gankit.checkpoint import list_checkpoints, load_checkpoint
+from gankit.checkpoint import list_checkpoints, newest_checkpoint
 from gankit.errors import GankitError
 from gankit.augment import diff_augment, parse_policy
 from gankit.losses import build_loss
 from gankit.regularisers import config_penalties
 from gankit.rundir import RunDir
 from gankit.training.callbacks import Callback, EpochEnd
+from gankit.training.distributed import SINGLE, World, all_reduce_max, all_reduce_mean, broadcast, on_main, shard_size
 from gankit.training.state import EMAUpdate, TrainingState, restore_state, state_to_checkpoint
 from gankit.training.step import GANStep, Penalty
 
@@ -30,12 +31,14 @@ PROGRESS_EVERY = 25  # steps between progress-bar refreshes (each one reads the 
 
 def fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.device, callbacks: Sequence[Callback], *,
         labels: torch.Tensor | None = None, penalties: Sequence[Penalty] = (),
-        after_step: Sequence[Callable[[GANStep], None]] = ()) -> str | None:
+        after_step: Sequence[Callable[[GANStep], None]] = (), world: World = SINGLE, in_memory: bool = True) -> str | None:
     """Train from `state.epoch` to the configured number of epochs on uint8 `images` (with their class
     `labels`, for a conditional model), then close the callbacks; returns why the run stopped early,
-    if a callback stopped it."""
+    if a callback stopped it. With `in_memory` False the images stay where they are (a file mapped into memory,
+    say) and each step reads only its batch. Under torchrun (`world`) each rank trains on its share of every batch;
+    the callbacks run on rank 0 alone, which tells the others whether to stop."""
     try:
-        return _fit(state, run, images, labels, device, callbacks, penalties, after_step)
+        return _fit(state, run, images, labels, device, callbacks, penalties, after_step, world, in_memory)
     finally:
         for callback in callbacks:
             callback.close()
@@ -43,9 +46,10 @@ def fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.d
 
 def _fit(state: TrainingState, run: RunDir, images: torch.Tensor, labels: torch.Tensor | None, device: torch.device,
          callbacks: Sequence[Callback], penalties: Sequence[Penalty],
-         after_step: Sequence[Callable[[GANStep], None]]) -> str | None:
+         after_step: Sequence[Callable[[GANStep], None]], world: World, in_memory: bool) -> str | None:
     config = state.config
-    images = images.to(device)  # the whole data set stays on the device: no loader, no copies per step
+    if in_memory:
+        images = images.to(device)  # the whole data set stays on the device: no loader, no copies per step
     class_weights = None
     if state.G.num_classes:
         if labels is None:
@@ -57,21 +61,24 @@ def _fit(state: TrainingState, run: RunDir, images: torch.Tensor, labels: torch.
         for net in (state.G, state.D, state.G_ema):
             if net is not None:
                 net.to(memory_format=torch.channels_last)
-        images = images.contiguous(memory_format=torch.channels_last)
+        if in_memory:
+            images = images.contiguous(memory_format=torch.channels_last)
     G, D = state.G, state.D
     if config.train.compile:
         G, D = torch.compile(G), torch.compile(D)
+    G_update, D_update = distributed_nets(G, D, device, world, sync_batch_norm=config.train.sync_batch_norm)
     step = GANStep(G, D, state.opt_g, state.opt_d, build_loss(config.train), device=device,
                    precision=config.train.precision, penalties=[*config_penalties(config.train), *penalties],
                    after_step=[*([EMAUpdate(state)] if state.G_ema is not None else []), *after_step],
-                   augment=_augmenter(config.train.diffaugment, state.G.value_range), class_weights=class_weights)
+                   augment=_augmenter(config.train.diffaugment, state.G.value_range), class_weights=class_weights,
+                   fresh_g_noise=config.train.g_noise == "fresh", world=world, G_update=G_update, D_update=D_update)
     if state.epoch >= config.train.epochs:
         log.info("nothing to do: the run has finished %d of %d epochs", state.epoch, config.train.epochs)
-    return _train_epochs(state, run, step, images, labels if class_weights is not None else None, callbacks)
+    return _train_epochs(state, run, step, images, labels if class_weights is not None else None, callbacks, world)
 
 
 def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torch.Tensor, labels: torch.Tensor | None,
-                  callbacks: Sequence[Callback]) -> str | None:
+                  callbacks: Sequence[Callback], world: World) -> str | None:
     config = state.config
     history = run.read_metrics()
     elapsed = history[-1]["elapsed_seconds"] if history else 0.0
@@ -88,7 +95,7 @@ def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torc
                 raise GankitError(f"the losses became NaN or infinite at epoch {epoch}, step {bad.step}; the run stopped "
                                   f"and its checkpoints are intact ({advice})", option="train.on_nan") from None
             rollbacks += 1
-            roll_back(state, run, initial)
+            roll_back(state, run, initial, world)
             log.warning("the losses became NaN or infinite at epoch %d, step %d: rolled back to epoch %d, "
                         "learning rates now %.3g (G) and %.3g (D)", epoch, bad.step, state.epoch,
                         state.opt_g.param_groups[0]["lr"], state.opt_d.param_groups[0]["lr"])
@@ -99,16 +106,17 @@ def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torc
         elapsed += seconds
         record = {"epoch": epoch, **stats, "images_per_s": n_images / seconds, "epoch_seconds": seconds,
                   "elapsed_seconds": elapsed}
-        if images.device.type == "cuda":
-            record["peak_gpu_mib"] = torch.cuda.max_memory_allocated(images.device) / 2**20
+        if step.device.type == "cuda":
+            record["peak_gpu_mib"] = torch.cuda.max_memory_allocated(step.device) / 2**20
         log.info("epoch %d/%d: %s, %.0f img/s", epoch, config.train.epochs,
                  ", ".join(f"{name} {value:.4g}" for name, value in stats.items()), record["images_per_s"])
         history.append(record)
         event = EpochEnd(state, run, record, history)
         for callback in callbacks:
             callback.on_epoch_end(event)
-        if event.stop:
-            return event.stop
+        stop = broadcast(event.stop, world)  # the other ranks wait here while rank 0 scores and saves the epoch
+        if stop:
+            return stop
     return None
 
 
@@ -122,11 +130,11 @@ class Diverged(Exception):
         self.step = step
 
 
-def roll_back(state: TrainingState, run: RunDir, initial: dict[str, Any] | None) -> None:
-    """Restore the last good checkpoint (or the start) and lower both learning rates."""
-    checkpoints = list_checkpoints(run.checkpoints)
-    if checkpoints:
-        restore_state(state, load_checkpoint(checkpoints[-1]), str(checkpoints[-1]))
+def roll_back(state: TrainingState, run: RunDir, initial: dict[str, Any] | None, world: World = SINGLE) -> None:
+    """Restore the last good checkpoint (or the start) and lower both learning rates; every rank takes rank 0's."""
+    checkpoint, source = on_main(world, lambda: newest_checkpoint(run))
+    if checkpoint is not None:
+        restore_state(state, checkpoint, source)
     else:
         restore_state(state, copy.deepcopy(initial), "the initial state")
     for optimiser in (state.opt_g, state.opt_d):
@@ -139,33 +147,41 @@ def roll_back(state: TrainingState, run: RunDir, initial: dict[str, Any] | None)
 def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: int,
               labels: torch.Tensor | None = None) -> tuple[dict[str, float], float, int]:
     """One epoch: a pass over the images (and their labels, where given) in a fresh random order (or
-    as many batches drawn with replacement, train.sampling); returns mean stats, seconds, images seen."""
-    config = state.config
+    as many batches drawn with replacement, train.sampling); returns mean stats, seconds, images seen.
+
+    `train.batch_size` is the global batch: every rank draws the same order and takes its share of each
+    batch by global rank, so together the ranks train on what one process would. The stats are averaged
+    over the ranks."""
+    config, world, device = state.config, step.world, step.device
     batch = config.train.batch_size
+    share = shard_size(batch, world)
     steps = images.shape[0] // batch  # the last incomplete batch is dropped: every step has the same shape
     if steps == 0:
         raise ValueError(f"{images.shape[0]} images make no batch of {batch}")
     low, high = state.G.value_range
     scale = (high - low) / 255.0
     if config.train.sampling == "replacement":
-        order = torch.randint(images.shape[0], (steps * batch,), generator=state.shuffle).to(images.device)
+        order = torch.randint(images.shape[0], (steps * batch,), generator=state.shuffle)
     else:
-        order = torch.randperm(images.shape[0], generator=state.shuffle).to(images.device)
+        order = torch.randperm(images.shape[0], generator=state.shuffle)
+    order = order.to(images.device)  # images mapped from a file stay on the CPU, and are read batch by batch
     names: list[str] = []
-    totals = torch.zeros(0, device=images.device)
-    first_bad = torch.tensor(-1, device=images.device)  # first step with a non-finite stat, found without a host sync
+    totals = torch.zeros(0, device=device)
+    first_bad = torch.tensor(-1, device=device)  # first step with a non-finite stat, found without a host sync
     state.G.train()
     state.D.train()
     # disable=None: a bar only on a terminal, not in a log file
     bar = tqdm(total=steps, desc=f"epoch {epoch}/{config.train.epochs}", unit="step", leave=False,
-               disable=None if config.output.progress else True, file=sys.stderr, dynamic_ncols=True)
+               disable=None if config.output.progress and world.main else True, file=sys.stderr, dynamic_ncols=True)
     start = time.perf_counter()
     for i in range(steps):
         if config.train.lr_decay == "linear":
             decay_learning_rates(state, 1.0 - ((epoch - 1) * steps + i) / (config.train.epochs * steps))
-        index = order[i * batch:(i + 1) * batch]
-        real = images[index].float().mul_(scale).add_(low)  # uint8 -> G's range
-        stats = step(real, labels[index] if labels is not None else None, update_g=i % config.train.d_steps == 0)
+        start_of_share = i * batch + world.rank * share
+        index = order[start_of_share:start_of_share + share]
+        real = images[index].to(device, non_blocking=True).float().mul_(scale).add_(low)  # uint8 -> G's range
+        stats = step(real, labels[index.to(labels.device)] if labels is not None else None,
+                     update_g=i % config.train.d_steps == 0)
         values = torch.stack(list(stats.values()))
         if not names:
             names, totals = list(stats), torch.zeros_like(values)
@@ -174,11 +190,12 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
         if (i + 1) % PROGRESS_EVERY == 0 and not bar.disable:
             bar.set_postfix({k: f"{v:.3g}" for k, v in _means(totals, i + 1, names).items()}, refresh=False)
             bar.update(PROGRESS_EVERY)
-    if images.device.type == "cuda":
+    if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     bar.close()
-    if first_bad.item() >= 0:
+    all_reduce_mean(totals, world)
+    if all_reduce_max(first_bad, world).item() >= 0:
         raise Diverged(int(first_bad.item()))
     return _means(totals, steps, names), seconds, steps * batch
 
@@ -193,3 +210,27 @@ def decay_learning_rates(state: TrainingState, fraction: float) -> None:
 
 def _means(totals: torch.Tensor, steps: int, names: list[str]) -> dict[str, float]:
     return dict(zip(names, (totals / steps).tolist()))
+
+
+def distributed_nets(G: torch.nn.Module, D: torch.nn.Module, device: torch.device, world: World, *,
+                     sync_batch_norm: bool = False) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The forwards of G's and D's updates: under torchrun each net in its own DistributedDataParallel wrapper.
+
+    Two wrappers, not one around the pair: D's backward all-reduces D's gradients during D's update, and G's
+    update goes through the bare D (its weights frozen, so it has no gradients to reduce) and all-reduces only G's.
+    find_unused_parameters stays off: every parameter of the net being updated takes part in its update, and
+    searching the graph for unused ones would cost each step a traversal. Buffers are not broadcast: batch
+    norm's running statistics are used only by G in eval mode, on rank 0, whose copy is the one saved.
+    With `sync_batch_norm` (GPUs, several ranks) batch norm normalises over the global batch: its layers
+    become SyncBatchNorm in place, keeping their parameters, so the optimisers and checkpoints are unchanged.
+    """
+    if not world.launched:
+        return G, D
+    from torch.nn.parallel import DistributedDataParallel
+
+    if sync_batch_norm and world.size > 1:
+        G, D = (torch.nn.SyncBatchNorm.convert_sync_batchnorm(net) for net in (G, D))
+
+    ids = [device.index] if device.type == "cuda" else None
+    return (DistributedDataParallel(G, device_ids=ids, forward_sync_buffers=False),
+            DistributedDataParallel(D, device_ids=ids, forward_sync_buffers=False))

@@ -55,6 +55,9 @@ def state_to_checkpoint(state: TrainingState) -> dict[str, Any]:
     rng: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": state.shuffle.get_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
+        device = _device(state)
+        if device.type == "cuda":  # the training GPU's stream, which every rank restores into its own GPU
+            rng["cuda_device"] = torch.cuda.get_rng_state(device)
     ema = {"generator_ema": state.G_ema.state_dict(), "ema_updates": state.ema_updates} if state.G_ema is not None else {}
     return {
         "epoch": state.epoch,
@@ -66,6 +69,10 @@ def state_to_checkpoint(state: TrainingState) -> dict[str, Any]:
         "opt_d": state.opt_d.state_dict(),
         "rng": rng,
     }
+
+
+def _device(state: TrainingState) -> torch.device:
+    return next(state.G.parameters()).device
 
 
 def restore_state(state: TrainingState, checkpoint: dict[str, Any], source: str) -> None:
@@ -85,6 +92,8 @@ def restore_state(state: TrainingState, checkpoint: dict[str, Any], source: str)
         state.shuffle.set_state(checkpoint["rng"]["shuffle"])
         if "cuda" in checkpoint["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
+            if "cuda_device" in checkpoint["rng"] and _device(state).type == "cuda":
+                torch.cuda.set_rng_state(checkpoint["rng"]["cuda_device"], _device(state))
         state.epoch = int(checkpoint["epoch"])
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise GankitError(f"{source} does not fit this run: {str(exc).splitlines()[0][:200]}") from None

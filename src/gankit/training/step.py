@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +12,7 @@ from torch import nn
 from gankit.device import autocast
 from gankit.losses import GANLoss
 from gankit.models import Generator, has_batch_norm
+from gankit.training.distributed import SINGLE, World
 
 # a penalty on D's step: (D as it sees images, real, fake) -> named terms added to D's loss (and reported)
 Penalty = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
@@ -31,14 +33,22 @@ class GANStep:
                  loss: GANLoss, *, device: torch.device, precision: str = "fp32",
                  penalties: Sequence[Penalty] = (), after_step: Sequence[Callable[["GANStep"], None]] = (),
                  augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 class_weights: torch.Tensor | None = None):
+                 class_weights: torch.Tensor | None = None, fresh_g_noise: bool = False,
+                 world: World = SINGLE, G_update: nn.Module | None = None, D_update: nn.Module | None = None):
         self.G, self.D, self.opt_g, self.opt_d, self.loss = G, D, opt_g, opt_d, loss
+        # the forwards whose backward updates a net; under torchrun its DistributedDataParallel wrapper (see
+        # `distributed_nets`): D's is used in D's step only, so G's step, which goes through the bare D with D's
+        # weights frozen, reduces none of D's gradients, and each update's backward all-reduces its own net's once
+        self.G_update, self.D_update = G_update or G, D_update or D
+        self.world = world
+        self.d_updates: int | None = None  # D's updates so far, which key each rank's own random stream
         self.device, self.precision = device, precision
         self.penalties, self.after_step = list(penalties), list(after_step)
         self.augment = augment or (lambda x: x)  # DiffAugment: what D sees of every image, real or generated
         if bool(G.num_classes) != (class_weights is not None):
             raise ValueError("a conditional G needs class_weights (the data's class frequencies); an unconditional one none")
         self.class_weights = class_weights
+        self.fresh_g_noise = fresh_g_noise
         self.last_g_terms: dict[str, torch.Tensor] | None = None  # G's terms of its last update, for D-only steps
         self.d_trainable = [p for p in D.parameters() if p.requires_grad]  # frozen by G's step, then restored
         # without batch norm, one D forward over real and fake together is the same function
@@ -50,21 +60,28 @@ class GANStep:
         stats repeat G's last terms)."""
         if not update_g and self.last_g_terms is None:
             raise ValueError("a step's first call must update G too (its stats need G's terms)")
-        n = real.shape[0]
-        z = self.G.sample_noise(n, device=self.device)
-        fake_labels = None if self.class_weights is None else torch.multinomial(self.class_weights, n, replacement=True)
-        with autocast(self.precision, self.device):
-            with torch.set_grad_enabled(update_g):  # a D-only step needs no graph through G
-                fake = self.G(z, fake_labels)
-            (real_out, real_class), (fake_out, fake_class) = self.discriminate(real, labels, fake.detach(), fake_labels)
-            d_terms = {"d_loss": self.loss.d_loss(real_out, fake_out)}
-            if real_class is not None:  # ACGAN: D also names the class of real and generated images
-                d_terms["d_class_loss"] = F.cross_entropy(real_class, labels) + F.cross_entropy(fake_class, fake_labels)
-            for penalty in self.penalties:  # through the augmentation, as D sees the images
-                d_terms.update(penalty(lambda x: _split(self.D(self.augment(x), labels))[0], real, fake.detach()))
-        self._update(self.opt_d, sum(d_terms.values()))
+        z, fake_labels = self._draw(real.shape[0])
+        if update_g and self.fresh_g_noise:  # G learns from images D was not just trained on, as Keras's loop does
+            g_z, g_labels = self._draw(real.shape[0])
+        with self._own_randomness():
+            with autocast(self.precision, self.device):
+                # no graph through G where G's update will not reuse these images
+                with torch.set_grad_enabled(update_g and not self.fresh_g_noise):
+                    fake = self.G_update(z, fake_labels)
+                (real_out, real_class), (fake_out, fake_class) = self.discriminate(real, labels, fake.detach(), fake_labels)
+                d_terms = {"d_loss": self.loss.d_loss(real_out, fake_out)}
+                if real_class is not None:  # ACGAN: D also names the class of real and generated images
+                    d_terms["d_class_loss"] = F.cross_entropy(real_class, labels) + F.cross_entropy(fake_class, fake_labels)
+                for penalty in self.penalties:  # through the augmentation, as D sees the images
+                    d_terms.update(penalty(lambda x: _split(self.D(self.augment(x), labels))[0], real, fake.detach()))
+            self._update(self.opt_d, sum(d_terms.values()))
+            if update_g:
+                if self.fresh_g_noise:
+                    fake_labels = g_labels
+                    with autocast(self.precision, self.device):
+                        fake = self.G_update(g_z, g_labels)
+                self.last_g_terms = self._update_g(fake, fake_labels)
         if update_g:
-            self.last_g_terms = self._update_g(fake, fake_labels)
             for hook in self.after_step:
                 hook(self)
 
@@ -76,6 +93,26 @@ class GANStep:
             if real_class is not None:
                 stats["d_acc_class"] = (real_class.argmax(1) == labels).float().mean()
             return stats
+
+    def _draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This rank's noise (and classes) of a global batch of n * world.size: every rank draws the whole batch from
+        the same RNG stream and keeps its share, so the shares together are what one process would draw."""
+        total, rank = n * self.world.size, self.world.rank
+        z = self.G.sample_noise(total, device=self.device)[rank * n:(rank + 1) * n]
+        if self.class_weights is None:
+            return z, None
+        return z, torch.multinomial(self.class_weights, total, replacement=True)[rank * n:(rank + 1) * n]
+
+    def _own_randomness(self) -> contextlib.AbstractContextManager:
+        """Dropout masks and augmentations of this rank's images: with several ranks, drawn from a stream of this rank's
+        own, else two ranks would give their images the same ones."""
+        if self.world.size == 1:
+            return contextlib.nullcontext()
+        if self.d_updates is None:  # D's optimiser counts its steps, and checkpoints and resume carry the count
+            self.d_updates = max((int(s["step"]) for s in self.opt_d.state.values() if "step" in s), default=0)
+        self.d_updates += 1
+        # keyed by the step and the rank, not drawn from the shared stream, which must stay as one process's
+        return _seeded_fork(hash((torch.initial_seed(), self.d_updates, self.world.rank)), self.device)
 
     def _update_g(self, fake: torch.Tensor, fake_labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """G's update through D (D's weights frozen meanwhile); returns its named terms, detached."""
@@ -98,9 +135,9 @@ class GANStep:
         """D's float32 (logits, class logits or None) on both batches: in one forward where that is the same function."""
         real, fake = self.augment(real), self.augment(fake)
         if not self.joint_d:
-            return _split(self.D(real, real_labels)), _split(self.D(fake, fake_labels))
+            return _split(self.D_update(real, real_labels)), _split(self.D_update(fake, fake_labels))
         labels = None if real_labels is None else torch.cat([real_labels, fake_labels])
-        logits, classes = _split(self.D(torch.cat([real, fake]), labels))
+        logits, classes = _split(self.D_update(torch.cat([real, fake]), labels))
         n = real.shape[0]
         if classes is None:
             return (logits[:n], None), (logits[n:], None)
@@ -111,6 +148,16 @@ class GANStep:
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
+
+
+@contextlib.contextmanager
+def _seeded_fork(key: int, device: torch.device) -> Iterator[None]:
+    """Torch's RNG on the CPU (and on `device`'s GPU) seeded with `key` inside, and as it was outside."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], device_type=device.type):
+        torch.default_generator.manual_seed(key)
+        if device.type == "cuda":
+            torch.cuda.default_generators[device.index].manual_seed(key)
+        yield
 
 
 def _split(out: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:

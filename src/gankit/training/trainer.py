@@ -9,10 +9,11 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gankit.checkpoint import list_checkpoints, load_checkpoint
+from gankit.checkpoint import list_checkpoints, newest_checkpoint
 from gankit.config import Config, check_resume, short
 from gankit.data import ImageSet, load_images
 from gankit.data.locate import resolve_data_dir
+from gankit.data.placement import place_images
 from gankit.device import check_precision, resolve_device
 from gankit.errors import GankitError
 from gankit.evaluate import make_scorer
@@ -21,6 +22,7 @@ from gankit.models import has_batch_norm
 from gankit.rundir import RunDir
 from gankit.run import Run, load_run
 from gankit.training.callbacks import Callback, default_callbacks
+from gankit.training.distributed import World, barrier, device_for, join, local_main_first, on_main, restarted, shard_size
 from gankit.training.loop import fit
 from gankit.training.state import TrainingState, new_state, restore_state
 from gankit.training.step import GANStep, Penalty
@@ -30,7 +32,7 @@ log = logging.getLogger("gankit")
 
 def train(config: Config | None, run_dir: Path | str, *, data_dir: Path | str | None = None, resume: bool = False,
           callbacks: Sequence[Callback] = (), penalties: Sequence[Penalty] = (),
-          after_step: Sequence[Callable[[GANStep], None]] = ()) -> Run:
+          after_step: Sequence[Callable[[GANStep], None]] = ()) -> Run | None:
     """Train `config` into the new run folder `run_dir`, or with `resume` continue the run there.
 
     Resuming takes the folder's config when `config` is None; a given config may change only how
@@ -39,28 +41,42 @@ def train(config: Config | None, run_dir: Path | str, *, data_dir: Path | str | 
     after each epoch, after gankit's scoring, collapse watch and grid and before its checkpoint, so
     what they add to the record is saved; `penalties` add named terms to D's loss; `after_step`
     hooks get the step after its two updates (an EMA of `step.G`, say).
+
+    Started by torchrun, each process trains on its share of every batch, and rank 0 alone writes the
+    run folder and returns the Run (the others return None). When torchrun restarts the group after a
+    failure, the run continues from its last checkpoint as if `resume` were given.
     """
+    world = join()
     run = RunDir(Path(run_dir))
-    if resume and run.exists():
+    resume = resume or (restarted() and on_main(world, run.exists))
+    if resume and world.main and run.exists():
         run.lock()  # held from here on: a second process on this folder is refused before any work
     try:
-        return _train(config, run, None if data_dir is None else Path(data_dir), resume, callbacks, penalties, after_step)
+        return _train(config, run, None if data_dir is None else Path(data_dir), resume, callbacks, penalties, after_step,
+                      world)
     finally:
         run.unlock()
 
 
 def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bool, callbacks: Sequence[Callback],
-           penalties: Sequence[Penalty], after_step: Sequence[Callable[[GANStep], None]]) -> Run:
-    config = _resolve_config(config, run, resume)
+           penalties: Sequence[Penalty], after_step: Sequence[Callable[[GANStep], None]], world: World) -> Run | None:
+    config = on_main(world, lambda: _resolve_config(config, run, resume))
     root = resolve_data_dir(data_dir, config.data.dir)
     config.data.dir = str(root) if root is not None else None  # remembered: later commands need no data_dir
-    device = resolve_device(config.train.device)
+    device = device_for(resolve_device(config.train.device), world)
     check_precision(config.train.precision, device)
+    shard_size(config.train.batch_size, world)
+    if config.train.sync_batch_norm and world.size > 1 and device.type != "cuda":
+        raise GankitError("train.sync_batch_norm needs GPUs: PyTorch's SyncBatchNorm does not run on the CPU")
+    if config.train.compile and world.launched:
+        raise GankitError("train.compile is not supported under torchrun yet: leave it off", option="train.compile")
     if config.output.tensorboard:
         from gankit.tensorboard import check_available
 
         check_available()
-    data = load_images(config.data)  # before the run folder exists: bad data leaves nothing behind
+    with local_main_first(world):  # one process per machine decodes into the cache, the others read it
+        data = load_images(config.data)  # before the run folder exists: bad data leaves nothing behind
+        data = place_images(data, config.data, device, world.local_size)
     log.info("training on %d images of shape %s from %s", len(data), tuple(data.images.shape[1:]), data.source)
     if len(data) < config.train.batch_size:
         raise GankitError(f"{len(data)} images are fewer than one batch of {config.train.batch_size}")
@@ -71,24 +87,30 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
         # a conditional run is also scored on whether it makes the classes asked for
         metrics = [*metrics, *(m for m in applicable(True, o.eval_features) if m not in applicable(False) + metrics)]
     scorer = make_scorer(config, n=o.eval_n, metrics=metrics, features=o.eval_features,
-                         progress=o.progress) if o.eval_every else None
+                         progress=o.progress) if o.eval_every and world.main else None
     state = new_state(config, device)
     if config.train.batch_size < 2 and (has_batch_norm(state.G) or has_batch_norm(state.D)):
         raise GankitError(f"train.batch_size must be at least 2 for model.arch {config.model.arch}: batch norm needs "
                           "two images to normalise")
     new_folder = not resume and not run.path.exists()
     if resume:
-        _restore(run, state)
-    else:
+        _restore(run, state, world)
+    elif world.main:
         run.create(config)
-    log.info("run folder %s, device %s, %d epochs", run.path, device, config.train.epochs)
+    barrier(world)
+    where = f", {world.size} processes" if world.launched else ""
+    log.info("run folder %s, device %s%s, %d epochs", run.path, device, where, config.train.epochs)
     try:
-        stopped = fit(state, run, data.images, device, default_callbacks(config, run, state.G, scorer, callbacks),
-                      labels=data.labels, penalties=penalties, after_step=after_step)
+        stopped = fit(state, run, data.images, device,
+                      default_callbacks(config, run, state.G, scorer, callbacks) if world.main else [],
+                      labels=data.labels, penalties=penalties, after_step=after_step, world=world,
+                      in_memory=not data.mapped)
     except BaseException:
-        if not resume and not list_checkpoints(run.checkpoints):
+        if world.main and not resume and not list_checkpoints(run.checkpoints):
             _discard(run, new_folder)  # nothing worth keeping: the same command can run again
         raise
+    if not world.main:
+        return None
     if stopped:
         log.warning("%s", stopped)
     result = load_run(run.path)
@@ -151,16 +173,16 @@ def _discard(run: RunDir, new_folder: bool) -> None:
                 entry.unlink()
 
 
-def _restore(run: RunDir, state: TrainingState) -> None:
-    """Restore the newest checkpoint, and cut the metrics back to it."""
-    checkpoints = list_checkpoints(run.checkpoints)
+def _restore(run: RunDir, state: TrainingState, world: World) -> None:
+    """Restore the newest checkpoint (rank 0 reads it, every rank restores it), and cut the metrics back to it."""
+    checkpoint, source = on_main(world, lambda: newest_checkpoint(run))
     record = None
-    if checkpoints:
-        checkpoint = load_checkpoint(checkpoints[-1])
-        restore_state(state, checkpoint, str(checkpoints[-1]))
+    if checkpoint is not None:
+        restore_state(state, checkpoint, source)
         record = checkpoint.get("record")
         log.info("resuming %s after epoch %d", run.path, state.epoch)
     else:
         log.info("%s has no checkpoint yet: starting it from epoch 1", run.path)
-    run.keep_metrics_through(state.epoch, record)
-    run.save_config(state.config)
+    if world.main:
+        run.keep_metrics_through(state.epoch, record)
+        run.save_config(state.config)
