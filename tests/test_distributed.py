@@ -15,15 +15,19 @@ import torch
 import gankit
 from gankit.checkpoint import load_checkpoint
 from gankit.errors import GankitError
-from gankit.training.distributed import World, shard_size
+from gankit.config import TrainConfig
+from gankit.training.distributed import World, check_options, shard_size
 
 WORKER = Path(__file__).with_name("torchrun_worker.py")
 # the tanh MLP without dropout and without batch norm: no randomness of a rank's own, so two ranks must
 # compute what one process does; 2 steps an epoch
-SETTINGS = ["gan-mnist-tanh", "--set", "model.dropout=0", "--set", "model.g_hidden=[64, 64]", "--set",
-            "model.d_hidden=[64, 64]", "--limit", "256", "--batch-size", "128", "--no-progress",
-            "--set", "output.report=false"]
-# 4 Adam steps of lr 2e-4 apart from float rounding (summing a batch in halves, then averaging)
+# Adam with epsilon 1 moves each weight by about lr times its gradient, so a gradient of the wrong scale
+# (summed over the ranks, say) shows, as it would not with Adam's usual epsilon
+NETS = ["model.dropout=0", "model.g_hidden=[64, 64]", "model.d_hidden=[64, 64]", "train.adam_eps=1",
+        "train.lr_g=0.05", "train.lr_d=0.05"]
+SETTINGS = ["gan-mnist-tanh", *(arg for item in NETS for arg in ("--set", item)), "--limit", "256",
+            "--batch-size", "128", "--no-progress", "--set", "output.report=false"]
+# 4 to 6 steps apart from float rounding (a batch summed in halves, then averaged); a step moves weights by ~1e-3
 TOLERANCE = 2e-5
 
 
@@ -37,8 +41,8 @@ def torchrun(tmp_path: Path, mnist_dir: Path, *args: str, ranks: int = 2, restar
 
 def one_process(mnist_dir: Path, out: Path, epochs: int, *, resume: bool = False) -> None:
     config = gankit.apply_overrides(gankit.load_preset("gan-mnist-tanh"), [
-        "model.dropout=0", "model.g_hidden=[64, 64]", "model.d_hidden=[64, 64]", "data.limit=256",
-        "train.batch_size=128", "output.progress=false", "output.report=false", f"train.epochs={epochs}"])
+        *NETS, "data.limit=256", "train.batch_size=128", "output.progress=false", "output.report=false",
+        f"train.epochs={epochs}"])
     gankit.train(None if resume else config, out, data_dir=mnist_dir, resume=resume)
 
 
@@ -54,7 +58,7 @@ def largest_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -
 
 @pytest.fixture(scope="module")
 def two_rank_run(mnist_dir, tmp_path_factory):
-    """2 epochs on 2 ranks (2 steps each), with rank 1's writes recorded; and the same on one plain process."""
+    """2 epochs on 2 ranks (2 steps each), with each rank's writes recorded; and the same on one plain process."""
     tmp = tmp_path_factory.mktemp("ddp")
     done = torchrun(tmp, mnist_dir, *SETTINGS, "--epochs", "2", "--out", "two",
                     env={"GANKIT_TEST_WRITES": str(tmp / "writes")})
@@ -65,7 +69,7 @@ def two_rank_run(mnist_dir, tmp_path_factory):
 
 def test_two_ranks_train_what_one_process_does(two_rank_run):
     tmp, done = two_rank_run
-    assert "2 processes" in done.stderr
+    assert "2 processes (batch 128 = 2 x 64)" in done.stderr
     difference = largest_difference(weights(tmp / "two", 2), weights(tmp / "one", 2))
     assert difference < TOLERANCE
     # the stats are averaged over the ranks: the epoch's losses are one process's, to rounding
@@ -80,7 +84,9 @@ def test_two_ranks_train_what_one_process_does(two_rank_run):
 def test_only_rank_0_writes_the_run_folder(two_rank_run):
     tmp, _ = two_rank_run
     assert json.loads((tmp / "writes.1").read_text()) == []
-    assert (tmp / "two" / "config.yaml").is_file() and (tmp / "two" / "grids" / "epoch-0002.png").is_file()
+    by_rank_0 = " ".join(json.loads((tmp / "writes.0").read_text()))  # the recording works: rank 0 wrote the run
+    for name in ("config.yaml", "metrics.jsonl", "epoch-0002.png", "epoch-0002.pt"):
+        assert name in by_rank_0
 
 
 def test_a_run_resumes_on_another_world_size(two_rank_run, mnist_dir):
@@ -108,6 +114,20 @@ def test_a_killed_rank_restarts_the_group_which_resumes(mnist_dir, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resuming" in done.stderr and "after epoch 1" in done.stderr
     assert [r["epoch"] for r in gankit.load_run(tmp_path / "run").metrics()] == [1, 2, 3]
+    one_process(mnist_dir, tmp_path / "uninterrupted", 3)
+    assert largest_difference(weights(tmp_path / "run", 3), weights(tmp_path / "uninterrupted", 3)) < TOLERANCE
+
+
+def test_batch_norm_ema_r1_diffaugment_d_steps_and_fresh_noise_train_on_two_ranks(mnist_dir, tmp_path):
+    # the DCGAN's D has batch norm: two forwards (real, generated) before D's backward
+    done = torchrun(tmp_path, mnist_dir, "dcgan-mnist", "--limit", "256", "--batch-size", "64", "--epochs", "1",
+                    "--no-progress", "--out", "run", "--set", "output.report=false", "--set", "model.base_channels=8",
+                    "--set", "train.ema_decay=0.9", "--set", "train.r1_gamma=1",
+                    "--set", "train.diffaugment=translation,cutout", "--set", "train.d_steps=2",
+                    "--set", "train.g_noise=fresh")
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = gankit.load_run(tmp_path / "run").metrics()[0]
+    assert record["epoch"] == 1 and all(torch.isfinite(torch.tensor(record[k])) for k in ("d_loss", "g_loss", "r1_penalty"))
 
 
 def test_a_batch_that_does_not_divide_is_refused_in_one_line(mnist_dir, tmp_path):
@@ -118,7 +138,13 @@ def test_a_batch_that_does_not_divide_is_refused_in_one_line(mnist_dir, tmp_path
     assert not (tmp_path / "odd").exists()
 
 
-def test_shard_size():
+def test_options_a_group_cannot_train_are_refused():
     assert shard_size(128, World(rank=1, size=4, launched=True)) == 32
     with pytest.raises(GankitError, match="does not divide over 3 processes"):
         shard_size(128, World(rank=0, size=3, launched=True))
+    two, cpu = World(rank=0, size=2, launched=True), torch.device("cpu")
+    with pytest.raises(GankitError, match="train.sync_batch_norm needs GPUs"):
+        check_options(TrainConfig(sync_batch_norm=True), cpu, two)
+    check_options(TrainConfig(sync_batch_norm=True), cpu, World())  # one process: nothing to synchronise
+    with pytest.raises(GankitError, match="train.compile is not supported under torchrun"):
+        check_options(TrainConfig(compile=True), cpu, two)

@@ -1,7 +1,7 @@
 """`gankit train ARGS` under torchrun, for tests/test_distributed.py, with two test-only instruments:
 
-- GANKIT_TEST_WRITES=FILE: ranks other than 0 record every file they create, change or remove under the
-  current directory (Python's audit events) and write the list to FILE.RANK when they exit;
+- GANKIT_TEST_WRITES=FILE: every rank records the files it creates, changes or removes under the current
+  directory (Python's audit events) and writes the list to FILE.RANK when it exits;
 - GANKIT_TEST_KILL_AT_STEP=N: in torchrun's first attempt, rank 1 kills itself (SIGKILL) at its Nth step.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 rank = int(os.environ["RANK"])
 WRITING = ("w", "a", "x", "+")
 
-if os.environ.get("GANKIT_TEST_WRITES") and rank != 0:
+if os.environ.get("GANKIT_TEST_WRITES"):
     here, writes = Path.cwd().resolve(), []
 
     def record(event: str, args: tuple) -> None:

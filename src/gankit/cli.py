@@ -201,7 +201,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from gankit.rundir import RunDir
-    from gankit.training.distributed import join
+    from gankit.training.distributed import join, leave
     from gankit.training.trainer import train
 
     if not join().main:
@@ -221,7 +221,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise GankitError("name a preset (see 'gankit presets') or a YAML config file")
         config = apply_overrides(_base_config(args.preset), overrides)
         out = args.out or _numbered_run_dir(config.name)
-    run = train(config, out, data_dir=args.data_dir, resume=args.resume)
+    try:
+        run = train(config, out, data_dir=args.data_dir, resume=args.resume)
+    finally:
+        leave(join())
     if run is not None:  # under torchrun, rank 0's
         log.info("done: %s", run.path)
     return 0
@@ -230,10 +233,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _numbered_run_dir(name: str) -> Path:
     """runs/NNNNN-NAME, chosen by rank 0 under torchrun; after torchrun restarts the group, the one it was training."""
     from gankit.rundir import last_run_dir, next_run_dir
-    from gankit.training.distributed import join, on_main, restarted
+    from gankit.training.distributed import join, made_by_this_job, on_main, restarted
 
-    world = join()
-    return on_main(world, lambda: (restarted() and last_run_dir(Path("runs"), name)) or next_run_dir(Path("runs"), name))
+    def choose() -> Path:
+        last = last_run_dir(Path("runs"), name)
+        return last if restarted() and last is not None and made_by_this_job(last) else next_run_dir(Path("runs"), name)
+
+    return on_main(join(), choose)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -201,6 +201,8 @@ def set_value(config: Config, dotted: str, value: Any, *, source: str) -> None:
     if not key or "." in key or key not in {f.name for f in dataclasses.fields(section)}:
         raise GankitError(f"{source}: unknown config key {short(dotted)} (known: {', '.join(known_keys())})")
     hint = typing.get_type_hints(type(section))[key]
+    if dotted == "data.in_memory" and isinstance(value, bool):  # YAML reads a bare true / false as a boolean
+        value = "true" if value else "false"
     setattr(section, key, _coerce(value, hint, f"{source}: {dotted}"))
 
 
@@ -251,9 +253,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
                 raise GankitError(f"{where}: expected a finite number, got {short(value)}")
             return float(value)
     elif hint is str:
-        if isinstance(value, bool):  # YAML reads a bare true / false as a boolean (data.in_memory true)
-            return "true" if value else "false"
-        if isinstance(value, (str, int, float)):
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
     raise GankitError(f"{where}: expected {hint.__name__}, got {short(value)}")
 

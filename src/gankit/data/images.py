@@ -11,6 +11,7 @@ so `data.limit` keeps the classes balanced.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -146,7 +147,7 @@ def _open_partial(partial: Path, shape: tuple[int, ...], source: Path) -> tuple[
         status = np.load(partial / STATUS_FILE, mmap_mode="r+")
         if images.shape == shape and status.shape == shape[:1]:
             return images, status
-    except (OSError, ValueError):  # none yet, or cut short while it was being created
+    except (OSError, ValueError, EOFError):  # none yet, or cut short while it was being created
         pass
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -186,15 +187,14 @@ def _decode_into(images: np.ndarray, status: np.ndarray, source: Path, todo: dic
         bar.update(len(results))
 
     chunks = _chunks(_read_files(source, set(todo)), todo)
-    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = decode_workers()
+    running: set[Future] = set()
     try:
         if len(todo) < POOL_FROM or workers == 1:
             for chunk in chunks:
                 store(_decode_chunk(chunk, mode, size))
             return
-        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            running: set[Future] = set()
+        with ProcessPoolExecutor(workers, mp_context=_pool_context()) as pool:
             for chunk in chunks:
                 running.add(pool.submit(_decode_chunk, chunk, mode, size))
                 if len(running) >= 2 * workers:  # bounded: the reader never runs far ahead of the decoders
@@ -203,8 +203,31 @@ def _decode_into(images: np.ndarray, status: np.ndarray, source: Path, todo: dic
                         store(future.result())
             for future in running:
                 store(future.result())
+            running.clear()
+    except BaseException:
+        # interrupted: keep what the pool finished, so that the next decode does not redo it
+        for future in running:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                with contextlib.suppress(GankitError):
+                    store(future.result())
+        raise
     finally:
         bar.close()
+
+
+def decode_workers() -> int:
+    """The decoding pool's processes: one per core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """fork (quick) where there is one, except once torch.distributed has started threads that a fork would copy."""
+    import torch.distributed as dist
+
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and not (dist.is_available() and dist.is_initialized()):
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 def _chunks(files: Iterator[tuple[str, bytes]], rows: dict[str, int]) -> Iterator[list[tuple[int, str, bytes]]]:

@@ -25,14 +25,16 @@ log = logging.getLogger(__name__)
 def place_images(data: ImageSet, config: DataConfig, device: torch.device, processes_here: int = 1) -> ImageSet:
     """`data` as training will read it: images in memory, or mapped from a file (`ImageSet.mapped`).
 
-    In memory they still go to `device` in `fit`; `processes_here` (torchrun's ranks on this machine)
-    each hold a copy, so the automatic budget is shared among them."""
+    In memory they still go to `device` in `fit`; on the CPU `processes_here` (torchrun's ranks on this
+    machine) each hold a copy, so the automatic budget is shared among them (each GPU has its own)."""
     size = data.images.numel()
-    budget = memory_budget(config.memory_budget_gb, device) // processes_here
+    budget = memory_budget(config.memory_budget_gb, device) // (1 if device.type == "cuda" else processes_here)
     keep = config.in_memory == "true" or (config.in_memory == "auto" and size <= budget)
-    if keep and data.mapped:
+    if keep and data.mapped and device.type == "cpu":
         log.info("reading the %.2f GiB of training images into memory", size / 2**30)
         return ImageSet(data.images.clone(), data.labels, data.classes, data.source)  # off the file, once
+    if keep and data.mapped:  # fit copies them from the file to the GPU
+        return ImageSet(data.images, data.labels, data.classes, data.source)
     if not keep and not data.mapped:
         data = map_from_disk(data)
     if not keep:

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+from datetime import timedelta
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
 from gankit.errors import GankitError
+
+if TYPE_CHECKING:
+    from gankit.config import TrainConfig
 
 T = TypeVar("T")
 
@@ -48,6 +53,23 @@ def restarted() -> bool:
     return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
 
 
+JOB_MARK = ".torchrun-job"  # in a run folder: the torchrun job that created it
+
+
+def mark_job(run_path: Path) -> None:
+    """Note in a new run folder which torchrun job created it, so that only this job's restarts resume it."""
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        (run_path / JOB_MARK).write_text(os.environ["TORCHELASTIC_RUN_ID"])
+
+
+def made_by_this_job(run_path: Path) -> bool:
+    """Whether this torchrun job created the run folder (a restart resumes it; someone else's run, never)."""
+    try:
+        return (run_path / JOB_MARK).read_text() == os.environ.get("TORCHELASTIC_RUN_ID")
+    except OSError:
+        return False
+
+
 def join() -> World:
     """This process's place in the torchrun group (joining it the first time), or SINGLE without torchrun."""
     if not launched_by_torchrun():
@@ -59,8 +81,9 @@ def join() -> World:
         # torchrun's agent keeps its store across restarts: without a prefix per attempt, a restarted group
         # would read the addresses of the processes that died and fail to connect
         attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        # rank 0 alone scores and writes checkpoints (and may first train the evaluator) while the others wait
         dist.init_process_group(backend, store=dist.PrefixStore(f"gankit/attempt-{attempt}", store), rank=rank,
-                                world_size=size)
+                                world_size=size, timeout=timedelta(hours=2))
     return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")),
                  int(os.environ.get("LOCAL_WORLD_SIZE", "1")), launched=True)
 
@@ -87,6 +110,15 @@ def shard_size(global_batch: int, world: World) -> int:
         raise GankitError(f"train.batch_size {global_batch} does not divide over {world.size} processes: it is the "
                           f"global batch, split evenly (use a multiple of {world.size})", option="train.batch_size")
     return global_batch // world.size
+
+
+def check_options(train: TrainConfig, device: torch.device, world: World) -> None:
+    """Refuse, before any work, what this group cannot train."""
+    shard_size(train.batch_size, world)
+    if train.sync_batch_norm and world.size > 1 and device.type != "cuda":
+        raise GankitError("train.sync_batch_norm needs GPUs: PyTorch's SyncBatchNorm does not run on the CPU")
+    if train.compile and world.launched:
+        raise GankitError("train.compile is not supported under torchrun yet: leave it off", option="train.compile")
 
 
 def barrier(world: World) -> None:
@@ -138,7 +170,14 @@ def all_reduce_mean(tensor: torch.Tensor, world: World) -> torch.Tensor:
     return tensor
 
 
-def all_reduce_max(tensor: torch.Tensor, world: World) -> torch.Tensor:
+def all_reduce_min(tensor: torch.Tensor, world: World) -> torch.Tensor:
     if world.launched:
-        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
     return tensor
+
+
+def lost_partner(error: BaseException, world: World) -> bool:
+    """Whether `error` is a collective failing because another process of the group died."""
+    if not world.launched:
+        return False
+    return isinstance(error, dist.DistError) or (isinstance(error, RuntimeError) and "gloo" in str(error).lower())

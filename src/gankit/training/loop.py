@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import sys
 import time
@@ -19,7 +20,7 @@ from gankit.losses import build_loss
 from gankit.regularisers import config_penalties
 from gankit.rundir import RunDir
 from gankit.training.callbacks import Callback, EpochEnd
-from gankit.training.distributed import SINGLE, World, all_reduce_max, all_reduce_mean, broadcast, on_main, shard_size
+from gankit.training.distributed import SINGLE, World, all_reduce_mean, all_reduce_min, broadcast, on_main, shard_size
 from gankit.training.state import EMAUpdate, TrainingState, restore_state, state_to_checkpoint
 from gankit.training.step import GANStep, Penalty
 
@@ -96,6 +97,7 @@ def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torc
                                   f"and its checkpoints are intact ({advice})", option="train.on_nan") from None
             rollbacks += 1
             roll_back(state, run, initial, world)
+            step.d_updates = None  # counted again from the restored optimiser
             log.warning("the losses became NaN or infinite at epoch %d, step %d: rolled back to epoch %d, "
                         "learning rates now %.3g (G) and %.3g (D)", epoch, bad.step, state.epoch,
                         state.opt_g.param_groups[0]["lr"], state.opt_d.param_groups[0]["lr"])
@@ -195,7 +197,9 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
     seconds = time.perf_counter() - start
     bar.close()
     all_reduce_mean(totals, world)
-    if all_reduce_max(first_bad, world).item() >= 0:
+    # the earliest bad step of any rank (a rank without one offers `steps`, later than any)
+    first_bad = all_reduce_min(torch.where(first_bad < 0, steps + 1, first_bad), world)
+    if first_bad.item() <= steps:
         raise Diverged(int(first_bad.item()))
     return _means(totals, steps, names), seconds, steps * batch
 
@@ -232,5 +236,8 @@ def distributed_nets(G: torch.nn.Module, D: torch.nn.Module, device: torch.devic
         G, D = (torch.nn.SyncBatchNorm.convert_sync_batchnorm(net) for net in (G, D))
 
     ids = [device.index] if device.type == "cuda" else None
-    return (DistributedDataParallel(G, device_ids=ids, forward_sync_buffers=False),
-            DistributedDataParallel(D, device_ids=ids, forward_sync_buffers=False))
+    # torch renamed the switch (2.12); the old name still works there, with a warning
+    no_sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters \
+        else "broadcast_buffers"
+    return (DistributedDataParallel(G, device_ids=ids, **{no_sync: False}),
+            DistributedDataParallel(D, device_ids=ids, **{no_sync: False}))

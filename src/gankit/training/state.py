@@ -90,10 +90,11 @@ def restore_state(state: TrainingState, checkpoint: dict[str, Any], source: str)
         state.opt_d.load_state_dict(checkpoint["opt_d"])
         torch.set_rng_state(checkpoint["rng"]["torch"])
         state.shuffle.set_state(checkpoint["rng"]["shuffle"])
-        if "cuda" in checkpoint["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
-            if "cuda_device" in checkpoint["rng"] and _device(state).type == "cuda":
-                torch.cuda.set_rng_state(checkpoint["rng"]["cuda_device"], _device(state))
+        device = _device(state)
+        if device.type == "cuda" and "cuda" in checkpoint["rng"]:
+            # the training GPU's stream, whichever GPU and machine wrote it (older checkpoints: the first GPU's)
+            saved = checkpoint["rng"].get("cuda_device", checkpoint["rng"]["cuda"][0])
+            torch.cuda.set_rng_state(saved, device)
         state.epoch = int(checkpoint["epoch"])
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise GankitError(f"{source} does not fit this run: {str(exc).splitlines()[0][:200]}") from None

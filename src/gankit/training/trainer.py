@@ -22,7 +22,8 @@ from gankit.models import has_batch_norm
 from gankit.rundir import RunDir
 from gankit.run import Run, load_run
 from gankit.training.callbacks import Callback, default_callbacks
-from gankit.training.distributed import World, barrier, device_for, join, local_main_first, on_main, restarted, shard_size
+from gankit.training.distributed import (World, barrier, check_options, device_for, join, local_main_first,
+                                         lost_partner, made_by_this_job, mark_job, on_main, restarted)
 from gankit.training.loop import fit
 from gankit.training.state import TrainingState, new_state, restore_state
 from gankit.training.step import GANStep, Penalty
@@ -48,7 +49,7 @@ def train(config: Config | None, run_dir: Path | str, *, data_dir: Path | str | 
     """
     world = join()
     run = RunDir(Path(run_dir))
-    resume = resume or (restarted() and on_main(world, run.exists))
+    resume = resume or (restarted() and on_main(world, lambda: made_by_this_job(run.path)))
     if resume and world.main and run.exists():
         run.lock()  # held from here on: a second process on this folder is refused before any work
     try:
@@ -65,19 +66,15 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
     config.data.dir = str(root) if root is not None else None  # remembered: later commands need no data_dir
     device = device_for(resolve_device(config.train.device), world)
     check_precision(config.train.precision, device)
-    shard_size(config.train.batch_size, world)
-    if config.train.sync_batch_norm and world.size > 1 and device.type != "cuda":
-        raise GankitError("train.sync_batch_norm needs GPUs: PyTorch's SyncBatchNorm does not run on the CPU")
-    if config.train.compile and world.launched:
-        raise GankitError("train.compile is not supported under torchrun yet: leave it off", option="train.compile")
+    check_options(config.train, device, world)
     if config.output.tensorboard:
         from gankit.tensorboard import check_available
 
         check_available()
     with local_main_first(world):  # one process per machine decodes into the cache, the others read it
         data = load_images(config.data)  # before the run folder exists: bad data leaves nothing behind
+        log.info("training on %d images of shape %s from %s", len(data), tuple(data.images.shape[1:]), data.source)
         data = place_images(data, config.data, device, world.local_size)
-    log.info("training on %d images of shape %s from %s", len(data), tuple(data.images.shape[1:]), data.source)
     if len(data) < config.train.batch_size:
         raise GankitError(f"{len(data)} images are fewer than one batch of {config.train.batch_size}")
     o = config.output
@@ -97,17 +94,23 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
         _restore(run, state, world)
     elif world.main:
         run.create(config)
+        mark_job(run.path)
     barrier(world)
-    where = f", {world.size} processes" if world.launched else ""
+    batch = config.train.batch_size
+    where = f", {world.size} processes (batch {batch} = {world.size} x {batch // world.size})" if world.launched else ""
     log.info("run folder %s, device %s%s, %d epochs", run.path, device, where, config.train.epochs)
     try:
         stopped = fit(state, run, data.images, device,
                       default_callbacks(config, run, state.G, scorer, callbacks) if world.main else [],
                       labels=data.labels, penalties=penalties, after_step=after_step, world=world,
                       in_memory=not data.mapped)
-    except BaseException:
+    except BaseException as exc:
         if world.main and not resume and not list_checkpoints(run.checkpoints):
             _discard(run, new_folder)  # nothing worth keeping: the same command can run again
+        if lost_partner(exc, world):
+            raise GankitError(f"process {world.rank} of {world.size} lost the others (one failed or was stopped; "
+                              f"torchrun's --max-restarts resumes the run from its last checkpoint): "
+                              f"{str(exc).strip().splitlines()[0][:160]}") from None
         raise
     if not world.main:
         return None
