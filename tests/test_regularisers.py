@@ -191,9 +191,9 @@ def test_d_steps_update_g_on_every_n_th_batch_only(mnist_dir, tmp_path):
     assert record["gradient_penalty"] > 0 and "collapsed" in record and not record["collapsed"]
 
 
-def test_resume_is_bit_identical_with_ema_r1_gp_diffaugment_and_d_steps(mnist_dir, tmp_path):
+def test_resume_is_bit_identical_with_ema_r1_gp_diffaugment_d_steps_and_fresh_noise(mnist_dir, tmp_path):
     options = ["train.ema_decay=0.9", "train.r1_gamma=1", "train.gp_lambda=10", "train.loss=wgan", "train.d_steps=3",
-               "train.diffaugment=color,translation,cutout"]
+               "train.diffaugment=color,translation,cutout", "train.g_noise=fresh"]
     train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=2", *options)
     train_tiny(mnist_dir, tmp_path / "split", "train.epochs=1", *options)
     gankit.train(tiny_config("train.epochs=2", *options), tmp_path / "split", resume=True)

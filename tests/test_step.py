@@ -123,3 +123,20 @@ def test_every_loss_runs_a_step(loss, precision):
     step = _step(f"train.loss={loss}", precision=precision)
     stats = step(torch.rand(64, 1, 28, 28))
     assert all(torch.isfinite(v) for v in stats.values()), stats
+
+
+@pytest.mark.parametrize("g_noise", ["shared", "fresh"])
+def test_g_learns_from_the_images_d_saw_or_from_fresh_noise(g_noise):
+    step = _step(fresh_g_noise=g_noise == "fresh")
+    seen = []
+    forward = step.G.forward
+    step.G.forward = lambda z, y=None: seen.append(z.clone()) or forward(z, y)
+    real = torch.rand(64, 1, 28, 28)
+    torch.manual_seed(5)
+    expected = [step.G.sample_noise(64) for _ in range(2)]  # the stream's first two noise batches
+    torch.manual_seed(5)
+    step(real)
+    if g_noise == "shared":  # one forward: D's images, reused for G's update
+        assert len(seen) == 1 and torch.equal(seen[0], expected[0])
+    else:  # D's images, then a second batch for G's update, drawn before either forward
+        assert len(seen) == 2 and torch.equal(seen[0], expected[0]) and torch.equal(seen[1], expected[1])

@@ -228,11 +228,11 @@ def distributed_nets(G: torch.nn.Module, D: torch.nn.Module, device: torch.devic
     With `sync_batch_norm` (GPUs, several ranks) batch norm normalises over the global batch: its layers
     become SyncBatchNorm in place, keeping their parameters, so the optimisers and checkpoints are unchanged.
     """
-    if not world.launched:
+    if world.size == 1:  # a group of one has nothing to reduce, and the wrappers' copies cost 12% (BENCHMARKS.md)
         return G, D
     from torch.nn.parallel import DistributedDataParallel
 
-    if sync_batch_norm and world.size > 1:
+    if sync_batch_norm:
         G, D = (torch.nn.SyncBatchNorm.convert_sync_batchnorm(net) for net in (G, D))
 
     ids = [device.index] if device.type == "cuda" else None

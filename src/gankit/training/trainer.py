@@ -66,6 +66,10 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
     config.data.dir = str(root) if root is not None else None  # remembered: later commands need no data_dir
     device = device_for(resolve_device(config.train.device), world)
     check_precision(config.train.precision, device)
+    if config.train.precision == "bf16" and config.model.arch == "mlp" and config.model.output == "sigmoid":
+        log.warning("bf16 with the sigmoid-output MLP: in gankit's seed study (BENCHMARKS.md) D won for good on seed 0 "
+                    "in bf16 where fp32 kept it alive, with either train.g_noise; fp32 is safer for this model, and "
+                    "gan-mnist-tanh lived on every seed in bf16")
     check_options(config.train, device, world)
     if config.output.tensorboard:
         from gankit.tensorboard import check_available
