@@ -1,8 +1,8 @@
 """Data-parallel training and data larger than memory, measured side by side in one run.
 
     python bench/distributed.py overhead --data-dir ../shared/data/mnist [--repeats 3]
-        the plain loop against torchrun with 1 rank (DistributedDataParallel, gloo), then 2 ranks of one
-        thread each against 1 process of two threads; img/s medians and ratios, alternating
+        the plain loop against torchrun with 1 rank (a group of one: no DDP wrappers), then 2 ranks of one
+        thread each (DistributedDataParallel, gloo) against 1 process of two threads; img/s medians and ratios
     torchrun --nproc-per-node 2 bench/distributed.py allreduce [--preset seed-gan-mnist]
         the time one all-reduce of G's and of D's gradients takes in this group, against a step's time
     python bench/distributed.py decode --data-dir ../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz
@@ -60,7 +60,7 @@ def overhead(args: argparse.Namespace) -> None:
     plain = [sys.executable]
     print(f"{args.preset}, {args.precision}, {args.epochs} epochs a run, medians of {args.repeats} alternating runs")
     compare(args, {"plain loop, 2 threads": (plain, 2, []),
-                   "torchrun, 1 rank of 2 threads (DDP, gloo)": (torchrun(1), 2, []),
+                   "torchrun, 1 rank of 2 threads": (torchrun(1), 2, []),
                    "torchrun, 2 ranks of 1 thread": (torchrun(2), 1, [])}, "plain loop, 2 threads")
 
 
@@ -90,16 +90,20 @@ def allreduce(args: argparse.Namespace) -> None:
 def decode(args: argparse.Namespace) -> None:
     import gankit.data.images as images
 
-    results = {}
-    for name, pool_from in (("one process", 10**12), ("pool", images.POOL_FROM)):
-        with tempfile.TemporaryDirectory() as cache:
-            os.environ["GANKIT_CACHE_DIR"] = cache
-            images.POOL_FROM = pool_from
-            start = time.perf_counter()
-            data = images.load_image_folder(args.data_dir, train=True, size=args.size, channels=3)
-            results[name] = len(data) / (time.perf_counter() - start)
-            print(f"{name:12s} {results[name]:8,.0f} images/s ({len(data):,} images, {os.cpu_count()} cores)", flush=True)
-    print(f"pool / one process: {results['pool'] / results['one process']:.2f}x")
+    results: dict[str, list[float]] = {"one process": [], "pool": []}
+    pool_from = images.POOL_FROM
+    for repeat in range(args.repeats):  # alternating, each first in turn, so neither always finds the archive cached
+        for name in (["one process", "pool"] if repeat % 2 == 0 else ["pool", "one process"]):
+            with tempfile.TemporaryDirectory() as cache:
+                os.environ["GANKIT_CACHE_DIR"] = cache
+                images.POOL_FROM = 10**12 if name == "one process" else pool_from
+                start = time.perf_counter()
+                data = images.load_image_folder(args.data_dir, train=True, size=args.size, channels=3)
+                results[name].append(len(data) / (time.perf_counter() - start))
+                print(f"  {name:12s} {results[name][-1]:8,.0f} images/s ({len(data):,} images)", flush=True)
+    one, pool = (statistics.median(results[name]) for name in ("one process", "pool"))
+    print(f"medians over {args.repeats} repeats, {images.decode_workers()} cores: one process {one:,.0f} images/s, "
+          f"pool {pool:,.0f} images/s, {pool / one:.2f}x")
 
 
 def mapped(args: argparse.Namespace) -> None:

@@ -232,12 +232,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _numbered_run_dir(name: str) -> Path:
     """runs/NNNNN-NAME, chosen by rank 0 under torchrun; after torchrun restarts the group, the one it was training."""
-    from gankit.rundir import last_run_dir, next_run_dir
+    from gankit.rundir import numbered_run_dirs, next_run_dir
     from gankit.training.distributed import join, made_by_this_job, on_main, restarted
 
     def choose() -> Path:
-        last = last_run_dir(Path("runs"), name)
-        return last if restarted() and last is not None and made_by_this_job(last) else next_run_dir(Path("runs"), name)
+        ours = [path for path in numbered_run_dirs(Path("runs"), name) if made_by_this_job(path)] if restarted() else []
+        return ours[-1] if ours else next_run_dir(Path("runs"), name)
 
     return on_main(join(), choose)
 

@@ -42,8 +42,8 @@ class DataConfig:
     skip_bad_images: bool = False  # image folders: skip unreadable files (counted in the log) instead of failing
     classes: list[str] | None = None  # class names by label; filled from the data when a conditional run starts
     in_memory: str = "auto"  # auto (in memory or on the GPU when within memory_budget_gb, else read from disk) | true | false
-    memory_budget_gb: float = 0.0  # what auto may hold per process; 0: half the machine's memory (a quarter of a GPU's)
-    #   over the processes on the machine
+    # what auto may hold; 0: half the machine's memory, shared by the processes on it (on a GPU, a quarter of it)
+    memory_budget_gb: float = 0.0
 
 
 @dataclass

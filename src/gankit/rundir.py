@@ -134,7 +134,6 @@ def next_run_dir(root: Path, name: str) -> Path:
     return root / f"{max(numbers, default=-1) + 1:05d}-{name}"
 
 
-def last_run_dir(root: Path, name: str) -> Path | None:
-    """The newest auto-numbered folder of runs named NAME, if any."""
-    found = sorted(p for p in root.glob(f"[0-9][0-9][0-9][0-9][0-9]-{name}") if p.is_dir()) if root.is_dir() else []
-    return found[-1] if found else None
+def numbered_run_dirs(root: Path, name: str) -> list[Path]:
+    """The auto-numbered folders of runs named NAME, oldest first."""
+    return sorted(p for p in root.glob(f"[0-9][0-9][0-9][0-9][0-9]-{name}") if p.is_dir()) if root.is_dir() else []

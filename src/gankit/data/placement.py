@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,7 +29,8 @@ def place_images(data: ImageSet, config: DataConfig, device: torch.device, proce
     In memory they still go to `device` in `fit`; on the CPU `processes_here` (torchrun's ranks on this
     machine) each hold a copy, so the automatic budget is shared among them (each GPU has its own)."""
     size = data.images.numel()
-    budget = memory_budget(config.memory_budget_gb, device) // (1 if device.type == "cuda" else processes_here)
+    each_holds_a_copy = processes_here if device.type == "cpu" else 1  # each GPU has memory of its own
+    budget = memory_budget(config.memory_budget_gb, device) // each_holds_a_copy
     keep = config.in_memory == "true" or (config.in_memory == "auto" and size <= budget)
     if keep and data.mapped and device.type == "cpu":
         log.info("reading the %.2f GiB of training images into memory", size / 2**30)
@@ -58,12 +60,14 @@ def memory_budget(gigabytes: float, device: torch.device) -> int:
 def map_from_disk(data: ImageSet) -> ImageSet:
     """The in-memory images written once to the cache (keyed by their bytes) and mapped back from there."""
     array = data.images.contiguous().numpy()
-    key = hashlib.sha256(f"{array.shape}".encode() + array.data).hexdigest()[:24]
+    digest = hashlib.sha256(f"{array.shape}".encode())
+    digest.update(array.data)
+    key = digest.hexdigest()[:24]
     path = cache_dir() / "mapped" / f"{key}.npy"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
 
-        def write(tmp) -> None:
+        def write(tmp: Path) -> None:
             with open(tmp, "wb") as f:  # a file object, so numpy adds no ".npy" to the temporary name
                 np.save(f, array)
 

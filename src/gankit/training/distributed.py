@@ -56,16 +56,23 @@ def restarted() -> bool:
 JOB_MARK = ".torchrun-job"  # in a run folder: the torchrun job that created it
 
 
+def job_id() -> str | None:
+    """torchrun's id of this job (--rdzv-id, or --standalone's own); None outside torchrun and for its default "none",
+    which every job without an id shares."""
+    found = os.environ.get("TORCHELASTIC_RUN_ID")
+    return None if found in (None, "", "none") else found
+
+
 def mark_job(run_path: Path) -> None:
     """Note in a new run folder which torchrun job created it, so that only this job's restarts resume it."""
-    if "TORCHELASTIC_RUN_ID" in os.environ:
-        (run_path / JOB_MARK).write_text(os.environ["TORCHELASTIC_RUN_ID"])
+    if job_id() is not None:
+        (run_path / JOB_MARK).write_text(job_id())
 
 
 def made_by_this_job(run_path: Path) -> bool:
     """Whether this torchrun job created the run folder (a restart resumes it; someone else's run, never)."""
     try:
-        return (run_path / JOB_MARK).read_text() == os.environ.get("TORCHELASTIC_RUN_ID")
+        return job_id() is not None and (run_path / JOB_MARK).read_text() == job_id()
     except OSError:
         return False
 
@@ -78,8 +85,8 @@ def join() -> World:
         # one group serves both kinds of tensor: gloo for the CPU's, NCCL for a GPU's
         backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
         store, rank, size = next(dist.rendezvous("env://"))
-        # torchrun's agent keeps its store across restarts: without a prefix per attempt, a restarted group
-        # would read the addresses of the processes that died and fail to connect
+        # a prefix per attempt: with torch 2.14 and --standalone, a restarted group read the addresses of the
+        # processes that had died from the agent's store and failed to connect
         attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
         # rank 0 alone scores and writes checkpoints (and may first train the evaluator) while the others wait
         dist.init_process_group(backend, store=dist.PrefixStore(f"gankit/attempt-{attempt}", store), rank=rank,

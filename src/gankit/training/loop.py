@@ -182,6 +182,8 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
         start_of_share = i * batch + world.rank * share
         index = order[start_of_share:start_of_share + share]
         real = images[index].to(device, non_blocking=True).float().mul_(scale).add_(low)  # uint8 -> G's range
+        if device.type == "cuda" and images.device.type == "cpu":  # read from the file: laid out as in memory
+            real = real.contiguous(memory_format=torch.channels_last)
         stats = step(real, labels[index.to(labels.device)] if labels is not None else None,
                      update_g=i % config.train.d_steps == 0)
         values = torch.stack(list(stats.values()))
@@ -197,7 +199,7 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
     seconds = time.perf_counter() - start
     bar.close()
     all_reduce_mean(totals, world)
-    # the earliest bad step of any rank (a rank without one offers `steps`, later than any)
+    # the earliest bad step of any rank (a rank without one offers steps + 1, later than any)
     first_bad = all_reduce_min(torch.where(first_bad < 0, steps + 1, first_bad), world)
     if first_bad.item() <= steps:
         raise Diverged(int(first_bad.item()))
@@ -237,7 +239,7 @@ def distributed_nets(G: torch.nn.Module, D: torch.nn.Module, device: torch.devic
 
     ids = [device.index] if device.type == "cuda" else None
     # torch renamed the switch (2.12); the old name still works there, with a warning
-    no_sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters \
+    buffer_sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters \
         else "broadcast_buffers"
-    return (DistributedDataParallel(G, device_ids=ids, **{no_sync: False}),
-            DistributedDataParallel(D, device_ids=ids, **{no_sync: False}))
+    return (DistributedDataParallel(G, device_ids=ids, **{buffer_sync: False}),
+            DistributedDataParallel(D, device_ids=ids, **{buffer_sync: False}))
