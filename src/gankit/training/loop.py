@@ -167,6 +167,7 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
     else:
         order = torch.randperm(images.shape[0], generator=state.shuffle)
     order = order.to(images.device)  # images mapped from a file stay on the CPU, and are read batch by batch
+    label_order = order.to(labels.device) if labels is not None else None  # once an epoch, not a copy a step
     names: list[str] = []
     totals = torch.zeros(0, device=device)
     first_bad = torch.tensor(-1, device=device)  # first step with a non-finite stat, found without a host sync
@@ -180,11 +181,11 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
         if config.train.lr_decay == "linear":
             decay_learning_rates(state, 1.0 - ((epoch - 1) * steps + i) / (config.train.epochs * steps))
         start_of_share = i * batch + world.rank * share
-        index = order[start_of_share:start_of_share + share]
-        real = images[index].to(device, non_blocking=True).float().mul_(scale).add_(low)  # uint8 -> G's range
+        share_of_batch = slice(start_of_share, start_of_share + share)
+        real = images[order[share_of_batch]].to(device, non_blocking=True).float().mul_(scale).add_(low)  # -> G's range
         if device.type == "cuda" and images.device.type == "cpu":  # read from the file: laid out as in memory
             real = real.contiguous(memory_format=torch.channels_last)
-        stats = step(real, labels[index.to(labels.device)] if labels is not None else None,
+        stats = step(real, labels[label_order[share_of_batch]] if labels is not None else None,
                      update_g=i % config.train.d_steps == 0)
         values = torch.stack(list(stats.values()))
         if not names:
