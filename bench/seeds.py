@@ -3,9 +3,9 @@
 Trains PRESET for E epochs on each seed and precision (one run folder each under --out; an
 interrupted study resumes where it stopped), scores the last epoch with gankit's evaluator, and
 prints per run: D's final accuracy on real and generated images, G's loss, FID, classes covered,
-(for a conditional preset) class accuracy and intra-class FID, and a verdict: "alive", or "dead from epoch k" when D had won outright (D accuracy >= 0.999 on
-both sides with a high G loss, the marks `collapsed` in metrics.jsonl) from epoch k into the last
-five epochs.
+(for a conditional preset) class accuracy and intra-class FID, and a verdict: "alive", or "dead from epoch k" when D had
+won outright (D accuracy >= 0.999 on both sides with a high G loss, then >= 0.99 while it lasts: the marks `collapsed`
+in metrics.jsonl, made afresh with today's rule) from epoch k into the last five epochs.
 A summary line per precision gives the death rate and FID mean ± std over the seeds.
 
 With --jobs N the runs go N at a time, each in its own process on one thread: several torch
@@ -30,7 +30,8 @@ import torch
 import gankit
 from gankit.evaluators import load_evaluator
 from gankit.rundir import RunDir
-from gankit.stats import collapse_stretches
+from gankit.losses import build_loss
+from gankit.stats import collapse_stretches, remark_collapses
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -117,7 +118,10 @@ def main() -> None:
         for seed in seeds:
             run = args.out / f"{args.preset}-{precision}-seed{seed}"
             done = gankit.load_run(run)
-            records = done.metrics()  # through gankit's own reader: a damaged line is an error, not skipped
+            # through gankit's own reader (a damaged line is an error, not skipped), marked by today's rule
+            g_loss = done.config.train.collapse_g_loss
+            records = remark_collapses(done.metrics(), build_loss(done.config.train).collapse_g_loss
+                                       if g_loss is None else g_loss)
             last, state = records[-1], verdict(records, done.config.train.collapse_epochs)
             dead += state != "alive"
             fids.append(last["fid"])

@@ -8,7 +8,7 @@ import pytest
 from conftest import train_tiny
 from gankit.config import load_preset
 from gankit.report import _collapse_banner
-from gankit.training import callbacks
+from gankit import stats
 from gankit.training.callbacks import CollapseWatch, EpochEnd
 
 
@@ -52,6 +52,15 @@ def test_a_low_g_loss_or_a_broken_streak_is_no_collapse(caplog):
     assert not caplog.records
 
 
+def test_a_win_goes_on_while_d_stays_all_but_sure():
+    # a dead run's D can hover at 0.998 for good: once it has won outright, >= 0.99 on both sides keeps the mark,
+    # but >= 0.99 alone never starts one (a live run's first epochs look like that)
+    hovering = {"d_acc_real": 0.998, "d_acc_fake": 0.9985, "g_loss": 12.5}
+    history, _ = _watch([dict(hovering), dict(WON), dict(hovering), dict(hovering), {**hovering, "d_acc_real": 0.98},
+                         dict(hovering)])
+    assert [r["collapsed"] for r in history] == [False, True, True, True, False, False]
+
+
 def test_stop_ends_the_run_after_the_streak():
     _, stops = _watch([dict(WON) for _ in range(4)], on_collapse="stop", collapse_epochs=2)
     assert stops[:1] == [None]
@@ -77,7 +86,8 @@ def test_the_report_banner_names_the_stretches():
 
 
 def test_a_run_told_to_stop_on_collapse_stops_with_its_checkpoint_and_banner(mnist_dir, tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(callbacks, "COLLAPSE_ACCURACY", 0.0)  # every epoch counts as won outright
+    for name in ("COLLAPSE_ACCURACY", "STILL_WON_ACCURACY"):  # every epoch counts as won outright
+        monkeypatch.setattr(stats, name, 0.0)
     with caplog.at_level(logging.WARNING):
         run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=5", "train.collapse_epochs=2",
                          "train.collapse_g_loss=-100", "train.on_collapse=stop")

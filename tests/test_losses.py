@@ -118,3 +118,23 @@ def test_wasserstein_loss_by_hand():
     real, fake = torch.tensor([2.0, 4.0]), torch.tensor([-1.0, 0.0, 4.0])
     assert loss.d_loss(real, fake).item() == pytest.approx(1.0 - 3.0)  # E[D(G(z))] − E[D(x)]
     assert loss.g_loss(fake).item() == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("name", LOSSES.names())
+def test_every_loss_runs_a_step_of_a_conv_gan_in_both_precisions(name, precision):
+    from conftest import tiny_config
+    from gankit.training.state import new_state
+    from gankit.training.step import GANStep
+
+    config = tiny_config(f"train.loss={name}", f"train.precision={precision}", "model.base_channels=4",
+                         preset="dcgan-mnist")
+    torch.manual_seed(0)
+    state = new_state(config, torch.device("cpu"))
+    before = [p.detach().clone() for net in (state.G, state.D) for p in net.parameters()]
+    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
+                   precision=precision)
+    stats = step(torch.rand(8, 1, 32, 32) * 2 - 1)
+    assert {"d_loss", "g_loss"} <= set(stats) and all(torch.isfinite(v) for v in stats.values())
+    after = [p.detach() for net in (state.G, state.D) for p in net.parameters()]
+    assert all(not torch.equal(a, b) for a, b in zip(before, after) if a.dim() > 1)  # every weight matrix moved

@@ -5,7 +5,7 @@ import gankit
 from conftest import tiny_config, train_tiny
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.errors import GankitError
-from gankit.regularisers import gradient_penalty, r1_penalty
+from gankit.regularisers import Lazy, config_penalties, gradient_penalty, r1_penalty
 
 
 def test_r1_against_its_definition_on_a_linear_discriminator():
@@ -191,8 +191,32 @@ def test_d_steps_update_g_on_every_n_th_batch_only(mnist_dir, tmp_path):
     assert record["gradient_penalty"] > 0 and "collapsed" in record and not record["collapsed"]
 
 
-def test_resume_is_bit_identical_with_ema_r1_gp_diffaugment_d_steps_and_fresh_noise(mnist_dir, tmp_path):
-    options = ["train.ema_decay=0.9", "train.r1_gamma=1", "train.gp_lambda=10", "train.loss=wgan", "train.d_steps=3",
+def test_lazy_r1_is_every_k_th_update_times_k_and_counts_on_from_d_s_optimiser():
+    from gankit.losses import build_loss
+    from gankit.training.state import new_state
+    from gankit.training.step import GANStep
+
+    config = tiny_config("train.r1_gamma=10", "train.r1_every=3", "model.dropout=0")
+    assert isinstance(config_penalties(config.train)[0], Lazy)
+    state = new_state(config, torch.device("cpu"))
+    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
+                   penalties=config_penalties(config.train))
+    real = torch.rand(16, 1, 28, 28)
+    for update in range(5):
+        eager = r1_penalty(10.0)(lambda x: state.D(x).float(), real, real)["r1_penalty"]  # D before this update
+        term = step(real)["r1_penalty"]
+        expected = 3 * eager if update % 3 == 0 else torch.tensor(0.0)
+        assert torch.allclose(term, expected, rtol=1e-5), (update, term, eager)
+    # a step built later (as on resume) goes on counting from D's optimiser: update 5 is off, update 6 on
+    later = GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
+                    penalties=config_penalties(config.train))
+    assert later(real)["r1_penalty"] == 0 and later(real)["r1_penalty"] > 0
+
+
+def test_resume_is_bit_identical_with_ema_lazy_r1_gp_diffaugment_d_steps_and_fresh_noise(mnist_dir, tmp_path):
+    # 8 batches an epoch and R1 on every 3rd: the resumed run must keep the phase of the lazy penalty
+    options = ["train.ema_decay=0.9", "train.r1_gamma=1", "train.r1_every=3", "train.gp_lambda=10", "train.loss=wgan",
+               "train.d_steps=3",
                "train.diffaugment=color,translation,cutout", "train.g_noise=fresh"]
     train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=2", *options)
     train_tiny(mnist_dir, tmp_path / "split", "train.epochs=1", *options)

@@ -70,6 +70,7 @@ class TrainConfig:
     ema_warmup: int = 0  # steps during which the average copies G outright, before it starts averaging
     diffaugment: str = ""  # DiffAugment's parts for D's inputs, real and generated, e.g. "color,translation,cutout"; "": none
     r1_gamma: float = 0.0  # R1 penalty on real images, γ/2·E[‖∇D(x)‖²] (Mescheder et al. 2018); 0: off
+    r1_every: int = 1  # lazy R1: the penalty on every k-th D update only, multiplied by k (StyleGAN2: 16); 1: every update
     gp_lambda: float = 0.0  # WGAN-GP's gradient penalty λ·E[(‖∇D(x̂)‖ − 1)²] between real and fake images (10 in the paper); 0: off
     d_steps: int = 1  # D updates per G update (n_critic; WGAN-GP and SNGAN use 5): G updates on every d_steps-th batch of an epoch
     label_smoothing: float = 0.0  # BCE losses, one-sided: D's target for real images is 1 - label_smoothing
@@ -90,7 +91,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the networks
     on_nan: str = "stop"  # a NaN/Inf loss: stop (checkpoints stay intact) | rollback (to the last checkpoint, lower lr)
     rollback_lr_factor: float = 0.5  # on rollback, both learning rates are multiplied by this
-    collapse_epochs: int = 3  # D winning outright (accuracy >= 0.999 on both sides) this many epochs running is a collapse; 0: not watched
+    collapse_epochs: int = 3  # D winning outright (accuracy >= 0.999 on both sides, then >= 0.99) this many epochs running is a collapse; 0: not watched
     collapse_g_loss: float | None = None  # ... while G's loss is at least this; None: the loss's own (D sure of every fake)
     on_collapse: str = "warn"  # a collapse: warn (one line; metrics.jsonl and the report mark it) | stop (the run ends)
     sync_batch_norm: bool = False  # under torchrun on GPUs: batch norm's statistics over the global batch (SyncBatchNorm)
@@ -265,8 +266,7 @@ def validate(config: Config) -> None:
     from gankit.data import DATASETS
     from gankit.losses import LOSSES, build_loss
     from gankit.metrics import EXTRACTORS, METRICS, check_applicable
-    from gankit.models import ARCHS, ARCHS_CONDITIONING, CONDITIONING, SPECTRAL_NORM
-    from gankit.models.dcgan import SIZES as DCGAN_SIZES
+    from gankit.models import ARCH_SIZES, ARCHS, ARCHS_CONDITIONING, CONDITIONING, SPECTRAL_NORM
 
     d, m, t, o = config.data, config.model, config.train, config.output
     _choice("data.dataset", d.dataset, DATASETS.names())
@@ -312,8 +312,8 @@ def validate(config: Config) -> None:
     if not 0.0 <= m.dropout < 1.0:
         raise GankitError(f"model.dropout must be in [0, 1), got {m.dropout}")
     _positive("model.base_channels", m.base_channels)
-    if m.arch == "dcgan" and d.image_size not in DCGAN_SIZES:
-        raise GankitError(f"model.arch dcgan makes images of side {', '.join(map(str, DCGAN_SIZES))}; "
+    if m.arch in ARCH_SIZES and d.image_size not in ARCH_SIZES[m.arch]:
+        raise GankitError(f"model.arch {m.arch} makes images of side {', '.join(map(str, ARCH_SIZES[m.arch]))}; "
                           f"data.image_size is {d.image_size}")
     DATASETS[d.dataset].check(d)
     _positive("train.epochs", t.epochs)
@@ -328,6 +328,7 @@ def validate(config: Config) -> None:
     parse_policy(t.diffaugment)
     if t.r1_gamma < 0:
         raise GankitError(f"train.r1_gamma must be >= 0, got {t.r1_gamma}")
+    _positive("train.r1_every", t.r1_every)
     if t.gp_lambda < 0:
         raise GankitError(f"train.gp_lambda must be >= 0, got {t.gp_lambda}")
     for key in ("r1_gamma", "gp_lambda"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -37,7 +38,27 @@ def gradient_penalty(weight: float) -> Penalty:
     return penalty
 
 
-def config_penalties(train: TrainConfig) -> list[Penalty]:
+@dataclass(frozen=True)
+class Lazy:
+    """A penalty on every `every`-th update of D only, multiplied by `every` (lazy regularisation, Karras et al.
+    2020): on average the same pull for 1/every of its cost. On the other updates its terms (`names`) are 0, so a
+    term's epoch mean is its pull per update."""
+
+    penalty: Penalty
+    every: int
+    names: tuple[str, ...]
+
+    def terms(self, update: int, D: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor
+              ) -> dict[str, torch.Tensor]:
+        """The terms at D's update number `update` (from 0, counted over the whole run, so resume keeps the phase)."""
+        if update % self.every:
+            return {name: torch.zeros((), device=real.device) for name in self.names}
+        return {name: self.every * value for name, value in self.penalty(D, real, fake).items()}
+
+
+def config_penalties(train: TrainConfig) -> list[Penalty | Lazy]:
     """The penalties `train` asks for."""
-    return ([r1_penalty(train.r1_gamma)] if train.r1_gamma else []) + \
-        ([gradient_penalty(train.gp_lambda)] if train.gp_lambda else [])
+    r1 = r1_penalty(train.r1_gamma)
+    if train.r1_every > 1:
+        r1 = Lazy(r1, train.r1_every, ("r1_penalty",))
+    return ([r1] if train.r1_gamma else []) + ([gradient_penalty(train.gp_lambda)] if train.gp_lambda else [])

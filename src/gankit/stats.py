@@ -7,6 +7,8 @@ into these groups rather than listed anywhere.
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 from gankit.metrics import quality_keys
@@ -38,11 +40,30 @@ def stat_panel(name: str) -> str:
     return name
 
 
-# D "has won outright" in an epoch where its accuracy is at least this on real and on generated images
+# D "has won outright" in an epoch where its accuracy is at least this on real and on generated images (with G's loss
+# high), and it goes on winning while the next epochs keep it at least STILL_WON_ACCURACY: a dead run's D can sit at
+# 0.998 for good, one image in 500 misjudged
 COLLAPSE_ACCURACY = 0.999
+STILL_WON_ACCURACY = 0.99
 # what to try then; bench/seeds.py measures how often each preset and setting dies
 COLLAPSE_ADVICE = ("Try another train.seed, or the preset gan-mnist-tanh (G's output tanh, data in [-1, 1]), whose D "
                    "does not win its first epochs.")
+
+
+def won_outright(record: dict[str, Any], previous: dict[str, Any] | None, g_loss: float) -> bool:
+    """Whether D won outright in `record`'s epoch, given the epoch before (marked `collapsed` or not) and the loss's
+    G-loss threshold: accuracy >= COLLAPSE_ACCURACY on both sides to begin, >= STILL_WON_ACCURACY to go on."""
+    accuracy = STILL_WON_ACCURACY if previous is not None and previous.get("collapsed") else COLLAPSE_ACCURACY
+    return (record.get("d_acc_real", 0.0) >= accuracy and record.get("d_acc_fake", 0.0) >= accuracy
+            and record.get("g_loss", -math.inf) >= g_loss)
+
+
+def remark_collapses(records: list[dict[str, Any]], g_loss: float) -> list[dict[str, Any]]:
+    """The records with `collapsed` marked afresh by `won_outright`, for runs whose marks an older rule wrote."""
+    marked: list[dict[str, Any]] = []
+    for record in records:
+        marked.append({**record, "collapsed": won_outright(record, marked[-1] if marked else None, g_loss)})
+    return marked
 
 
 def collapse_streak(records: list[dict[str, Any]]) -> int:

@@ -8,19 +8,21 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError
-from gankit.models import dcgan, mlp  # noqa: F401  (each registers its arch)
+from gankit.models import dcgan, mlp, resnet  # noqa: F401  (each registers its arch)
 from gankit.models.base import ARCHS, Generator
 from gankit.models.conditioning import CONDITIONING
 
 if TYPE_CHECKING:
     from gankit.config import Config
 
-__all__ = ["ARCHS", "ARCHS_CONDITIONING", "CONDITIONING", "Generator", "build_models"]
+__all__ = ["ARCHS", "ARCHS_CONDITIONING", "ARCH_SIZES", "CONDITIONING", "Generator", "build_models"]
 
 
 SPECTRAL_NORM = ("none", "d", "both")  # model.spectral_norm: on no net, on D's layers, on both nets' layers
 # the conditionings an arch takes, where not all: a convolutional D has no flat input to join labels to
-ARCHS_CONDITIONING = {"dcgan": ("none", "projection", "acgan")}
+ARCHS_CONDITIONING = {"dcgan": ("none", "projection", "acgan"), "resnet": ("none", "projection", "acgan")}
+# the image sides an arch makes, where not any
+ARCH_SIZES = {"dcgan": dcgan.SIZES, "resnet": resnet.SIZES}
 
 
 def build_models(config: Config) -> tuple[Generator, nn.Module]:

@@ -23,7 +23,7 @@ from gankit.plots import plot_history, save_grid
 from gankit.rundir import RunDir
 from gankit.models import Generator
 from gankit.sampling import class_rows, sample_images
-from gankit.stats import COLLAPSE_ACCURACY, COLLAPSE_ADVICE, collapse_streak
+from gankit.stats import COLLAPSE_ACCURACY, COLLAPSE_ADVICE, collapse_streak, won_outright
 from gankit.training.state import TrainingState, state_to_checkpoint
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,8 @@ class Score(Callback):
 class CollapseWatch(Callback):
     """Marks each epoch in which D has won outright (`collapsed` in metrics.jsonl) and says so once it
     has lasted `train.collapse_epochs` epochs: D's accuracy >= 0.999 on real and on generated images
-    with G's loss at least the loss's `collapse_g_loss` (or `train.collapse_g_loss`). G then learns
+    with G's loss at least the loss's `collapse_g_loss` (or `train.collapse_g_loss`), and then >= 0.99
+    while the win lasts (`stats.won_outright`). G then learns
     next to nothing and its samples tend to be one image for every noise vector; with
     `train.on_collapse stop` the run ends there."""
 
@@ -89,8 +90,7 @@ class CollapseWatch(Callback):
 
     def on_epoch_end(self, epoch: EpochEnd) -> None:
         r, t = epoch.record, self.train
-        r["collapsed"] = (r.get("d_acc_real", 0.0) >= COLLAPSE_ACCURACY and r.get("d_acc_fake", 0.0) >= COLLAPSE_ACCURACY
-                          and r.get("g_loss", -math.inf) >= self.g_loss)
+        r["collapsed"] = won_outright(r, epoch.history[-2] if len(epoch.history) > 1 else None, self.g_loss)
         streak = collapse_streak(epoch.history)
         if streak < t.collapse_epochs:
             return

@@ -17,7 +17,7 @@ from gankit.checkpoint import list_checkpoints, newest_checkpoint
 from gankit.errors import GankitError
 from gankit.augment import diff_augment, parse_policy
 from gankit.losses import build_loss
-from gankit.regularisers import config_penalties
+from gankit.regularisers import Lazy, config_penalties
 from gankit.rundir import RunDir
 from gankit.training.callbacks import Callback, EpochEnd
 from gankit.training.distributed import SINGLE, World, all_reduce_mean, all_reduce_min, broadcast, on_main, shard_size
@@ -31,7 +31,7 @@ PROGRESS_EVERY = 25  # steps between progress-bar refreshes (each one reads the 
 
 
 def fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.device, callbacks: Sequence[Callback], *,
-        labels: torch.Tensor | None = None, penalties: Sequence[Penalty] = (),
+        labels: torch.Tensor | None = None, penalties: Sequence[Penalty | Lazy] = (),
         after_step: Sequence[Callable[[GANStep], None]] = (), world: World = SINGLE, in_memory: bool = True) -> str | None:
     """Train from `state.epoch` to the configured number of epochs on uint8 `images` (with their class
     `labels`, for a conditional model), then close the callbacks; returns why the run stopped early,
@@ -46,7 +46,7 @@ def fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.d
 
 
 def _fit(state: TrainingState, run: RunDir, images: torch.Tensor, labels: torch.Tensor | None, device: torch.device,
-         callbacks: Sequence[Callback], penalties: Sequence[Penalty],
+         callbacks: Sequence[Callback], penalties: Sequence[Penalty | Lazy],
          after_step: Sequence[Callable[[GANStep], None]], world: World, in_memory: bool) -> str | None:
     config = state.config
     if in_memory:

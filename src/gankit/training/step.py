@@ -12,6 +12,7 @@ from torch import nn
 from gankit.device import autocast
 from gankit.losses import GANLoss
 from gankit.models import Generator, has_batch_norm
+from gankit.regularisers import Lazy
 from gankit.training.distributed import SINGLE, World
 
 # a penalty on D's step: (D as it sees images, real, fake) -> named terms added to D's loss (and reported)
@@ -31,7 +32,7 @@ class GANStep:
 
     def __init__(self, G: Generator, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                  loss: GANLoss, *, device: torch.device, precision: str = "fp32",
-                 penalties: Sequence[Penalty] = (), after_step: Sequence[Callable[["GANStep"], None]] = (),
+                 penalties: Sequence[Penalty | Lazy] = (), after_step: Sequence[Callable[["GANStep"], None]] = (),
                  augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  class_weights: torch.Tensor | None = None, fresh_g_noise: bool = False,
                  world: World = SINGLE, G_update: nn.Module | None = None, D_update: nn.Module | None = None):
@@ -41,7 +42,7 @@ class GANStep:
         # weights frozen, reduces none of D's gradients, and each update's backward all-reduces its own net's once
         self.G_update, self.D_update = G_update or G, D_update or D
         self.world = world
-        self.d_updates: int | None = None  # D's updates so far, which key each rank's own random stream
+        self.d_updates: int | None = None  # D's updates so far: lazy penalties and each rank's own random stream go by it
         self.device, self.precision = device, precision
         self.penalties, self.after_step = list(penalties), list(after_step)
         self.augment = augment or (lambda x: x)  # DiffAugment: what D sees of every image, real or generated
@@ -63,7 +64,8 @@ class GANStep:
         z, fake_labels = self._draw(real.shape[0])
         if update_g and self.fresh_g_noise:  # G learns from images D was not just trained on, as Keras's loop does
             g_z, g_labels = self._draw(real.shape[0])
-        with self._own_randomness():
+        update = self._next_d_update()
+        with self._own_randomness(update):
             with autocast(self.precision, self.device):
                 # no graph through G where G's update will not reuse these images
                 with torch.set_grad_enabled(update_g and not self.fresh_g_noise):
@@ -72,8 +74,10 @@ class GANStep:
                 d_terms = {"d_loss": self.loss.d_loss(real_out, fake_out)}
                 if real_class is not None:  # ACGAN: D also names the class of real and generated images
                     d_terms["d_class_loss"] = F.cross_entropy(real_class, labels) + F.cross_entropy(fake_class, fake_labels)
-                for penalty in self.penalties:  # through the augmentation, as D sees the images
-                    d_terms.update(penalty(lambda x: _split(self.D(self.augment(x), labels))[0], real, fake.detach()))
+                seen_by_D = lambda x: _split(self.D(self.augment(x), labels))[0]  # noqa: E731  (through the augmentation)
+                for penalty in self.penalties:
+                    d_terms.update(penalty.terms(update, seen_by_D, real, fake.detach()) if isinstance(penalty, Lazy)
+                                   else penalty(seen_by_D, real, fake.detach()))
             self._update(self.opt_d, sum(d_terms.values()))
             if update_g:
                 if self.fresh_g_noise:
@@ -103,16 +107,21 @@ class GANStep:
             return z, None
         return z, torch.multinomial(self.class_weights, total, replacement=True)[rank * n:(rank + 1) * n]
 
-    def _own_randomness(self) -> contextlib.AbstractContextManager:
+    def _next_d_update(self) -> int:
+        """The number of this update of D, from 0 over the whole run: D's optimiser counts its steps, and checkpoints
+        carry the count, so resume goes on counting."""
+        if self.d_updates is None:
+            self.d_updates = max((int(s["step"]) for s in self.opt_d.state.values() if "step" in s), default=0)
+        self.d_updates += 1
+        return self.d_updates - 1
+
+    def _own_randomness(self, update: int) -> contextlib.AbstractContextManager:
         """Dropout masks and augmentations of this rank's images: with several ranks, drawn from a stream of this rank's
         own, else two ranks would give their images the same ones."""
         if self.world.size == 1:
             return contextlib.nullcontext()
-        if self.d_updates is None:  # D's optimiser counts its steps, and checkpoints and resume carry the count
-            self.d_updates = max((int(s["step"]) for s in self.opt_d.state.values() if "step" in s), default=0)
-        self.d_updates += 1
-        # keyed by the step and the rank, not drawn from the shared stream, which must stay as one process's
-        return _seeded_fork(hash((torch.initial_seed(), self.d_updates, self.world.rank)), self.device)
+        # keyed by the update and the rank, not drawn from the shared stream, which must stay as one process's
+        return _seeded_fork(hash((torch.initial_seed(), update, self.world.rank)), self.device)
 
     def _update_g(self, fake: torch.Tensor, fake_labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """G's update through D (D's weights frozen meanwhile); returns its named terms, detached."""

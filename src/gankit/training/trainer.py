@@ -26,13 +26,14 @@ from gankit.training.distributed import (World, barrier, check_options, device_f
                                          lost_partner, made_by_this_job, mark_job, on_main, restarted)
 from gankit.training.loop import fit
 from gankit.training.state import TrainingState, new_state, restore_state
+from gankit.regularisers import Lazy
 from gankit.training.step import GANStep, Penalty
 
 log = logging.getLogger("gankit")
 
 
 def train(config: Config | None, run_dir: Path | str, *, data_dir: Path | str | None = None, resume: bool = False,
-          callbacks: Sequence[Callback] = (), penalties: Sequence[Penalty] = (),
+          callbacks: Sequence[Callback] = (), penalties: Sequence[Penalty | Lazy] = (),
           after_step: Sequence[Callable[[GANStep], None]] = ()) -> Run | None:
     """Train `config` into the new run folder `run_dir`, or with `resume` continue the run there.
 
@@ -60,7 +61,7 @@ def train(config: Config | None, run_dir: Path | str, *, data_dir: Path | str | 
 
 
 def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bool, callbacks: Sequence[Callback],
-           penalties: Sequence[Penalty], after_step: Sequence[Callable[[GANStep], None]], world: World) -> Run | None:
+           penalties: Sequence[Penalty | Lazy], after_step: Sequence[Callable[[GANStep], None]], world: World) -> Run | None:
     config = on_main(world, lambda: _resolve_config(config, run, resume))
     root = resolve_data_dir(data_dir, config.data.dir)
     config.data.dir = str(root) if root is not None else None  # remembered: later commands need no data_dir

@@ -1,0 +1,110 @@
+"""Quality per CPU minute: FID and classes covered after 2, 5 and 10 minutes of training, per preset, over seeds.
+
+Each PRESET trains on each seed until the longest budget is spent. Time is training time only (the epochs' own
+seconds, `elapsed_seconds` in metrics.jsonl), not scoring, grids or checkpoints. At the last epoch that ends
+within each budget the sampling generator (G's EMA where the preset keeps one) is copied; afterwards every
+copy is scored with gankit's evaluator for the data set, --eval-n samples against the test split. The runs go
+one at a time with all of torch's threads, since the figures are wall time: run nothing else alongside.
+
+    python bench/quality_per_minute.py fast-mnist gan-mnist-tanh --minutes 2,5,10 --seeds 0-2 \\
+        --data-dir ../shared/data/mnist --out runs/qpm [--set data.dataset=fashion-mnist ...]
+
+A run folder already scored (its scores.json) is not trained again, so an interrupted study goes on where it
+stopped. The learning rates' linear decay (train.lr_decay) would span the run's nominal epochs, so a preset
+with it is measured as its schedule makes it, not as a shorter run would be.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+from pathlib import Path
+
+import gankit
+from gankit.evaluate import make_scorer, score
+from gankit.models import build_models
+from gankit.training.callbacks import Callback, EpochEnd
+
+
+class KeepWithinBudgets(Callback):
+    """Keeps a copy of the sampling G at the last epoch ending within each budget; stops after the longest."""
+
+    def __init__(self, budgets_s: list[float]):
+        self.budgets_s = budgets_s
+        self.kept: dict[float, dict] = {}
+
+    def on_epoch_end(self, epoch: EpochEnd) -> None:
+        elapsed = epoch.record["elapsed_seconds"]
+        for budget in self.budgets_s:
+            if elapsed <= budget:
+                self.kept[budget] = {"epoch": epoch.state.epoch, "seconds": elapsed,
+                                     "weights": copy.deepcopy(epoch.state.sampler.state_dict())}
+        if elapsed >= max(self.budgets_s):
+            epoch.stop = "the longest budget is spent"
+
+
+def measure(preset: str, seed: int, args: argparse.Namespace) -> list[dict]:
+    """Train one seed and score its copies; the scores are kept in the run folder."""
+    out = args.out / f"{preset}-seed{seed}"
+    if (out / "scores.json").is_file():
+        return json.loads((out / "scores.json").read_text())
+    config = gankit.apply_overrides(gankit.load_preset(preset), [
+        f"train.seed={seed}", f"train.epochs={args.max_epochs}", "output.progress=false", "output.report=false",
+        "output.eval_every=0", *args.set])
+    keep = KeepWithinBudgets([60.0 * m for m in args.minutes])
+    gankit.train(config, out, data_dir=args.data_dir, callbacks=[keep])
+    scorer = make_scorer(config, n=args.eval_n, metrics=["fid", "coverage"], features="evaluator",
+                         data_dir=args.data_dir, progress=False)
+    G = build_models(config)[0]
+    rows = []
+    for minutes in args.minutes:
+        kept = keep.kept.get(60.0 * minutes)
+        if kept is None:  # the first epoch took longer than this budget
+            rows.append({"minutes": minutes, "epoch": 0})
+            continue
+        G.load_state_dict(kept["weights"])
+        metrics = score(scorer, G)["metrics"]
+        rows.append({"minutes": minutes, "epoch": kept["epoch"], "seconds": kept["seconds"], "fid": metrics["fid"],
+                     "classes_covered": metrics["classes_covered"]})
+    (out / "scores.json").write_text(json.dumps(rows))
+    return rows
+
+
+def spread(values: list[float]) -> str:
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.1f} ± {std:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("presets", nargs="+")
+    parser.add_argument("--minutes", default="2,5,10", type=lambda s: [float(m) for m in s.split(",")])
+    parser.add_argument("--seeds", default="0-2")
+    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/mnist"))
+    parser.add_argument("--out", type=Path, default=Path("runs/qpm"))
+    parser.add_argument("--eval-n", type=int, default=10_000)
+    parser.add_argument("--max-epochs", type=int, default=10_000, help="the runs' nominal length (the budget stops them)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every run")
+    args = parser.parse_args()
+    low, _, high = args.seeds.partition("-")
+    seeds = list(range(int(low), int(high or low) + 1))
+    results = {preset: [measure(preset, seed, args) for seed in seeds] for preset in args.presets}
+    print(f"overrides {args.set or 'none'}; seeds {args.seeds}; FID and classes covered: gankit's evaluator, "
+          f"{args.eval_n} samples against the test split; time: training only, at the last epoch within the budget")
+    print(f"{'preset':24} {'minutes':>7} {'epochs':>9} {'FID mean ± std':>16} {'per seed':>24} {'classes (min)':>13}")
+    for preset, runs in results.items():
+        for i, minutes in enumerate(args.minutes):
+            rows = [run[i] for run in runs]
+            if any(r["epoch"] == 0 for r in rows):
+                print(f"{preset:24} {minutes:7g}  no epoch ended within the budget")
+                continue
+            per_seed = ", ".join(f"{r['fid']:.1f}" for r in rows)
+            epochs = "-".join(sorted({str(r["epoch"]) for r in rows}, key=int))
+            print(f"{preset:24} {minutes:7g} {epochs:>9} {spread([r['fid'] for r in rows]):>16} {per_seed:>24} "
+                  f"{min(r['classes_covered'] for r in rows):>13}")
+
+
+if __name__ == "__main__":
+    main()
