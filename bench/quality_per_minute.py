@@ -6,11 +6,11 @@ within each budget the sampling generator (G's EMA where the preset keeps one) i
 copy is scored with gankit's evaluator for the data set, --eval-n samples against the test split. The runs go
 one at a time with all of torch's threads, since the figures are wall time: run nothing else alongside.
 
-    python bench/quality_per_minute.py fast-mnist gan-mnist-tanh --minutes 2,5,10 --seeds 0-2 \\
+    python bench/quality_per_minute.py gan-mnist-tanh dcgan-mnist --minutes 2,5,10 --seeds 0-2 \\
         --data-dir ../shared/data/mnist --out runs/qpm [--set data.dataset=fashion-mnist ...]
 
 A run folder already scored (its scores.json) is not trained again, so an interrupted study goes on where it
-stopped. The learning rates' linear decay (train.lr_decay) would span the run's nominal epochs, so a preset
+stopped; one interrupted before its scores is trained afresh (its copies lived in memory). The learning rates' linear decay (train.lr_decay) would span the run's nominal epochs, so a preset
 with it is measured as its schedule makes it, not as a shorter run would be.
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import shutil
 import statistics
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def measure(preset: str, seed: int, args: argparse.Namespace) -> list[dict]:
     out = args.out / f"{preset}-seed{seed}"
     if (out / "scores.json").is_file():
         return json.loads((out / "scores.json").read_text())
+    shutil.rmtree(out, ignore_errors=True)  # a run this script started and did not finish scoring
     config = gankit.apply_overrides(gankit.load_preset(preset), [
         f"train.seed={seed}", f"train.epochs={args.max_epochs}", "output.progress=false", "output.report=false",
         "output.eval_every=0", *args.set])

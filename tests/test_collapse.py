@@ -6,9 +6,9 @@ import logging
 import pytest
 
 from conftest import train_tiny
+from gankit import stats
 from gankit.config import load_preset
 from gankit.report import _collapse_banner
-from gankit import stats
 from gankit.training.callbacks import CollapseWatch, EpochEnd
 
 
@@ -59,6 +59,16 @@ def test_a_win_goes_on_while_d_stays_all_but_sure():
     history, _ = _watch([dict(hovering), dict(WON), dict(hovering), dict(hovering), {**hovering, "d_acc_real": 0.98},
                          dict(hovering)])
     assert [r["collapsed"] for r in history] == [False, True, True, True, False, False]
+
+
+def test_records_marked_by_an_older_rule_are_marked_afresh():
+    # written when only >= 0.999 counted: the hovering epochs after the win carry no mark
+    old = [{"epoch": 1, **WON, "collapsed": True}] + [
+        {"epoch": e, "d_acc_real": 0.998, "d_acc_fake": 0.999, "g_loss": 12.0, "collapsed": False} for e in (2, 3)]
+    marked = stats.remark_collapses(old, 5.0)
+    assert [r["collapsed"] for r in marked] == [True, True, True] and not old[1]["collapsed"]
+    assert stats.collapse_stretches(marked, 3) == [(1, 3)]
+    assert [r["collapsed"] for r in stats.remark_collapses(old, 20.0)] == [False, False, False]  # G's loss too low
 
 
 def test_stop_ends_the_run_after_the_streak():

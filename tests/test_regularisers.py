@@ -213,6 +213,14 @@ def test_lazy_r1_is_every_k_th_update_times_k_and_counts_on_from_d_s_optimiser()
     assert later(real)["r1_penalty"] == 0 and later(real)["r1_penalty"] > 0
 
 
+def test_lazy_r1_needs_a_penalty_and_a_lazy_penalty_its_names():
+    with pytest.raises(GankitError, match="train.r1_every 4 makes the R1 penalty lazy, but train.r1_gamma is 0"):
+        tiny_config("train.r1_every=4")
+    lazy = Lazy(r1_penalty(1.0), 2, ("r1",))
+    with pytest.raises(ValueError, match=r"a lazy penalty named \['r1'\] returned \['r1_penalty'\]"):
+        lazy.terms(0, lambda x: x.flatten(1).sum(1), torch.randn(2, 1, 2, 2), None)
+
+
 def test_resume_is_bit_identical_with_ema_lazy_r1_gp_diffaugment_d_steps_and_fresh_noise(mnist_dir, tmp_path):
     # 8 batches an epoch and R1 on every 3rd: the resumed run must keep the phase of the lazy penalty
     options = ["train.ema_decay=0.9", "train.r1_gamma=1", "train.r1_every=3", "train.gp_lambda=10", "train.loss=wgan",

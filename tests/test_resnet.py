@@ -45,7 +45,8 @@ def test_resnet_shapes_and_ranges(size):
     assert len(ups) == (3 if size == 32 else 4)  # from 4x4 to the image side
     if size == 64:  # widths halve from 16b in G and double to 16b in D, b = 4
         assert [b.conv1.out_channels for b in ups] == [32, 16, 8, 4]
-        assert [b.conv1.out_channels for b in D.modules() if isinstance(b, DownBlock)] == [4, 8, 16, 32, 64]
+        downs = [b for b in D.modules() if isinstance(b, DownBlock)]  # a block widens in its second conv
+        assert [(b.conv1.out_channels, b.conv2.out_channels) for b in downs] == [(4, 4), (4, 8), (8, 16), (16, 32), (32, 64)]
 
 
 def test_conditional_resnet_projection_and_acgan():
@@ -86,7 +87,7 @@ def test_sngan_recipe_trains_and_resumes_exactly(tmp_path):
     a, b = (load_checkpoint(r.checkpoint()) for r in (straight, split))
     for net in ("generator", "discriminator"):
         assert all(torch.equal(a[net][k], b[net][k]) for k in a[net])
-    # 4 batches an epoch, G on every 5th: G updated at batches 1 and 6 of 8, D at all 8
+    # 4 batches an epoch and G on every 5th batch of an epoch: G updated on each epoch's first batch, D on all 8
     assert {float(s["step"]) for s in a["opt_g"]["state"].values()} == {2.0}
     assert {float(s["step"]) for s in a["opt_d"]["state"].values()} == {8.0}
     assert straight.metrics()[-1]["d_loss"] > 0  # hinge: 2 at the start, above 0 until D is sure of every image

@@ -329,6 +329,8 @@ def validate(config: Config) -> None:
     if t.r1_gamma < 0:
         raise GankitError(f"train.r1_gamma must be >= 0, got {t.r1_gamma}")
     _positive("train.r1_every", t.r1_every)
+    if t.r1_every > 1 and not t.r1_gamma:
+        raise GankitError(f"train.r1_every {t.r1_every} makes the R1 penalty lazy, but train.r1_gamma is 0 (no penalty)")
     if t.gp_lambda < 0:
         raise GankitError(f"train.gp_lambda must be >= 0, got {t.gp_lambda}")
     for key in ("r1_gamma", "gp_lambda"):

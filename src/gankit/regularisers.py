@@ -42,7 +42,7 @@ def gradient_penalty(weight: float) -> Penalty:
 class Lazy:
     """A penalty on every `every`-th update of D only, multiplied by `every` (lazy regularisation, Karras et al.
     2020): on average the same pull for 1/every of its cost. On the other updates its terms (`names`) are 0, so a
-    term's epoch mean is its pull per update."""
+    term's epoch mean is its pull per update. StyleGAN2's matching change to Adam's rate and betas is left out."""
 
     penalty: Penalty
     every: int
@@ -53,7 +53,10 @@ class Lazy:
         """The terms at D's update number `update` (from 0, counted over the whole run, so resume keeps the phase)."""
         if update % self.every:
             return {name: torch.zeros((), device=real.device) for name in self.names}
-        return {name: self.every * value for name, value in self.penalty(D, real, fake).items()}
+        terms = self.penalty(D, real, fake)
+        if set(terms) != set(self.names):  # the off updates must report the same terms, or the epoch's sums break
+            raise ValueError(f"a lazy penalty named {sorted(self.names)} returned {sorted(terms)}")
+        return {name: self.every * terms[name] for name in self.names}
 
 
 def config_penalties(train: TrainConfig) -> list[Penalty | Lazy]:

@@ -18,7 +18,8 @@ from gankit.files import atomic_write_text
 from gankit.metrics import quality_keys
 from gankit.plots import grid_image, history_svg
 from gankit.run import Run
-from gankit.stats import COLLAPSE_ACCURACY, COLLAPSE_ADVICE, collapse_stretches, is_number, step_stat_names
+from gankit.stats import (COLLAPSE_ACCURACY, COLLAPSE_ADVICE, STILL_WON_ACCURACY, collapse_stretches, is_number,
+                          step_stat_names)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
@@ -76,7 +77,7 @@ def _collapse_banner(records: list[dict[str, Any]], min_epochs: int) -> str:
     spans = ", ".join(f"epochs {a} to {b}" for a, b in stretches)
     ongoing = records and stretches[-1][1] == records[-1]["epoch"]
     return (f"<section id='collapse' class='banner'>D won outright in {spans} (D accuracy at least {COLLAPSE_ACCURACY} on real and "
-            f"generated images, G's loss high): G learned next to nothing there and its samples are likely all alike."
+            f"generated images, then at least {STILL_WON_ACCURACY}, G's loss high): G learned next to nothing there and its samples are likely all alike."
             f"{' It had not recovered by the last epoch.' if ongoing else ''} {_e(COLLAPSE_ADVICE)}</section>")
 
 

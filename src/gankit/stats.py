@@ -8,7 +8,6 @@ into these groups rather than listed anywhere.
 from __future__ import annotations
 
 import math
-
 from typing import Any
 
 from gankit.metrics import quality_keys

@@ -7,9 +7,9 @@ Following Mimicry's SNGAN (Lee & Town 2020), whose published CIFAR-10 and 64x64 
     64x64  G: z -> Dense 4x4x(16b) -> up-blocks 16b, 8b, 4b, 2b, b -> BN, ReLU, conv 3x3 -> tanh
            D: optimised block to b (32x32) -> blocks down to 2b, 4b, 8b, 16b (2x2) -> ReLU, sum pool -> Dense 1
 
-with b = model.base_channels (64 gives the papers' widths). An up-block is BN, ReLU, nearest x2, conv 3x3,
-BN, ReLU, conv 3x3, plus a shortcut (x2, conv 1x1); a down-block ReLU, conv 3x3, ReLU, conv 3x3, average
-pool, plus a shortcut (conv 1x1, pool). D has no batch norm, so it takes spectral norm (model.spectral_norm)
+with b = model.base_channels (64 gives the papers' widths). An up-block is BN, ReLU, bilinear x2, conv 3x3,
+BN, ReLU, conv 3x3, plus a shortcut (x2, conv 1x1); a down-block ReLU, conv 3x3, ReLU, conv 3x3 (which
+widens), average pool, plus a shortcut (conv 1x1, pool). D has no batch norm, so it takes spectral norm (model.spectral_norm)
 and real and fake can share its forward. Weights start Xavier-uniform, gain √2 on the residual path and 1
 elsewhere. Conditional: G's batch norms become class-conditional and D gets a projection
 or ACGAN head on its pooled features (`models.conditioning`).
@@ -18,7 +18,7 @@ or ACGAN head on its pooled features (`models.conditioning`).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -33,13 +33,16 @@ if TYPE_CHECKING:
 SIZES = (32, 64)  # the image sides the ResNet makes
 
 
-def _xavier(layer: nn.Conv2d | nn.Linear, gain: float = 1.0) -> nn.Module:
+Layer = TypeVar("Layer", nn.Conv2d, nn.Linear)
+
+
+def _xavier(layer: Layer, gain: float = 1.0) -> Layer:
     nn.init.xavier_uniform_(layer.weight, gain)  # biases keep torch's default, as in Mimicry
     return layer
 
 
 class UpBlock(nn.Module):
-    """BN, ReLU, nearest x2, conv 3x3, BN, ReLU, conv 3x3; plus x2 and conv 1x1. Its norms are conditional with `classes`."""
+    """BN, ReLU, bilinear x2, conv 3x3, BN, ReLU, conv 3x3; plus x2 and conv 1x1. Its norms are conditional with `classes`."""
 
     def __init__(self, wide: int, narrow: int, classes: int = 0):
         super().__init__()
@@ -52,22 +55,25 @@ class UpBlock(nn.Module):
         return norm(x, y) if isinstance(norm, ConditionalBatchNorm) else norm(x)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        h = F.interpolate(F.relu(self._norm(self.norm1, x, y)), scale_factor=2)
-        h = self.conv2(F.relu(self._norm(self.norm2, self.conv1(h), y)))
-        return h + self.shortcut(F.interpolate(x, scale_factor=2))
+        h = self.conv2(F.relu(self._norm(self.norm2, self.conv1(_double(F.relu(self._norm(self.norm1, x, y)))), y)))
+        return h + self.shortcut(_double(x))
 
 
 class DownBlock(nn.Module):
-    """ReLU, conv 3x3, ReLU, conv 3x3, (average pool); plus conv 1x1, (pool) where the width or side changes.
+    """ReLU, conv 3x3, ReLU, conv 3x3 (widening in the second), (average pool); plus conv 1x1, (pool) where the
+    width or side changes. The shortcut sees x itself, as in SNGAN's code (Mimicry's in-place ReLU hands it relu(x)).
 
-    The `first` block sees the image itself: no ReLU before its first conv, and its shortcut pools before
-    the 1x1 conv (SNGAN's "optimised" block)."""
+    The `first` block sees the image itself: no ReLU before its first conv, which widens, and its shortcut pools
+    before the 1x1 conv (SNGAN's "optimised" block); it always halves the side."""
 
     def __init__(self, narrow: int, wide: int, *, down: bool, first: bool = False):
         super().__init__()
+        if first and not down:
+            raise ValueError("the first block halves the side")
         self.down, self.first = down, first
-        self.conv1 = _xavier(nn.Conv2d(narrow, wide, 3, 1, 1), math.sqrt(2))
-        self.conv2 = _xavier(nn.Conv2d(wide, wide, 3, 1, 1), math.sqrt(2))
+        middle = wide if first else narrow
+        self.conv1 = _xavier(nn.Conv2d(narrow, middle, 3, 1, 1), math.sqrt(2))
+        self.conv2 = _xavier(nn.Conv2d(middle, wide, 3, 1, 1), math.sqrt(2))
         self.shortcut = _xavier(nn.Conv2d(narrow, wide, 1)) if down or narrow != wide else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -80,6 +86,10 @@ class DownBlock(nn.Module):
             return h + self.shortcut(F.avg_pool2d(x, 2))
         skip = self.shortcut(x)
         return h + (F.avg_pool2d(skip, 2) if self.down else skip)
+
+
+def _double(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)  # as Mimicry's blocks
 
 
 def generator_widths(size: int, base_channels: int) -> list[int]:

@@ -23,7 +23,7 @@ from gankit.plots import plot_history, save_grid
 from gankit.rundir import RunDir
 from gankit.models import Generator
 from gankit.sampling import class_rows, sample_images
-from gankit.stats import COLLAPSE_ACCURACY, COLLAPSE_ADVICE, collapse_streak, won_outright
+from gankit.stats import COLLAPSE_ACCURACY, COLLAPSE_ADVICE, STILL_WON_ACCURACY, collapse_streak, won_outright
 from gankit.training.state import TrainingState, state_to_checkpoint
 
 log = logging.getLogger(__name__)
@@ -96,9 +96,10 @@ class CollapseWatch(Callback):
             return
         since = epoch.history[-streak]["epoch"]
         if streak == t.collapse_epochs:
-            log.warning("D has won outright since epoch %d (D accuracy >= %.3f on real and generated images, G loss "
-                        ">= %.4g, %d epochs running): G is learning next to nothing and its samples are likely all "
-                        "alike. %s", since, COLLAPSE_ACCURACY, self.g_loss, streak, COLLAPSE_ADVICE)
+            log.warning("D has won outright since epoch %d (D accuracy >= %.3f on real and generated images, then >= "
+                        "%.2f, G loss >= %.4g, %d epochs running): G is learning next to nothing and its samples are "
+                        "likely all alike. %s", since, COLLAPSE_ACCURACY, STILL_WON_ACCURACY, self.g_loss, streak,
+                        COLLAPSE_ADVICE)
         if t.on_collapse == "stop":
             epoch.stop = f"the run stopped after epoch {epoch.state.epoch}: D has won outright since epoch {since} " \
                          "(train.on_collapse stop)"

@@ -121,7 +121,8 @@ class GANStep:
         if self.world.size == 1:
             return contextlib.nullcontext()
         # keyed by the update and the rank, not drawn from the shared stream, which must stay as one process's
-        return _seeded_fork(hash((torch.initial_seed(), update, self.world.rank)), self.device)
+        # (counted from 1, as checkpoints of earlier versions were, so they resume onto the same streams)
+        return _seeded_fork(hash((torch.initial_seed(), update + 1, self.world.rank)), self.device)
 
     def _update_g(self, fake: torch.Tensor, fake_labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """G's update through D (D's weights frozen meanwhile); returns its named terms, detached."""

@@ -19,6 +19,7 @@ from gankit.errors import GankitError
 from gankit.evaluate import make_scorer
 from gankit.metrics import applicable
 from gankit.models import has_batch_norm
+from gankit.regularisers import Lazy
 from gankit.rundir import RunDir
 from gankit.run import Run, load_run
 from gankit.training.callbacks import Callback, default_callbacks
@@ -26,7 +27,6 @@ from gankit.training.distributed import (World, barrier, check_options, device_f
                                          lost_partner, made_by_this_job, mark_job, on_main, restarted)
 from gankit.training.loop import fit
 from gankit.training.state import TrainingState, new_state, restore_state
-from gankit.regularisers import Lazy
 from gankit.training.step import GANStep, Penalty
 
 log = logging.getLogger("gankit")
