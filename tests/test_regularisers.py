@@ -4,6 +4,9 @@ import torch
 import gankit
 from conftest import tiny_config, train_tiny
 from gankit.checkpoint import list_checkpoints, load_checkpoint
+from gankit.config import apply_overrides, load_preset
+from gankit.models import build_models
+from gankit.training.callbacks import Callback
 from gankit.errors import GankitError
 from gankit.regularisers import Lazy, config_penalties, gradient_penalty, r1_penalty
 
@@ -189,6 +192,39 @@ def test_d_steps_update_g_on_every_n_th_batch_only(mnist_dir, tmp_path):
     assert {float(s["step"]) for s in state["opt_d"]["state"].values()} == {8.0}
     record = run.metrics()[-1]
     assert record["gradient_penalty"] > 0 and "collapsed" in record and not record["collapsed"]
+
+
+def test_standing_statistics_average_g_s_own_batches_and_leave_the_training_rng_alone():
+    from gankit.training.state import standing_statistics
+
+    torch.manual_seed(0)
+    G = build_models(apply_overrides(load_preset("dcgan-mnist"), ["model.base_channels=4"]))[0].eval()
+    first = G.project[1]  # the batch norm after the dense layer
+    seen = []
+    hook = first.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach().clone()))
+    rng = torch.get_rng_state()
+    standing_statistics(G, seed=3, batches=4, batch_size=8)
+    hook.remove()
+    assert torch.equal(torch.get_rng_state(), rng) and not G.training and first.momentum == 0.1
+    batches = torch.stack(seen)  # 4 batches of 8: the running mean is the mean of the 4 batch means
+    assert torch.allclose(first.running_mean, batches.mean(dim=(0, 1)), atol=1e-6)
+    assert torch.allclose(first.running_var, batches.var(dim=1, unbiased=True).mean(0), atol=1e-5)
+
+
+def test_ema_of_a_batch_norm_g_resumes_exactly(mnist_dir, tmp_path):
+    options = ["train.epochs=2", "train.ema_decay=0.9", "model.base_channels=4", "data.limit=256"]
+
+    class StopAfterEpochOne(Callback):
+        def on_epoch_end(self, epoch):
+            if epoch.state.epoch == 1:
+                epoch.stop = "stopped for the test"
+
+    straight = gankit.train(tiny_config(*options, preset="dcgan-mnist"), tmp_path / "straight", data_dir=mnist_dir)
+    gankit.train(tiny_config(*options, preset="dcgan-mnist"), tmp_path / "split", data_dir=mnist_dir,
+                 callbacks=[StopAfterEpochOne()])
+    split = gankit.train(None, tmp_path / "split", resume=True)
+    a, b = (load_checkpoint(r.checkpoint())["generator_ema"] for r in (straight, split))
+    assert any("running_mean" in key for key in a) and all(torch.equal(a[key], b[key]) for key in a)
 
 
 def test_lazy_r1_is_every_k_th_update_times_k_and_counts_on_from_d_s_optimiser():

@@ -21,7 +21,7 @@ from gankit.regularisers import Lazy, config_penalties
 from gankit.rundir import RunDir
 from gankit.training.callbacks import Callback, EpochEnd
 from gankit.training.distributed import SINGLE, World, all_reduce_mean, all_reduce_min, broadcast, on_main, shard_size
-from gankit.training.state import EMAUpdate, TrainingState, restore_state, state_to_checkpoint
+from gankit.training.state import EMAUpdate, TrainingState, restore_state, standing_statistics, state_to_checkpoint
 from gankit.training.step import GANStep, Penalty
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,8 @@ def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torc
             elapsed = history[-1]["elapsed_seconds"] if history else 0.0
             continue
         state.epoch = epoch
+        if state.G_ema is not None:  # before the grids, scores and checkpoint read it
+            standing_statistics(state.G_ema, seed=config.train.seed)
         elapsed += seconds
         record = {"epoch": epoch, **stats, "images_per_s": n_images / seconds, "epoch_seconds": seconds,
                   "elapsed_seconds": elapsed}

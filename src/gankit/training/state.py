@@ -115,6 +115,36 @@ def model_difference(saved: Any, config: Config) -> str | None:
     return None
 
 
+@torch.no_grad()
+def standing_statistics(G: Generator, *, seed: int, batches: int = 16, batch_size: int = 64) -> None:
+    """G's batch-norm statistics recomputed as a plain average over `batches` batches of its own images in training
+    mode, the noise (and classes) drawn from a private generator seeded with `seed`: Brock et al.'s (2019) standing
+    statistics. An EMA copy averages G's weights but copies G's statistics, which do not match the averaged weights
+    early in a run: a narrow DCGAN's EMA samples were flat grey at epoch 2 where G's were not."""
+    norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    device = next(G.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    momenta = [norm.momentum for norm in norms]
+    was_training = G.training
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average
+    G.train()
+    try:
+        for _ in range(batches):
+            z = G.sample_noise(batch_size, generator=generator)
+            if G.num_classes:
+                G(z, G.sample_labels(batch_size, generator=generator))
+            else:
+                G(z)
+    finally:
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+        G.train(was_training)
+
+
 class EMAUpdate:
     """After each step: G_ema ← decay·G_ema + (1 − decay)·G (buffers copied); during the first
     `train.ema_warmup` steps the average copies G outright (decay 0)."""
