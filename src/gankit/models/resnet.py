@@ -9,9 +9,9 @@ Following Mimicry's SNGAN (Lee & Town 2020), whose published CIFAR-10 and 64x64 
 
 with b = model.base_channels (64 gives the papers' widths). An up-block is BN, ReLU, bilinear x2, conv 3x3,
 BN, ReLU, conv 3x3, plus a shortcut (x2, conv 1x1); a down-block ReLU, conv 3x3, ReLU, conv 3x3 (which
-widens), average pool, plus a shortcut (conv 1x1, pool). D has no batch norm, so it takes spectral norm (model.spectral_norm)
-and real and fake can share its forward. Weights start Xavier-uniform, gain √2 on the residual path and 1
-elsewhere. Conditional: G's batch norms become class-conditional and D gets a projection
+widens), average pool, plus a shortcut (conv 1x1, pool). D has no batch norm, so it takes spectral norm
+(model.spectral_norm) and real and fake can share its forward. Weights start Xavier-uniform, gain √2 on the
+residual path and 1 elsewhere. Conditional: G's batch norms become class-conditional and D gets a projection
 or ACGAN head on its pooled features (`models.conditioning`).
 """
 
@@ -55,7 +55,8 @@ class UpBlock(nn.Module):
         return norm(x, y) if isinstance(norm, ConditionalBatchNorm) else norm(x)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.conv2(F.relu(self._norm(self.norm2, self.conv1(_double(F.relu(self._norm(self.norm1, x, y)))), y)))
+        h = self.conv1(_double(F.relu(self._norm(self.norm1, x, y))))
+        h = self.conv2(F.relu(self._norm(self.norm2, h, y)))
         return h + self.shortcut(_double(x))
 
 
