@@ -75,3 +75,12 @@ def test_valid_numbers_round_trip(epochs, lr):
     config = apply_overrides(load_preset("seed-gan-mnist"), [f"train.epochs={epochs}", f"train.lr_g={lr!r}"])
     assert config.train.epochs == epochs and config.train.lr_g == lr
     assert config_from_dict(config.to_dict()).to_dict() == config.to_dict()
+
+
+def test_fast_mnist_trains_as_gan_mnist_tanh_with_ema_in_bf16():
+    # BENCHMARKS measured fast-mnist as this pair of overrides: only the nominal length (no schedule reads it) differs
+    fast = load_preset("fast-mnist").to_dict()
+    measured = apply_overrides(load_preset("gan-mnist-tanh"), ["train.ema_decay=0.999", "train.precision=bf16",
+                                                               "train.epochs=90"]).to_dict()
+    assert all(fast[section] == measured[section] for section in ("data", "model", "train"))
+    assert fast["train"]["lr_decay"] == "none"
