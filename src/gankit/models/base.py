@@ -18,6 +18,16 @@ if TYPE_CHECKING:
 ARCHS: Registry[Callable[["Config"], tuple["Generator", nn.Module]]] = Registry("model.arch")
 
 
+def build_conv_pair(config: Config, generator: type[Generator], discriminator: type[nn.Module]
+                    ) -> tuple[Generator, nn.Module]:
+    """A convolutional (G, D) pair at data.image_size, conditional where model.conditioning says so."""
+    m, d = config.model, config.data
+    classes = m.num_classes if m.conditioning != "none" else 0
+    return (generator(m.noise_dim, d.channels, m.base_channels, noise=m.noise, num_classes=classes, size=d.image_size),
+            discriminator(d.channels, m.base_channels, conditioning=m.conditioning, num_classes=classes,
+                          size=d.image_size))
+
+
 class Float32Output(nn.Module):
     """Runs an output activation (sigmoid, tanh) in float32, also under bf16 autocast.
 

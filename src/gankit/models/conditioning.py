@@ -34,10 +34,15 @@ class ConditionalBatchNorm(nn.Module):
         return self.norm(x) * self.scale(y).view(shape) + self.shift(y).view(shape)
 
 
+def run_layer(layer: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """One layer, given the labels too where it is conditional."""
+    return layer(x, y) if isinstance(layer, ConditionalBatchNorm) else layer(x)
+
+
 def run_layers(layers: nn.Sequential, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
     """A Sequential whose conditional layers also take the labels."""
     for layer in layers:
-        x = layer(x, y) if isinstance(layer, ConditionalBatchNorm) else layer(x)
+        x = run_layer(layer, x, y)
     return x
 
 

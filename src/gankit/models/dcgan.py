@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from gankit.models.base import ARCHS, Float32Output, Generator
+from gankit.models.base import ARCHS, Float32Output, Generator, build_conv_pair
 from gankit.models.conditioning import ConditionalBatchNorm, OutputHead, run_layers
 
 if TYPE_CHECKING:
@@ -105,10 +105,5 @@ def block_widths(size: int, base_channels: int) -> list[int]:
 
 
 @ARCHS.register("dcgan")
-def build_dcgan(config: Config) -> tuple[DCGANGenerator, DCGANDiscriminator]:
-    m, d = config.model, config.data
-    classes = m.num_classes if m.conditioning != "none" else 0
-    return (DCGANGenerator(m.noise_dim, d.channels, m.base_channels, noise=m.noise, num_classes=classes,
-                           size=d.image_size),
-            DCGANDiscriminator(d.channels, m.base_channels, conditioning=m.conditioning, num_classes=classes,
-                               size=d.image_size))
+def build_dcgan(config: Config) -> tuple[Generator, nn.Module]:
+    return build_conv_pair(config, DCGANGenerator, DCGANDiscriminator)

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.models.base import ARCHS, Float32Output, Generator
-from gankit.models.conditioning import ConditionalBatchNorm, OutputHead
+from gankit.models.base import ARCHS, Float32Output, Generator, build_conv_pair
+from gankit.models.conditioning import ConditionalBatchNorm, OutputHead, run_layer
 
 if TYPE_CHECKING:
     from gankit.config import Config
@@ -51,12 +51,9 @@ class UpBlock(nn.Module):
         self.conv2 = _xavier(nn.Conv2d(narrow, narrow, 3, 1, 1), math.sqrt(2))
         self.shortcut = _xavier(nn.Conv2d(wide, narrow, 1))
 
-    def _norm(self, norm: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        return norm(x, y) if isinstance(norm, ConditionalBatchNorm) else norm(x)
-
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.conv1(_double(F.relu(self._norm(self.norm1, x, y))))
-        h = self.conv2(F.relu(self._norm(self.norm2, h, y)))
+        h = self.conv1(_double(F.relu(run_layer(self.norm1, x, y))))
+        h = self.conv2(F.relu(run_layer(self.norm2, h, y)))
         return h + self.shortcut(_double(x))
 
 
@@ -151,10 +148,5 @@ class ResNetDiscriminator(nn.Module):
 
 
 @ARCHS.register("resnet")
-def build_resnet(config: Config) -> tuple[ResNetGenerator, ResNetDiscriminator]:
-    m, d = config.model, config.data
-    classes = m.num_classes if m.conditioning != "none" else 0
-    return (ResNetGenerator(m.noise_dim, d.channels, m.base_channels, noise=m.noise, num_classes=classes,
-                            size=d.image_size),
-            ResNetDiscriminator(d.channels, m.base_channels, conditioning=m.conditioning, num_classes=classes,
-                                size=d.image_size))
+def build_resnet(config: Config) -> tuple[Generator, nn.Module]:
+    return build_conv_pair(config, ResNetGenerator, ResNetDiscriminator)
