@@ -95,6 +95,18 @@ def test_the_lowest_fid_is_kept_as_the_best_checkpoint(mnist_dir, tmp_path, caps
                                "scores FID during training (output.eval_every)"]
 
 
+def test_eval_out_writes_the_result_there_and_keeps_an_existing_file(run, tmp_path, capsys):
+    out = tmp_path / "scores" / "fid.json"
+    assert main(["eval", str(run), "--n", "200", "--metrics", "fid", "--out", str(out)]) == 0
+    assert f"written to {out}" in capsys.readouterr().out
+    first = json.loads(out.read_text())
+    assert first["n_generated"] == 200 and set(first["metrics"]) == {"fid"}
+    assert main(["eval", str(run), "--n", "300", "--metrics", "fid", "--out", str(out)]) == 2
+    assert "already exists" in _errors(capsys)[0] and json.loads(out.read_text()) == first
+    assert main(["eval", str(run), "--n", "300", "--metrics", "fid", "--out", str(out), "--force"]) == 0
+    assert json.loads(out.read_text())["n_generated"] == 300
+
+
 def test_eval_bad_input(run, tmp_path, capsys):
     empty = tmp_path / "empty-run"
     empty.mkdir()

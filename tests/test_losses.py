@@ -125,16 +125,40 @@ def test_wasserstein_loss_by_hand():
 def test_every_loss_runs_a_step_of_a_conv_gan_in_both_precisions(name, precision):
     from conftest import tiny_config
     from gankit.training.state import new_state
+    from gankit.regularisers import config_penalties
     from gankit.training.step import GANStep
 
-    config = tiny_config(f"train.loss={name}", f"train.precision={precision}", "model.base_channels=4",
+    critic = ["train.gp_lambda=10"] if name == "wgan" else []  # WGAN-GP: its double backward in bf16 too
+    config = tiny_config(f"train.loss={name}", f"train.precision={precision}", "model.base_channels=4", *critic,
                          preset="dcgan-mnist")
     torch.manual_seed(0)
     state = new_state(config, torch.device("cpu"))
     before = [p.detach().clone() for net in (state.G, state.D) for p in net.parameters()]
     step = GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
-                   precision=precision)
+                   precision=precision, penalties=config_penalties(config.train))
     stats = step(torch.rand(8, 1, 32, 32) * 2 - 1)
     assert {"d_loss", "g_loss"} <= set(stats) and all(torch.isfinite(v) for v in stats.values())
+    assert ("gradient_penalty" in stats) == bool(critic)
     after = [p.detach() for net in (state.G, state.D) for p in net.parameters()]
     assert all(not torch.equal(a, b) for a, b in zip(before, after) if a.dim() > 1)  # every weight matrix moved
+
+
+def test_a_wasserstein_critic_without_a_lipschitz_constraint_is_refused():
+    from conftest import tiny_config
+
+    with pytest.raises(GankitError, match="train.loss wgan needs D kept Lipschitz: set train.gp_lambda"):
+        tiny_config("train.loss=wgan")
+    assert tiny_config("train.loss=wgan", "model.spectral_norm=d").train.loss == "wgan"
+
+
+def test_a_gradient_penalty_on_a_batch_norm_critic_warns(mnist_dir, tmp_path, caplog):
+    import logging
+
+    import gankit
+    from conftest import tiny_config
+
+    config = tiny_config("train.loss=wgan", "train.gp_lambda=10", "model.base_channels=4", "train.epochs=1",
+                         "data.limit=128", "output.report=false", preset="dcgan-mnist")
+    with caplog.at_level(logging.WARNING):
+        gankit.train(config, tmp_path / "r", data_dir=mnist_dir)
+    assert "train.gp_lambda with batch norm in D (model.arch dcgan)" in caplog.text

@@ -20,6 +20,14 @@ def test_r1_against_its_definition_on_a_linear_discriminator():
     assert term.item() == torch.tensor(0.5 * 10.0 * (1 + 4 + 0.25 + 9)).item()
 
 
+def test_r1_is_taken_at_the_real_images_only():
+    # D(x) = ½‖x‖²: ∇ₓ D = x, so R1 = γ/2 · mean ‖real‖², whatever the generated images are
+    D = lambda x: 0.5 * x.flatten(1).square().sum(1)  # noqa: E731
+    real, fake = torch.randn(5, 1, 2, 2), 10 + torch.randn(5, 1, 2, 2)
+    term = r1_penalty(4.0)(D, real, fake)["r1_penalty"]
+    assert term.item() == pytest.approx(0.5 * 4.0 * real.flatten(1).square().sum(1).mean().item(), rel=1e-6)
+
+
 def test_r1_gradient_reaches_d_s_weights():
     D = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
     term = r1_penalty(1.0)(lambda x: D(x).squeeze(1), torch.randn(6, 1, 2, 2), None)["r1_penalty"]
@@ -47,6 +55,21 @@ def test_spectral_norm_makes_each_layer_s_largest_singular_value_one():
     for layer in layers:
         weight = layer.weight.detach().flatten(1)  # the normalised weight
         assert abs(torch.linalg.matrix_norm(weight, ord=2).item() - 1.0) < 0.01
+
+
+def test_spectral_norm_on_g_too_makes_each_layer_s_largest_singular_value_one():
+    torch.manual_seed(0)
+    G, _ = build_models(apply_overrides(load_preset("dcgan-mnist"), ["model.spectral_norm=both", "model.base_channels=8"]))
+    G.train()
+    for _ in range(30):
+        G(torch.randn(4, G.noise_dim))
+    layers = [m for m in G.modules() if hasattr(m, "parametrizations")]
+    assert sum(isinstance(m, torch.nn.ConvTranspose2d) for m in layers) == 4
+    for layer in layers:
+        weight = layer.weight.detach()
+        if isinstance(layer, torch.nn.ConvTranspose2d):  # (in, out, k, k): its output channels are the rows
+            weight = weight.transpose(0, 1)
+        assert abs(torch.linalg.matrix_norm(weight.flatten(1), ord=2).item() - 1.0) < 0.01
 
 
 def test_spectral_norm_trains_and_resumes_exactly(mnist_dir, tmp_path):
@@ -105,6 +128,26 @@ def test_ema_trains_resumes_exactly_and_samples_by_default(mnist_dir, tmp_path):
     assert not torch.equal(run.sample(8, seed=1), run.sample(8, seed=1, raw=True))
 
 
+def test_the_raw_g_on_request_in_grids_scores_and_the_report(mnist_dir, tmp_path):
+    import re
+
+    from gankit.training.state import new_state
+
+    ema = ("train.ema_decay=0.99", "train.epochs=1")
+    state = new_state(tiny_config(*ema), torch.device("cpu"))
+    assert state.sampler is state.G_ema
+    assert new_state(tiny_config(*ema, "output.sample_from=raw"), torch.device("cpu")).sampler is not state.G_ema
+    with pytest.raises(GankitError, match="output.sample_from"):
+        tiny_config("output.sample_from=best")
+
+    run = train_tiny(mnist_dir, tmp_path / "r", *ema)
+    final = lambda page: re.search(r"id='final'>.*?</section>", page.read_text(), re.S).group(0)  # noqa: E731
+    average = final(run.report(tmp_path / "average.html"))
+    raw = final(run.report(tmp_path / "raw.html", raw=True))
+    assert "the moving average of G's weights" in average and "G's own weights" in raw
+    assert average.split("src=")[1] != raw.split("src=")[1]  # other images
+
+
 def test_diffaugment_is_differentiable_seeded_and_off_when_empty():
     from gankit.augment import diff_augment, parse_policy
 
@@ -151,6 +194,30 @@ def test_diffaugment_is_wired_into_both_nets_steps_and_r1(mnist_dir, tmp_path):
     assert runs["on"]["r1_penalty"] != runs["off"]["r1_penalty"]
 
 
+def test_diffaugment_sees_the_real_and_the_generated_images_in_d_s_step_r1_and_g_s_step():
+    from gankit.losses import build_loss
+    from gankit.training.state import new_state
+    from gankit.training.step import GANStep
+
+    seen: list[torch.Tensor] = []
+
+    def record(x: torch.Tensor) -> torch.Tensor:
+        seen.append(x)
+        return x
+
+    config = tiny_config("train.r1_gamma=1")
+    torch.manual_seed(0)
+    state = new_state(config, torch.device("cpu"))
+    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
+                   penalties=config_penalties(config.train), augment=record)
+    real = torch.rand(4, 1, 28, 28) * 2 - 1
+    step(real)
+    d_real, d_fake, r1_real, g_fake = seen
+    assert torch.equal(d_real, real) and torch.equal(r1_real, real)
+    assert not d_fake.requires_grad and g_fake.requires_grad  # G learns through the augmentation, D's step does not reach G
+    assert torch.equal(d_fake, g_fake.detach())  # the same generated images, augmented in each step
+
+
 def test_diffaugment_keeps_a_zero_to_one_range_centred():
     from gankit.augment import diff_augment
 
@@ -171,6 +238,18 @@ def test_gradient_penalty_against_its_definition_on_a_linear_critic():
     D = lambda x: (x * w).flatten(1).sum(1)  # noqa: E731
     term = gradient_penalty(10.0)(D, torch.randn(5, 1, 2, 2), torch.randn(5, 1, 2, 2))["gradient_penalty"]
     assert term.item() == pytest.approx(10.0 * (w.norm().item() - 1) ** 2, rel=1e-6)
+
+
+def test_the_gradient_penalty_is_taken_between_real_and_fake():
+    # D(x) = ½‖x‖²: ∇ D(x̂) = x̂ = εx + (1 − ε)G(z), with ε drawn from torch's RNG, one per image
+    D = lambda x: 0.5 * x.flatten(1).square().sum(1)  # noqa: E731
+    real, fake = torch.randn(6, 1, 2, 2), 3 + torch.randn(6, 1, 2, 2)
+    torch.manual_seed(7)
+    term = gradient_penalty(10.0)(D, real, fake)["gradient_penalty"]
+    torch.manual_seed(7)
+    epsilon = torch.rand(6, 1, 1, 1)
+    mixed = epsilon * real + (1 - epsilon) * fake
+    assert term.item() == pytest.approx(10.0 * (mixed.flatten(1).norm(dim=1) - 1).square().mean().item(), rel=1e-6)
 
 
 def test_the_gradient_penalty_is_zero_for_a_unit_gradient_and_reaches_d_s_weights():

@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run", type=Path, help="run folder")
     report.add_argument("--out", type=_path, help="page to write (default: RUN/report.html)")
     report.add_argument("--force", action="store_true", help="replace --out if it exists")
+    report.add_argument("--raw", action="store_true", default=None,
+                        help="new samples from G's own weights, not their moving average (runs with train.ema_decay)")
 
     sample = commands.add_parser("sample", help="generate images with a trained generator")
     _add_run_arguments(sample)
@@ -243,7 +245,7 @@ def _numbered_run_dir(name: str) -> Path:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    print(_run(args).report(args.out, force=args.force))
+    print(_run(args).report(args.out, force=args.force, raw=args.raw))
     return 0
 
 
@@ -292,7 +294,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     metrics = parse_metrics(args.metrics) if args.metrics is not None else None
     result, path = _run(args).evaluate(n=args.n, metrics=metrics, features=args.features,
                                        data_dir=args.data_dir, inception_weights=args.inception_weights,
-                                       seed=args.seed, checkpoint=args.checkpoint, raw=args.raw)
+                                       seed=args.seed, checkpoint=args.checkpoint, raw=args.raw, out=args.out,
+                                       force=args.force)
     print(f"{'metric':16s} {'generated':>12s} {'real floor':>12s}   ({result['features']}, n = {result['n_generated']})")
     for key, value in result["metrics"].items():
         if isinstance(value, (int, float)):

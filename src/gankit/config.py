@@ -22,6 +22,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 ON_NAN = ("stop", "rollback")
 ON_COLLAPSE = ("warn", "stop")
+SAMPLE_FROM = ("ema", "raw")
 MAX_GRID_SAMPLES = 4096
 SAMPLING = ("epochs", "replacement")
 G_NOISE = ("shared", "fresh")
@@ -111,6 +112,9 @@ class OutputConfig:
     # gankit.metrics.METRICS; conditional runs add the class metrics (class_acc, intra_fid)
     eval_metrics: list[str] = field(default_factory=lambda: ["fid", "kid", "is", "pr", "coverage"])
     eval_features: str = "evaluator"  # gankit.metrics.EXTRACTORS: evaluator (gankit's classifier for the data set) | inception
+    # what grids, scores during training and the report's samples come from: ema (the average of G's weights, where
+    # train.ema_decay keeps one) | raw (G's own weights)
+    sample_from: str = "ema"
 
 
 @dataclass
@@ -333,6 +337,10 @@ def validate(config: Config) -> None:
         raise GankitError(f"train.r1_every {t.r1_every} makes the R1 penalty lazy, but train.r1_gamma is 0 (no penalty)")
     if t.gp_lambda < 0:
         raise GankitError(f"train.gp_lambda must be >= 0, got {t.gp_lambda}")
+    if t.loss == "wgan" and not t.gp_lambda and m.spectral_norm == "none":
+        # an unconstrained critic's loss has no floor: its outputs run off and the game has no meaning
+        raise GankitError("train.loss wgan needs D kept Lipschitz: set train.gp_lambda (10 in WGAN-GP) or "
+                          "model.spectral_norm d")
     for key in ("r1_gamma", "gp_lambda"):
         if getattr(t, key) and t.compile:
             raise GankitError(f"train.{key} needs the gradient of a gradient, which torch.compile'd modules do not give: "
@@ -359,6 +367,7 @@ def validate(config: Config) -> None:
     for name in o.eval_metrics:
         _choice("output.eval_metrics", name, METRICS.names())
     _choice("output.eval_features", o.eval_features, EXTRACTORS.names())
+    _choice("output.sample_from", o.sample_from, SAMPLE_FROM)
     try:
         check_applicable(o.eval_metrics, m.conditioning != "none", o.eval_features)
     except GankitError as exc:

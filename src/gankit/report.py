@@ -45,8 +45,9 @@ document.querySelectorAll('.strip img').forEach((img, i) => img.addEventListener
 """
 
 
-def write_report(run: Run, out: Path | None = None) -> Path:
-    """Write RUN/report.html (and RUN/progress.gif, .mp4) from the run folder alone; returns the page's path."""
+def write_report(run: Run, out: Path | None = None, *, raw: bool = False) -> Path:
+    """Write RUN/report.html (and RUN/progress.gif, .mp4) from the run folder alone; returns the page's path.
+    Its new samples come from G's own weights with `raw`, else from their moving average where the run keeps one."""
     config = run.config
     records = run.metrics()
     frames = grid_frames(run.folder.grids)
@@ -58,8 +59,8 @@ def write_report(run: Run, out: Path | None = None) -> Path:
         _summary(records, config.train.epochs),
         _progress(frames, animation[0] if animation else None),
         _curves(records),
-        _final_samples(run),
-        _per_class(run),
+        _final_samples(run, raw),
+        _per_class(run, raw),
         f"<section id='config'><h2>Config</h2><pre>{_e(yaml.safe_dump(config.to_dict(), sort_keys=False))}</pre></section>",
     ]
     page = (f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>gankit run: {_e(config.name)}</title>"
@@ -128,26 +129,34 @@ def _curves(records: list[dict[str, Any]]) -> str:
     return f"<section id='curves'><h2>Training curves</h2>{history_svg(records)}</section>"
 
 
-def _final_samples(run: Run) -> str:
+def _final_samples(run: Run, raw: bool) -> str:
     if not list_checkpoints(run.folder.checkpoints):
         return ""
     checkpoint = run.checkpoint()
     buffer = io.BytesIO()
-    grid_image(run.sample(64, seed=0, checkpoint=checkpoint)).save(buffer, format="PNG")
-    return (f"<section id='final'><h2>Final samples</h2><p>64 new samples (seed 0) from {_e(checkpoint.name)}.</p>"
+    grid_image(run.sample(64, seed=0, checkpoint=checkpoint, raw=raw)).save(buffer, format="PNG")
+    return (f"<section id='final'><h2>Final samples</h2><p>64 new samples (seed 0) from {_e(checkpoint.name)}"
+            f"{_weights(run, raw)}.</p>"
             f"<img id='final-samples' class='big' src='{_data_uri(buffer.getvalue(), 'image/png')}' alt='final samples'></section>")
+
+
+def _weights(run: Run, raw: bool) -> str:
+    """Which of G's weights made the new samples, where the run keeps two."""
+    if not run.config.train.ema_decay:
+        return ""
+    return ", G's own weights" if raw else ", the moving average of G's weights"
 
 
 PER_CLASS_FIGURES = (("class_accuracy_per_class", "class accuracy", "{:.1%}"), ("intra_fid_per_class", "intra-class FID", "{:.2f}"))
 
 
-def _per_class(run: Run) -> str:
+def _per_class(run: Run, raw: bool) -> str:
     """A conditional run's samples, one row per class, beside each class's figures from its newest scoring."""
     if not run.classes or not list_checkpoints(run.folder.checkpoints):
         return ""
     checkpoint = run.checkpoint()
     per_row = 8
-    images = run.sample_classes(per_row, seed=0, checkpoint=checkpoint)
+    images = run.sample_classes(per_row, seed=0, checkpoint=checkpoint, raw=raw)
     scored, source = _per_class_figures(run, len(run.classes))
     columns = [(label, fmt, scored[key]) for key, label, fmt in PER_CLASS_FIGURES if key in scored]
     head = "".join(f"<th>{_e(label)}</th>" for label, _, _ in columns)
@@ -161,7 +170,7 @@ def _per_class(run: Run) -> str:
                     f"alt='class {_e(name)}'></td>{cells}</tr>")
     note = f" Figures from {_e(source)}." if source else " No scoring yet: run gankit eval for the per-class figures."
     return (f"<section id='per-class'><h2>Per class</h2><p>{per_row} samples of each class (seed 0, the same noise in every "
-            f"row) from {_e(checkpoint.name)}.{note}</p><table><tr><th>class</th><th>samples</th>{head}</tr>"
+            f"row) from {_e(checkpoint.name)}{_weights(run, raw)}.{note}</p><table><tr><th>class</th><th>samples</th>{head}</tr>"
             f"{''.join(rows)}</table></section>")
 
 

@@ -3,6 +3,7 @@ walk, score, export and report."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,11 +115,16 @@ class Run:
 
     def evaluate(self, *, n: int = 10_000, metrics: list[str] | None = None, features: str = "evaluator",
                  data_dir: Path | str | None = None, inception_weights: Path | str | None = None, seed: int = 0,
-                 checkpoint: Path | None = None, progress: bool = True, raw: bool = False) -> tuple[dict[str, Any], Path]:
-        """Score a checkpoint against the held-out split; the result is also written to RUN/eval/."""
+                 checkpoint: Path | None = None, progress: bool = True, raw: bool = False, out: Path | str | None = None,
+                 force: bool = False) -> tuple[dict[str, Any], Path]:
+        """Score a checkpoint against the held-out split; the result is also written as JSON to `out` (an existing
+        file only with `force`), by default to RUN/eval/."""
         from gankit.evaluate import make_scorer, score
+        from gankit.files import atomic_write_text, check_new, ensure_parent
         from gankit.metrics import applicable, check_applicable
 
+        if out is not None:
+            check_new(Path(out), force)  # before the scoring's minutes
         G = self.generator(checkpoint, raw=raw)
         conditional = bool(G.num_classes)
         if metrics:
@@ -129,7 +135,11 @@ class Run:
                              progress=progress)
         weights = "raw" if raw and self.config.train.ema_decay else "ema" if self.config.train.ema_decay else "G"
         result = {"epoch": G.epoch, "checkpoint": str(G.checkpoint), "weights": weights, **score(scorer, G, seed=seed)}
-        return result, self.folder.save_eval(result)
+        if out is None:
+            return result, self.folder.save_eval(result)
+        ensure_parent(Path(out))
+        atomic_write_text(Path(out), json.dumps(result, indent=2) + "\n")
+        return result, Path(out)
 
     def export(self, fmt: str, out: Path | str | None = None, *, checkpoint: Path | None = None,
                force: bool = False, raw: bool = False) -> tuple[Path, Path]:
@@ -147,12 +157,15 @@ class Run:
         ensure_parent(out)
         return out, export_generator(G, out, fmt, self.classes)
 
-    def report(self, out: Path | str | None = None, *, force: bool = False) -> Path:
+    def report(self, out: Path | str | None = None, *, force: bool = False, raw: bool | None = None) -> Path:
         """Write the run's HTML page (default RUN/report.html, rewritten each time; an existing `out`
-        only with `force`) and grid animation; returns the page."""
+        only with `force`) and grid animation; returns the page. Its new samples come from G's own weights
+        with `raw`, from their average without; None: as the run's output.sample_from says."""
         from gankit.files import check_new
         from gankit.report import write_report
 
         if out is not None:
             check_new(Path(out), force)
-        return write_report(self, None if out is None else Path(out))
+        if raw is None:
+            raw = self.config.output.sample_from == "raw"
+        return write_report(self, None if out is None else Path(out), raw=raw)

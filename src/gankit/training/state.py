@@ -29,8 +29,8 @@ class TrainingState:
 
     @property
     def sampler(self) -> Generator:
-        """The generator grids, scores and samples use: the EMA copy where there is one."""
-        return self.G_ema if self.G_ema is not None else self.G
+        """The generator grids and scores use: the EMA copy where there is one, unless output.sample_from is raw."""
+        return self.G_ema if self.G_ema is not None and self.config.output.sample_from == "ema" else self.G
 
 
 def new_state(config: Config, device: torch.device) -> TrainingState:

@@ -91,6 +91,10 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
     scorer = make_scorer(config, n=o.eval_n, metrics=metrics, features=o.eval_features,
                          progress=o.progress) if o.eval_every and world.main else None
     state = new_state(config, device)
+    if config.train.gp_lambda and has_batch_norm(state.D):
+        log.warning("train.gp_lambda with batch norm in D (model.arch %s): the penalty is on each image's own "
+                    "gradient, which batch norm mixes across the batch; Gulrajani et al. leave it out of the critic",
+                    config.model.arch)
     if config.train.batch_size < 2 and (has_batch_norm(state.G) or has_batch_norm(state.D)):
         raise GankitError(f"train.batch_size must be at least 2 for model.arch {config.model.arch}: batch norm needs "
                           "two images to normalise")
