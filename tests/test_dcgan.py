@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import gankit
+from gankit.checkpoint import load_checkpoint
 from gankit.config import apply_overrides, load_preset
 from gankit.errors import GankitError
 from gankit.models import build_models, count_parameters
@@ -94,5 +95,6 @@ def test_a_folder_of_larger_images_trains_at_their_size_with_dcgan_small_data(tm
         "output.report=false"])
     run = gankit.train(config, tmp_path / "run", data_dir=folder)  # EMA, DiffAugment and batch norm together
     assert run.sample(2).shape == (2, 3, size, size)
+    assert "generator_ema" in load_checkpoint(run.checkpoint())
     average, raw = (run.generator(raw=raw).state_dict() for raw in (False, True))
     assert torch.equal(average["project.0.weight"], raw["project.0.weight"])  # 2 steps into the 500 of copying G

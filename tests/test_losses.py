@@ -143,12 +143,16 @@ def test_every_loss_runs_a_step_of_a_conv_gan_in_both_precisions(name, precision
     assert all(not torch.equal(a, b) for a, b in zip(before, after) if a.dim() > 1)  # every weight matrix moved
 
 
-def test_a_wasserstein_critic_without_a_lipschitz_constraint_is_refused():
+def test_a_new_wasserstein_critic_without_a_lipschitz_constraint_is_refused(mnist_dir, tmp_path):
+    import gankit
     from conftest import tiny_config
 
     with pytest.raises(GankitError, match="train.loss wgan needs D kept Lipschitz: set train.gp_lambda"):
-        tiny_config("train.loss=wgan")
-    assert tiny_config("train.loss=wgan", "model.spectral_norm=d").train.loss == "wgan"
+        gankit.train(tiny_config("train.loss=wgan"), tmp_path / "r", data_dir=mnist_dir)
+    assert not (tmp_path / "r").exists()
+    run = gankit.train(tiny_config("train.loss=wgan", "model.spectral_norm=d", "train.epochs=1", "output.report=false"),
+                       tmp_path / "sn", data_dir=mnist_dir)
+    assert run.metrics()[-1]["epoch"] == 1
 
 
 def test_a_gradient_penalty_on_a_batch_norm_critic_warns(mnist_dir, tmp_path, caplog):

@@ -136,7 +136,8 @@ def test_the_raw_g_on_request_in_grids_scores_and_the_report(mnist_dir, tmp_path
     ema = ("train.ema_decay=0.99", "train.epochs=1")
     state = new_state(tiny_config(*ema), torch.device("cpu"))
     assert state.sampler is state.G_ema
-    assert new_state(tiny_config(*ema, "output.sample_from=raw"), torch.device("cpu")).sampler is not state.G_ema
+    raw_state = new_state(tiny_config(*ema, "output.sample_from=raw"), torch.device("cpu"))
+    assert raw_state.G_ema is not None and raw_state.sampler is raw_state.G
     with pytest.raises(GankitError, match="output.sample_from"):
         tiny_config("output.sample_from=best")
 
@@ -146,6 +147,8 @@ def test_the_raw_g_on_request_in_grids_scores_and_the_report(mnist_dir, tmp_path
     raw = final(run.report(tmp_path / "raw.html", raw=True))
     assert "the moving average of G's weights" in average and "G's own weights" in raw
     assert average.split("src=")[1] != raw.split("src=")[1]  # other images
+    run.config.output.sample_from = "raw"  # as if the run had asked for it: the report follows
+    assert final(run.report(tmp_path / "as-configured.html")) == raw
 
 
 def test_diffaugment_is_differentiable_seeded_and_off_when_empty():

@@ -67,6 +67,11 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
     config.data.dir = str(root) if root is not None else None  # remembered: later commands need no data_dir
     device = device_for(resolve_device(config.train.device), world)
     check_precision(config.train.precision, device)
+    if (not resume and config.train.loss == "wgan" and not config.train.gp_lambda and config.model.spectral_norm == "none"
+            and not penalties):  # a run trained so before this check still resumes
+        # an unconstrained critic's loss has no floor: its outputs run off and the game means nothing
+        raise GankitError("train.loss wgan needs D kept Lipschitz: set train.gp_lambda (10 in WGAN-GP) or "
+                          "model.spectral_norm d (or pass a penalty of your own)")
     if config.train.precision == "bf16" and config.model.arch == "mlp" and config.model.output == "sigmoid":
         log.warning("bf16 with the sigmoid-output MLP: in gankit's seed study (BENCHMARKS.md) D won for good on seed 0 "
                     "in bf16 where fp32 kept it alive, with either train.g_noise; fp32 is safer for this model, and "
