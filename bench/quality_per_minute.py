@@ -26,6 +26,7 @@ from pathlib import Path
 import gankit
 from gankit.evaluate import make_scorer, score
 from gankit.models import build_models
+from gankit.rundir import RunDir
 from gankit.training.callbacks import Callback, EpochEnd
 
 
@@ -57,6 +58,7 @@ def measure(preset: str, seed: int, args: argparse.Namespace) -> list[dict]:
         "output.eval_every=0", *args.set])
     keep = KeepWithinBudgets([60.0 * m for m in args.minutes])
     gankit.train(config, out, data_dir=args.data_dir, callbacks=[keep])
+    config = RunDir(out).load_config()  # as the run filled it in: a conditional run's classes
     scorer = make_scorer(config, n=args.eval_n, metrics=["fid", "coverage"], features="evaluator",
                          data_dir=args.data_dir, progress=False)
     G = build_models(config)[0]
