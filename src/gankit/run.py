@@ -3,7 +3,6 @@ walk, score, export and report."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,7 +119,7 @@ class Run:
         """Score a checkpoint against the held-out split; the result is also written as JSON to `out` (an existing
         file only with `force`), by default to RUN/eval/."""
         from gankit.evaluate import make_scorer, score
-        from gankit.files import atomic_write_text, check_new, ensure_parent
+        from gankit.files import check_new
         from gankit.metrics import applicable, check_applicable
 
         if out is not None:
@@ -135,11 +134,7 @@ class Run:
                              progress=progress)
         weights = "raw" if raw and self.config.train.ema_decay else "ema" if self.config.train.ema_decay else "G"
         result = {"epoch": G.epoch, "checkpoint": str(G.checkpoint), "weights": weights, **score(scorer, G, seed=seed)}
-        if out is None:
-            return result, self.folder.save_eval(result)
-        ensure_parent(Path(out))
-        atomic_write_text(Path(out), json.dumps(result, indent=2) + "\n")
-        return result, Path(out)
+        return result, self.folder.save_eval(result, None if out is None else Path(out))
 
     def export(self, fmt: str, out: Path | str | None = None, *, checkpoint: Path | None = None,
                force: bool = False, raw: bool = False) -> tuple[Path, Path]:

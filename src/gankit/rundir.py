@@ -119,10 +119,10 @@ class RunDir:
             records.append(last_record)
         atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in records))
 
-    def save_eval(self, result: dict[str, Any]) -> Path:
-        """RUN/eval/epoch-NNNN-FEATURES-nN.json: one scoring's full result."""
+    def save_eval(self, result: dict[str, Any], path: Path | None = None) -> Path:
+        """One scoring's full result, at `path` or by default RUN/eval/epoch-NNNN-FEATURES-nN.json."""
         raw = "-raw" if result.get("weights") == "raw" else ""  # G's own weights, beside its moving average's score
-        path = self.evals / f"epoch-{result['epoch']:04d}-{result['features']}-n{result['n_generated']}{raw}.json"
+        path = path or self.evals / f"epoch-{result['epoch']:04d}-{result['features']}-n{result['n_generated']}{raw}.json"
         ensure_parent(path)
         atomic_write_text(path, json.dumps(result, indent=2) + "\n")
         return path
