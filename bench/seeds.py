@@ -130,7 +130,8 @@ def main() -> None:
                 accuracies.append(last["class_accuracy"])
                 intra.append(last["intra_fid"])
                 columns = f" {100 * last['class_accuracy']:8.1f}% {last['intra_fid']:9.1f}"
-            print(f"{precision:9} {seed:4d} {last['d_acc_real']:10.3f} {last['d_acc_fake']:10.3f} {last['g_loss']:8.2f} "
+            g_loss = last.get("g_loss", float("nan"))  # none in an epoch without a G update (train.d_steps)
+            print(f"{precision:9} {seed:4d} {last['d_acc_real']:10.3f} {last['d_acc_fake']:10.3f} {g_loss:8.2f} "
                   f"{last['fid']:8.1f} {last['classes_covered']:7d}{columns}  {state}")
         summary = f"{precision}: {dead} of {len(seeds)} seeds dead; FID {spread(fids)}"
         if conditional:

@@ -265,15 +265,30 @@ def test_the_gradient_penalty_is_zero_for_a_unit_gradient_and_reaches_d_s_weight
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in D[1].parameters())
 
 
-def test_d_steps_update_g_on_every_n_th_batch_only(mnist_dir, tmp_path):
-    run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=1", "train.d_steps=3", "train.loss=wgan",
-                     "train.gp_lambda=10")
+def test_d_steps_update_g_on_every_n_th_batch_of_the_run_not_of_the_epoch(mnist_dir, tmp_path):
+    # 3 batches of 64 an epoch and 5 D updates per G update: G at the run's batches 0 and 5, none in epoch 3
+    run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=3", "train.d_steps=5", "train.loss=wgan",
+                     "train.gp_lambda=10", "data.limit=192")
     state = load_checkpoint(run.checkpoint())
-    adam_steps = [float(s["step"]) for s in state["opt_g"]["state"].values()]
-    assert set(adam_steps) == {3.0}  # 8 batches of 64: G at batches 1, 4 and 7
-    assert {float(s["step"]) for s in state["opt_d"]["state"].values()} == {8.0}
-    record = run.metrics()[-1]
-    assert record["gradient_penalty"] > 0 and "collapsed" in record and not record["collapsed"]
+    assert {float(s["step"]) for s in state["opt_g"]["state"].values()} == {2.0}  # counted per epoch: 3
+    assert {float(s["step"]) for s in state["opt_d"]["state"].values()} == {9.0}
+    first, second, third = run.metrics()
+    assert "g_loss" in first and "g_loss" in second and "g_loss" not in third  # G's terms only where G updated
+    assert third["gradient_penalty"] > 0 and "collapsed" in third and not third["collapsed"]
+
+
+def test_epoch_stats_average_each_term_over_the_steps_that_report_it():
+    from gankit.training.loop import StatSums
+
+    sums = StatSums()
+    for d_loss, g_loss in [(1.0, 4.0), (2.0, None), (3.0, None), (6.0, 8.0)]:
+        stats = {"d_loss": torch.tensor(d_loss), **({"g_loss": torch.tensor(g_loss)} if g_loss else {}),
+                 "d_acc_real": torch.tensor(d_loss / 10)}
+        sums.add(stats)
+    means = sums.means()
+    assert list(means) == ["d_loss", "g_loss", "d_acc_real"]
+    assert means["d_loss"] == pytest.approx(3.0) and means["g_loss"] == pytest.approx(6.0)
+    assert means["d_acc_real"] == pytest.approx(0.3)
 
 
 def test_standing_statistics_average_g_s_own_batches_and_leave_the_training_rng_alone():
@@ -351,3 +366,8 @@ def test_resume_is_bit_identical_with_ema_lazy_r1_gp_diffaugment_d_steps_and_fre
     for net in ("generator", "generator_ema", "discriminator"):
         for key in a[net]:
             assert torch.equal(a[net][key], b[net][key]), (net, key)
+    # epoch 2 starts on a D-only step (the run's batch 8 of every 3rd): its G terms average over G's updates alike
+    timing = {"images_per_s", "epoch_seconds", "elapsed_seconds"}
+    records = [{k: v for k, v in gankit.load_run(tmp_path / r).metrics()[-1].items() if k not in timing}
+               for r in ("straight", "split")]
+    assert records[0] == records[1] and "g_loss" in records[0]

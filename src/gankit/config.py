@@ -73,7 +73,7 @@ class TrainConfig:
     r1_gamma: float = 0.0  # R1 penalty on real images, γ/2·E[‖∇D(x)‖²] (Mescheder et al. 2018); 0: off
     r1_every: int = 1  # lazy R1: the penalty on every k-th D update only, multiplied by k (StyleGAN2: 16); 1: every update
     gp_lambda: float = 0.0  # WGAN-GP's gradient penalty λ·E[(‖∇D(x̂)‖ − 1)²] between real and fake images (10 in the paper); 0: off
-    d_steps: int = 1  # D updates per G update (n_critic; WGAN-GP and SNGAN use 5): G updates on every d_steps-th batch of an epoch
+    d_steps: int = 1  # D updates per G update (n_critic; WGAN-GP and SNGAN use 5): G updates on every d_steps-th batch of the run
     label_smoothing: float = 0.0  # BCE losses, one-sided: D's target for real images is 1 - label_smoothing
     probability_clip: float = 0.0  # BCE losses: D's probability clipped to [c, 1 - c] first, as Keras's BCE does (1e-7); 0: exact
     lr_g: float = 2e-4  # Adam learning rate of G

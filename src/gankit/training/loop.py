@@ -170,8 +170,7 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
         order = torch.randperm(images.shape[0], generator=state.shuffle)
     order = order.to(images.device)  # images mapped from a file stay on the CPU, and are read batch by batch
     label_order = order.to(labels.device) if labels is not None else None  # once an epoch, not a copy a step
-    names: list[str] = []
-    totals = torch.zeros(0, device=device)
+    sums = StatSums()
     first_bad = torch.tensor(-1, device=device)  # first step with a non-finite stat, found without a host sync
     state.G.train()
     state.D.train()
@@ -180,33 +179,31 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
                disable=None if config.output.progress and world.main else True, file=sys.stderr, dynamic_ncols=True)
     start = time.perf_counter()
     for i in range(steps):
+        run_step = (epoch - 1) * steps + i  # the batch's place in the run: the same on resume, which starts an epoch
         if config.train.lr_decay == "linear":
-            decay_learning_rates(state, 1.0 - ((epoch - 1) * steps + i) / (config.train.epochs * steps))
+            decay_learning_rates(state, 1.0 - run_step / (config.train.epochs * steps))
         start_of_share = i * batch + world.rank * share
         share_of_batch = slice(start_of_share, start_of_share + share)
         real = images[order[share_of_batch]].to(device, non_blocking=True).float().mul_(scale).add_(low)  # -> G's range
         if device.type == "cuda" and images.device.type == "cpu":  # read from the file: laid out as in memory
             real = real.contiguous(memory_format=torch.channels_last)
         stats = step(real, labels[label_order[share_of_batch]] if labels is not None else None,
-                     update_g=i % config.train.d_steps == 0)
-        values = torch.stack(list(stats.values()))
-        if not names:
-            names, totals = list(stats), torch.zeros_like(values)
-        totals += values
+                     update_g=run_step % config.train.d_steps == 0)  # n_critic counts over the run, not the epoch
+        values = sums.add(stats)
         first_bad = torch.where((first_bad < 0) & ~torch.isfinite(values).all(), i + 1, first_bad)
         if (i + 1) % PROGRESS_EVERY == 0 and not bar.disable:
-            bar.set_postfix({k: f"{v:.3g}" for k, v in _means(totals, i + 1, names).items()}, refresh=False)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in sums.means().items()}, refresh=False)
             bar.update(PROGRESS_EVERY)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     bar.close()
-    all_reduce_mean(totals, world)
+    sums.all_reduce(world)
     # the earliest bad step of any rank (a rank without one offers steps + 1, later than any)
     first_bad = all_reduce_min(torch.where(first_bad < 0, steps + 1, first_bad), world)
     if first_bad.item() <= steps:
         raise Diverged(int(first_bad.item()))
-    return _means(totals, steps, names), seconds, steps * batch
+    return sums.means(), seconds, steps * batch
 
 
 def decay_learning_rates(state: TrainingState, fraction: float) -> None:
@@ -217,8 +214,38 @@ def decay_learning_rates(state: TrainingState, fraction: float) -> None:
             group["lr"] = group["base_lr"] * fraction
 
 
-def _means(totals: torch.Tensor, steps: int, names: list[str]) -> dict[str, float]:
-    return dict(zip(names, (totals / steps).tolist()))
+class StatSums:
+    """The steps' stats summed on the device, one sum per set of names: with train.d_steps, G's terms come only with
+    G's updates, so each stat's mean is over the steps that reported it. One stack and one add a step, no host sync."""
+
+    def __init__(self) -> None:
+        self.sums: dict[tuple[str, ...], torch.Tensor] = {}
+        self.counts: dict[tuple[str, ...], int] = {}
+
+    def add(self, stats: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Adds one step's stats; returns them stacked."""
+        names, values = tuple(stats), torch.stack(list(stats.values()))
+        if names in self.sums:
+            self.sums[names] += values
+            self.counts[names] += 1
+        else:
+            self.sums[names], self.counts[names] = values.clone(), 1
+        return values
+
+    def all_reduce(self, world: World) -> None:
+        """The sums averaged over the ranks, which take the same steps, so their sets of names match."""
+        for values in self.sums.values():
+            all_reduce_mean(values, world)
+
+    def means(self) -> dict[str, float]:
+        """Each stat's mean over the steps that reported it, in the order of the widest set (G's steps)."""
+        totals: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for names in sorted(self.sums, key=len, reverse=True):
+            for name, value in zip(names, self.sums[names].tolist()):
+                totals[name] = totals.get(name, 0.0) + value
+                counts[name] = counts.get(name, 0) + self.counts[names]
+        return {name: total / counts[name] for name, total in totals.items()}
 
 
 def distributed_nets(G: torch.nn.Module, D: torch.nn.Module, device: torch.device, world: World, *,

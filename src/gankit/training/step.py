@@ -24,7 +24,7 @@ class GANStep:
     their labels; returns the step's named stats.
 
     The stats are detached scalar tensors on the device, so the caller can sum them there and read
-    them without a host sync every step. `penalties` add terms to D's loss; `after_step` hooks get
+    them without a host sync every step; G's terms come only with G's updates. `penalties` add terms to D's loss; `after_step` hooks get
     the step once both nets are updated (an EMA of G, say). A conditional G makes classes drawn from
     `class_weights` (the data's class frequencies) with torch's RNG on the device, which checkpoints
     save, so resume replays them.
@@ -50,7 +50,6 @@ class GANStep:
             raise ValueError("a conditional G needs class_weights (the data's class frequencies); an unconditional one none")
         self.class_weights = class_weights
         self.fresh_g_noise = fresh_g_noise
-        self.last_g_terms: dict[str, torch.Tensor] | None = None  # G's terms of its last update, for D-only steps
         self.d_trainable = [p for p in D.parameters() if p.requires_grad]  # frozen by G's step, then restored
         # without batch norm, one D forward over real and fake together is the same function
         self.joint_d = not has_batch_norm(D)
@@ -58,9 +57,7 @@ class GANStep:
     def __call__(self, real: torch.Tensor, labels: torch.Tensor | None = None, *, update_g: bool = True
                  ) -> dict[str, torch.Tensor]:
         """One D update and, with `update_g`, one G update (train.d_steps leaves G out of most steps; their
-        stats repeat G's last terms)."""
-        if not update_g and self.last_g_terms is None:
-            raise ValueError("a step's first call must update G too (its stats need G's terms)")
+        stats have D's terms only)."""
         z, fake_labels = self._draw(real.shape[0])
         if update_g and self.fresh_g_noise:  # G learns from images D was not just trained on, as Keras's loop does
             g_z, g_labels = self._draw(real.shape[0])
@@ -79,19 +76,20 @@ class GANStep:
                     d_terms.update(penalty.terms(update, seen_by_D, real, fake.detach()) if isinstance(penalty, Lazy)
                                    else penalty(seen_by_D, real, fake.detach()))
             self._update(self.opt_d, sum(d_terms.values()))
+            g_terms: dict[str, torch.Tensor] = {}
             if update_g:
                 if self.fresh_g_noise:
                     fake_labels = g_labels
                     with autocast(self.precision, self.device):
                         fake = self.G_update(g_z, g_labels)
-                self.last_g_terms = self._update_g(fake, fake_labels)
+                g_terms = self._update_g(fake, fake_labels)
         if update_g:
             for hook in self.after_step:
                 hook(self)
 
         threshold = self.loss.decision_threshold
         with torch.no_grad():
-            stats = {name: term.detach().float() for name, term in {**d_terms, **self.last_g_terms}.items()}
+            stats = {name: term.detach().float() for name, term in {**d_terms, **g_terms}.items()}
             stats["d_acc_real"] = (real_out > threshold).float().mean()
             stats["d_acc_fake"] = (fake_out < threshold).float().mean()
             if real_class is not None:
