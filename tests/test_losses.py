@@ -155,7 +155,7 @@ def test_a_new_wasserstein_critic_without_a_lipschitz_constraint_is_refused(mnis
     assert run.metrics()[-1]["epoch"] == 1
 
 
-def test_a_gradient_penalty_on_a_batch_norm_critic_warns(mnist_dir, tmp_path, caplog):
+def test_a_gradient_penalty_on_a_batch_norm_critic_warns_when_the_run_starts(mnist_dir, tmp_path, caplog):
     import logging
 
     import gankit
@@ -163,6 +163,11 @@ def test_a_gradient_penalty_on_a_batch_norm_critic_warns(mnist_dir, tmp_path, ca
 
     config = tiny_config("train.loss=wgan", "train.gp_lambda=10", "model.base_channels=4", "train.epochs=1",
                          "data.limit=128", "output.report=false", preset="dcgan-mnist")
+    warning = "train.gp_lambda with batch norm in D (model.arch dcgan)"
     with caplog.at_level(logging.WARNING):
         gankit.train(config, tmp_path / "r", data_dir=mnist_dir)
-    assert "train.gp_lambda with batch norm in D (model.arch dcgan)" in caplog.text
+    assert warning in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # not again on resume: the run was warned when it started
+        gankit.train(gankit.apply_overrides(config, ["train.epochs=2"]), tmp_path / "r", resume=True)
+    assert warning not in caplog.text and gankit.load_run(tmp_path / "r").metrics()[-1]["epoch"] == 2

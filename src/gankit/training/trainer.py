@@ -96,7 +96,7 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
     scorer = make_scorer(config, n=o.eval_n, metrics=metrics, features=o.eval_features,
                          progress=o.progress) if o.eval_every and world.main else None
     state = new_state(config, device)
-    if config.train.gp_lambda and has_batch_norm(state.D):
+    if config.train.gp_lambda and has_batch_norm(state.D) and not resume and world.main:  # once, when the run starts
         log.warning("train.gp_lambda with batch norm in D (model.arch %s): the penalty is on each image's own "
                     "gradient, which batch norm mixes across the batch; Gulrajani et al. leave it out of the critic",
                     config.model.arch)
