@@ -1,0 +1,125 @@
+"""CIFAR-10 on the CPU: sngan-cifar10 against the report's DCGAN at equal steps and at equal wall time.
+
+A step is one batch: one D update (SNGAN's G updates on every fifth). Each preset trains on each seed, and G's
+weights are copied at the first G update at or past each of --steps and after each of --minutes of training; a run
+stops at --max-steps or after its last minute, whichever comes first. Time is wall time from the first step, with
+grids, reports and scoring during training off (each epoch's checkpoint, about a second, stays in). Afterwards every
+copy is scored with gankit's CIFAR-10 evaluator, --eval-n samples against the test split: the JPEG copy of CIFAR-10
+in ../shared/data, not the PNG original the papers score against. The runs go one at a time with all of torch's
+threads, since the figures are wall time: run nothing else alongside.
+
+    python bench/cifar_cpu_steps_and_minutes.py --seeds 0-2 --steps 50,100,2000 --minutes 10,25 \\
+        --data-dir ../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz --out runs/cifar-cpu
+
+A run folder already scored (its scores.json) is not trained again, so an interrupted study goes on where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import gankit
+from gankit.evaluate import make_scorer, score
+from gankit.models import build_models
+from gankit.rundir import RunDir
+from gankit.training.step import GANStep
+
+PRESETS = ("sngan-cifar10", "seed-dcgan-cifar10")
+
+
+class Stop(Exception):
+    """Raised from a step hook to end a run mid-epoch."""
+
+
+class KeepAtMarks:
+    """A step hook: copies G at the first G update at or past each step mark and each minute mark; stops the run
+    at the last step or minute. The time spent copying is left out of the clock."""
+
+    def __init__(self, steps: list[int], minutes: list[float], max_steps: int):
+        self.steps, self.seconds, self.max_steps = steps, [60.0 * m for m in minutes], max_steps
+        self.kept: dict[str, dict] = {}
+        self.start: float | None = None
+        self.paused = 0.0
+
+    def __call__(self, step: GANStep) -> None:
+        now = time.perf_counter()
+        if self.start is None:  # the clock starts at the first step's end: setup is not training
+            self.start = now
+        elapsed = now - self.start - self.paused
+        done = step.d_updates
+        marks = [f"step {s}" for s in self.steps if done >= s] + [f"{s / 60:g} min" for s in self.seconds if elapsed >= s]
+        for mark in marks:
+            if mark not in self.kept:
+                self.kept[mark] = {"steps": done, "seconds": elapsed, "weights": copy.deepcopy(step.G.state_dict())}
+        self.paused += time.perf_counter() - now
+        if done >= self.max_steps or elapsed >= max(self.seconds):
+            raise Stop
+
+
+def measure(preset: str, seed: int, args: argparse.Namespace) -> dict[str, dict]:
+    """Train one seed to its marks and score each copy; the scores are kept in the run folder."""
+    out = args.out / f"{preset}-seed{seed}"
+    if (out / "scores.json").is_file():
+        return json.loads((out / "scores.json").read_text())
+    shutil.rmtree(out, ignore_errors=True)  # a run this script started and did not finish scoring
+    config = gankit.apply_overrides(gankit.load_preset(preset), [
+        f"train.seed={seed}", "output.progress=false", "output.report=false", "output.eval_every=0",
+        "output.grid_every=100000", "output.grid_first_epoch=false"])
+    if config.train.ema_decay:
+        raise SystemExit(f"{preset} keeps an EMA of G: this script copies the raw G")
+    keep = KeepAtMarks(args.steps, args.minutes, args.max_steps)
+    try:
+        gankit.train(config, out, data_dir=args.data_dir, after_step=[keep])
+    except Stop:
+        pass
+    scorer = make_scorer(config, n=args.eval_n, metrics=["fid"], features="evaluator", data_dir=args.data_dir,
+                         progress=False)
+    G = build_models(config)[0]
+    scores = {}
+    for mark, kept in keep.kept.items():
+        G.load_state_dict(kept["weights"])
+        scores[mark] = {"steps": kept["steps"], "seconds": kept["seconds"], "fid": score(scorer, G)["metrics"]["fid"]}
+    out.mkdir(parents=True, exist_ok=True)  # a run stopped before its first checkpoint leaves no folder
+    (out / "scores.json").write_text(json.dumps(scores))
+    return scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", default="50,100,2000", type=lambda s: [int(m) for m in s.split(",")])
+    parser.add_argument("--minutes", default="10,25", type=lambda s: [float(m) for m in s.split(",")])
+    parser.add_argument("--max-steps", type=int, default=2000)
+    parser.add_argument("--seeds", default="0-2")
+    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz"))
+    parser.add_argument("--out", type=Path, default=Path("runs/cifar-cpu"))
+    parser.add_argument("--eval-n", type=int, default=10_000)
+    args = parser.parse_args()
+    low, _, high = args.seeds.partition("-")
+    seeds = list(range(int(low), int(high or low) + 1))
+    results = {preset: [measure(preset, seed, args) for seed in seeds] for preset in PRESETS}
+    print(f"seeds {args.seeds}; FID: gankit's CIFAR-10 evaluator, {args.eval_n} samples against the test split "
+          f"(JPEG copy); a step is one batch (one D update); time: wall time of training")
+    print(f"{'preset':20} {'mark':>10} {'steps':>11} {'minutes':>11} {'FID mean ± std':>16} {'per seed':>24}")
+    marks = [f"step {s}" for s in args.steps] + [f"{m:g} min" for m in args.minutes]
+    for preset, runs in results.items():
+        for mark in marks:
+            rows = [run[mark] for run in runs if mark in run]
+            if len(rows) < len(runs):
+                print(f"{preset:20} {mark:>10}  not reached in {len(runs) - len(rows)} of {len(runs)} seeds")
+                continue
+            fids = [r["fid"] for r in rows]
+            std = statistics.stdev(fids) if len(fids) > 1 else 0.0
+            steps = f"{min(r['steps'] for r in rows)}-{max(r['steps'] for r in rows)}"
+            minutes = f"{min(r['seconds'] for r in rows) / 60:.1f}-{max(r['seconds'] for r in rows) / 60:.1f}"
+            print(f"{preset:20} {mark:>10} {steps:>11} {minutes:>11} {statistics.mean(fids):9.1f} ± {std:4.1f} "
+                  f"{', '.join(f'{f:.1f}' for f in fids):>24}")
+
+
+if __name__ == "__main__":
+    main()
