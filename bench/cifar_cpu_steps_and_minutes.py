@@ -1,12 +1,14 @@
 """CIFAR-10 on the CPU: sngan-cifar10 against the report's DCGAN at equal steps and at equal wall time.
 
-A step is one batch: one D update (SNGAN's G updates on every fifth). Each preset trains on each seed, and G's
-weights are copied at the first G update at or past each of --steps and after each of --minutes of training; a run
-stops at --max-steps or after its last minute, whichever comes first. Time is wall time from the first step, with
-grids, reports and scoring during training off (each epoch's checkpoint, about a second, stays in). Afterwards every
-copy is scored with gankit's CIFAR-10 evaluator, --eval-n samples against the test split: the JPEG copy of CIFAR-10
-in ../shared/data, not the PNG original the papers score against. The runs go one at a time with all of torch's
-threads, since the figures are wall time: run nothing else alongside.
+A step is one batch: one D update (SNGAN's G updates on every fifth). Each preset trains on each seed, and G's weights
+are copied at the first G update at or past each of --steps, and at the last G update at or before each of --minutes
+of training. A run stops once it has every mark, or, past its last minute, when at its pace the remaining step marks
+would take it beyond --max-minutes (SNGAN's 2,000th step, say). Time is wall time from the end of the first step, with
+grids, reports and scoring during training off; each epoch's end (a checkpoint and the loss curves, a second or two)
+stays in, which only the DCGAN reaches. Afterwards every copy is scored with gankit's CIFAR-10 evaluator, --eval-n
+samples against the test split: the JPEG copy of CIFAR-10 in ../shared/data, not the PNG original the papers score
+against. The runs go one at a time with all of torch's threads, since the figures are wall time: run nothing else
+alongside.
 
     python bench/cifar_cpu_steps_and_minutes.py --seeds 0-2 --steps 50,100,2000 --minutes 10,25 \\
         --data-dir ../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz --out runs/cifar-cpu
@@ -25,12 +27,12 @@ import time
 from pathlib import Path
 
 import gankit
-from gankit.evaluate import make_scorer, score
+from gankit.evaluate import Scorer, make_scorer, score
 from gankit.models import build_models
-from gankit.rundir import RunDir
 from gankit.training.step import GANStep
 
 PRESETS = ("sngan-cifar10", "seed-dcgan-cifar10")
+SCORERS: dict[str, Scorer] = {}
 
 
 class Stop(Exception):
@@ -38,29 +40,36 @@ class Stop(Exception):
 
 
 class KeepAtMarks:
-    """A step hook: copies G at the first G update at or past each step mark and each minute mark; stops the run
-    at the last step or minute. The time spent copying is left out of the clock."""
+    """A step hook (it runs after each G update): keeps copies of G at the step and minute marks and stops the run
+    when it has them all, or when the step marks left are out of reach. Copying is left out of the clock."""
 
-    def __init__(self, steps: list[int], minutes: list[float], max_steps: int):
-        self.steps, self.seconds, self.max_steps = steps, [60.0 * m for m in minutes], max_steps
+    def __init__(self, steps: list[int], minutes: list[float], max_minutes: float):
+        self.steps, self.seconds, self.max_seconds = steps, [60.0 * m for m in minutes], 60.0 * max_minutes
         self.kept: dict[str, dict] = {}
         self.start: float | None = None
         self.paused = 0.0
+        self.previous: dict | None = None  # G at the last G update, for a minute mark passed since
 
     def __call__(self, step: GANStep) -> None:
         now = time.perf_counter()
         if self.start is None:  # the clock starts at the first step's end: setup is not training
             self.start = now
         elapsed = now - self.start - self.paused
-        done = step.d_updates
-        marks = [f"step {s}" for s in self.steps if done >= s] + [f"{s / 60:g} min" for s in self.seconds if elapsed >= s]
-        for mark in marks:
-            if mark not in self.kept:
-                self.kept[mark] = {"steps": done, "seconds": elapsed, "weights": copy.deepcopy(step.G.state_dict())}
+        current = {"steps": step.d_updates, "seconds": elapsed, "weights": copy.deepcopy(step.G.state_dict())}
+        for mark in self.steps:
+            if current["steps"] >= mark:
+                self.kept.setdefault(f"step {mark}", current)
+        for mark in self.seconds:
+            if elapsed >= mark:  # G changed last at the previous G update, the last one within the minutes
+                self.kept.setdefault(f"{mark / 60:g} min", self.previous or current)
+        self.previous = current
         self.paused += time.perf_counter() - now
-        if done >= self.max_steps or elapsed >= max(self.seconds):
+        missing = [mark for mark in self.steps if f"step {mark}" not in self.kept]
+        if elapsed < max(self.seconds):
+            return
+        pace = current["steps"] / max(elapsed, 1e-9)
+        if not missing or elapsed + (max(missing) - current["steps"]) / pace > self.max_seconds:
             raise Stop
-
 
 def measure(preset: str, seed: int, args: argparse.Namespace) -> dict[str, dict]:
     """Train one seed to its marks and score each copy; the scores are kept in the run folder."""
@@ -73,13 +82,15 @@ def measure(preset: str, seed: int, args: argparse.Namespace) -> dict[str, dict]
         "output.grid_every=100000", "output.grid_first_epoch=false"])
     if config.train.ema_decay:
         raise SystemExit(f"{preset} keeps an EMA of G: this script copies the raw G")
-    keep = KeepAtMarks(args.steps, args.minutes, args.max_steps)
+    keep = KeepAtMarks(args.steps, args.minutes, args.max_minutes)
     try:
         gankit.train(config, out, data_dir=args.data_dir, after_step=[keep])
     except Stop:
         pass
-    scorer = make_scorer(config, n=args.eval_n, metrics=["fid"], features="evaluator", data_dir=args.data_dir,
-                         progress=False)
+    if preset not in SCORERS:  # the test split's features, once a preset
+        SCORERS[preset] = make_scorer(config, n=args.eval_n, metrics=["fid"], features="evaluator",
+                                      data_dir=args.data_dir, progress=False)
+    scorer = SCORERS[preset]
     G = build_models(config)[0]
     scores = {}
     for mark, kept in keep.kept.items():
@@ -94,7 +105,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", default="50,100,2000", type=lambda s: [int(m) for m in s.split(",")])
     parser.add_argument("--minutes", default="10,25", type=lambda s: [float(m) for m in s.split(",")])
-    parser.add_argument("--max-steps", type=int, default=2000)
+    parser.add_argument("--max-minutes", type=float, default=35.0,
+                        help="past its last minute mark, a run goes on for its step marks only if it would reach them by then")
     parser.add_argument("--seeds", default="0-2")
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz"))
     parser.add_argument("--out", type=Path, default=Path("runs/cifar-cpu"))
@@ -102,6 +114,8 @@ def main() -> None:
     args = parser.parse_args()
     low, _, high = args.seeds.partition("-")
     seeds = list(range(int(low), int(high or low) + 1))
+    if not seeds:
+        parser.error(f"--seeds {args.seeds} names no seed")
     results = {preset: [measure(preset, seed, args) for seed in seeds] for preset in PRESETS}
     print(f"seeds {args.seeds}; FID: gankit's CIFAR-10 evaluator, {args.eval_n} samples against the test split "
           f"(JPEG copy); a step is one batch (one D update); time: wall time of training")

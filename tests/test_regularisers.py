@@ -277,6 +277,26 @@ def test_d_steps_update_g_on_every_n_th_batch_of_the_run_not_of_the_epoch(mnist_
     assert third["gradient_penalty"] > 0 and "collapsed" in third and not third["collapsed"]
 
 
+def test_a_d_only_step_updates_d_alone_and_reports_d_s_terms_only():
+    from gankit.losses import build_loss
+    from gankit.training.state import new_state
+    from gankit.training.step import GANStep
+
+    config = tiny_config("model.dropout=0")
+    state = new_state(config, torch.device("cpu"))
+    hooked = []
+    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
+                   after_step=[hooked.append])
+    g_before = [p.detach().clone() for p in state.G.parameters()]
+    d_before = [p.detach().clone() for p in state.D.parameters()]
+    stats = step(torch.rand(16, 1, 28, 28), update_g=False)  # a fresh step may start on a D-only update (resume)
+    assert "d_loss" in stats and not any(name.startswith("g_") for name in stats) and hooked == []
+    assert all(torch.equal(a, b) for a, b in zip(g_before, state.G.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(d_before, state.D.parameters()))
+    stats = step(torch.rand(16, 1, 28, 28))
+    assert "g_loss" in stats and hooked == [step]
+
+
 def test_epoch_stats_average_each_term_over_the_steps_that_report_it():
     from gankit.training.loop import StatSums
 

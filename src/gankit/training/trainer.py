@@ -42,7 +42,7 @@ def train(config: Config | None, run_dir: Path | str, *, data_dir: Path | str | 
     the run's remembered `data.dir`, else $GANKIT_DATA_DIR, else gankit's cache. `callbacks` run
     after each epoch, after gankit's scoring, collapse watch and grid and before its checkpoint, so
     what they add to the record is saved; `penalties` add named terms to D's loss; `after_step`
-    hooks get the step after its two updates (an EMA of `step.G`, say).
+    hooks get the step after each G update, D's and G's both done (an EMA of `step.G`, say).
 
     Started by torchrun, each process trains on its share of every batch, and rank 0 alone writes the
     run folder and returns the Run (the others return None). When torchrun restarts the group after a
