@@ -61,6 +61,13 @@ def test_a_win_goes_on_while_d_stays_all_but_sure():
     assert [r["collapsed"] for r in history] == [False, True, True, True, False, False]
 
 
+def test_an_epoch_without_a_g_update_carries_the_win_as_it_stood():
+    # train.d_steps longer than an epoch leaves some epochs without G's terms: D's accuracy alone decides nothing
+    no_g = {"d_acc_real": 1.0, "d_acc_fake": 1.0}
+    history, _ = _watch([dict(no_g), dict(WON), dict(no_g), {**no_g, "d_acc_fake": 0.5}, dict(no_g)])
+    assert [r["collapsed"] for r in history] == [False, True, True, False, False]
+
+
 def test_records_marked_by_an_older_rule_are_marked_afresh():
     # written when only >= 0.999 counted: the hovering epochs after the win carry no mark
     old = [{"epoch": 1, **WON, "collapsed": True}] + [

@@ -7,7 +7,6 @@ into these groups rather than listed anywhere.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from gankit.metrics import quality_keys
@@ -51,10 +50,12 @@ COLLAPSE_ADVICE = ("Try another train.seed, or the preset gan-mnist-tanh (G's ou
 
 def won_outright(record: dict[str, Any], previous: dict[str, Any] | None, g_loss: float) -> bool:
     """Whether D won outright in `record`'s epoch, given the epoch before (marked `collapsed` or not) and the loss's
-    G-loss threshold: accuracy >= COLLAPSE_ACCURACY on both sides to begin, >= STILL_WON_ACCURACY to go on."""
-    accuracy = STILL_WON_ACCURACY if previous is not None and previous.get("collapsed") else COLLAPSE_ACCURACY
-    return (record.get("d_acc_real", 0.0) >= accuracy and record.get("d_acc_fake", 0.0) >= accuracy
-            and record.get("g_loss", -math.inf) >= g_loss)
+    G-loss threshold: accuracy >= COLLAPSE_ACCURACY on both sides to begin, >= STILL_WON_ACCURACY to go on. An epoch
+    without a G update (train.d_steps longer than the epoch) has no G loss: the win goes on as it stood."""
+    won_before = previous is not None and bool(previous.get("collapsed"))
+    accuracy = STILL_WON_ACCURACY if won_before else COLLAPSE_ACCURACY
+    g_lost = record["g_loss"] >= g_loss if "g_loss" in record else won_before
+    return record.get("d_acc_real", 0.0) >= accuracy and record.get("d_acc_fake", 0.0) >= accuracy and g_lost
 
 
 def remark_collapses(records: list[dict[str, Any]], g_loss: float) -> list[dict[str, Any]]:
