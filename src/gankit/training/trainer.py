@@ -96,10 +96,6 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
     scorer = make_scorer(config, n=o.eval_n, metrics=metrics, features=o.eval_features,
                          progress=o.progress) if o.eval_every and world.main else None
     state = new_state(config, device)
-    if config.train.gp_lambda and has_batch_norm(state.D) and not resume and world.main:  # once, when the run starts
-        log.warning("train.gp_lambda with batch norm in D (model.arch %s): the penalty is on each image's own "
-                    "gradient, which batch norm mixes across the batch; Gulrajani et al. leave it out of the critic",
-                    config.model.arch)
     if config.train.batch_size < 2 and (has_batch_norm(state.G) or has_batch_norm(state.D)):
         raise GankitError(f"train.batch_size must be at least 2 for model.arch {config.model.arch}: batch norm needs "
                           "two images to normalise")
@@ -109,6 +105,10 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
     elif world.main:
         run.create(config)
         mark_job(run.path)
+    if config.train.gp_lambda and has_batch_norm(state.D) and state.epoch == 0 and world.main:  # when the run starts
+        log.warning("train.gp_lambda with batch norm in D (model.arch %s): the penalty is on each image's own "
+                    "gradient, which batch norm mixes across the batch; Gulrajani et al. leave it out of the critic",
+                    config.model.arch)
     barrier(world)
     batch = config.train.batch_size
     where = f", {world.size} processes (batch {batch} = {world.size} x {batch // world.size})" if world.launched else ""
