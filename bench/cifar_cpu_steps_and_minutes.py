@@ -3,14 +3,14 @@
 A step is one batch: one D update (SNGAN's G updates on every fifth). Each preset trains on each seed, and G's weights
 are copied at the first G update at or past each of --steps, and at the last G update at or before each of --minutes
 of training. A run stops once it has every mark, or, past its last minute, when at its pace the remaining step marks
-would take it beyond --max-minutes (SNGAN's 2,000th step, say). Time is wall time from the end of the first step, with
+would take it beyond --max-minutes. Time is wall time from the end of the first step, with
 grids, reports and scoring during training off; each epoch's end (a checkpoint and the loss curves, a second or two)
 stays in, which only the DCGAN reaches. Afterwards every copy is scored with gankit's CIFAR-10 evaluator, --eval-n
 samples against the test split: the JPEG copy of CIFAR-10 in ../shared/data, not the PNG original the papers score
 against. The runs go one at a time with all of torch's threads, since the figures are wall time: run nothing else
 alongside.
 
-    python bench/cifar_cpu_steps_and_minutes.py --seeds 0-2 --steps 50,100,2000 --minutes 10,25 \\
+    python bench/cifar_cpu_steps_and_minutes.py --seeds 0-2 --steps 100,500,1000,2000 --minutes 10,25 \\
         --data-dir ../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz --out runs/cifar-cpu
 
 A run folder already scored (its scores.json) is not trained again, so an interrupted study goes on where it stopped.
@@ -103,9 +103,9 @@ def measure(preset: str, seed: int, args: argparse.Namespace) -> dict[str, dict]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", default="50,100,2000", type=lambda s: [int(m) for m in s.split(",")])
+    parser.add_argument("--steps", default="100,500,1000,2000", type=lambda s: [int(m) for m in s.split(",")])
     parser.add_argument("--minutes", default="10,25", type=lambda s: [float(m) for m in s.split(",")])
-    parser.add_argument("--max-minutes", type=float, default=35.0,
+    parser.add_argument("--max-minutes", type=float, default=90.0,
                         help="past its last minute mark, a run goes on for its step marks only if it would reach them by then")
     parser.add_argument("--seeds", default="0-2")
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz"))
