@@ -22,7 +22,6 @@ import argparse
 import copy
 import json
 import shutil
-import statistics
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import gankit
 from gankit.evaluate import Scorer, make_scorer, score
 from gankit.models import build_models
 from gankit.training.step import GANStep
+from quality_per_minute import spread  # bench/ is the script's folder, so on sys.path
 
 PRESETS = ("sngan-cifar10", "seed-dcgan-cifar10")
 SCORERS: dict[str, Scorer] = {}
@@ -70,6 +70,7 @@ class KeepAtMarks:
         pace = current["steps"] / max(elapsed, 1e-9)
         if not missing or elapsed + (max(missing) - current["steps"]) / pace > self.max_seconds:
             raise Stop
+
 
 def measure(preset: str, seed: int, args: argparse.Namespace) -> dict[str, dict]:
     """Train one seed to its marks and score each copy; the scores are kept in the run folder."""
@@ -128,10 +129,9 @@ def main() -> None:
                 print(f"{preset:20} {mark:>10}  not reached in {len(runs) - len(rows)} of {len(runs)} seeds")
                 continue
             fids = [r["fid"] for r in rows]
-            std = statistics.stdev(fids) if len(fids) > 1 else 0.0
             steps = f"{min(r['steps'] for r in rows)}-{max(r['steps'] for r in rows)}"
             minutes = f"{min(r['seconds'] for r in rows) / 60:.1f}-{max(r['seconds'] for r in rows) / 60:.1f}"
-            print(f"{preset:20} {mark:>10} {steps:>11} {minutes:>11} {statistics.mean(fids):9.1f} ± {std:4.1f} "
+            print(f"{preset:20} {mark:>10} {steps:>11} {minutes:>11} {spread(fids):>16} "
                   f"{', '.join(f'{f:.1f}' for f in fids):>24}")
 
 

@@ -24,8 +24,9 @@ class GANStep:
     their labels; returns the step's named stats.
 
     The stats are detached scalar tensors on the device, so the caller can sum them there and read
-    them without a host sync every step; G's terms come only with G's updates. `penalties` add terms to D's loss; `after_step` hooks get
-    the step once both nets are updated (an EMA of G, say). A conditional G makes classes drawn from
+    them without a host sync every step; G's terms come only with G's updates. `penalties` add terms
+    to D's loss; `after_step` hooks get the step after each G update, once both nets are updated (an
+    EMA of G, say). A conditional G makes classes drawn from
     `class_weights` (the data's class frequencies) with torch's RNG on the device, which checkpoints
     save, so resume replays them.
     """
