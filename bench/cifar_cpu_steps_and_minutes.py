@@ -13,7 +13,9 @@ alongside.
     python bench/cifar_cpu_steps_and_minutes.py --seeds 0-2 --steps 100,500,1000,2000 --minutes 10,25 \\
         --data-dir ../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz --out runs/cifar-cpu
 
-A run folder already scored (its scores.json) is not trained again, so an interrupted study goes on where it stopped.
+The study goes seed by seed, both presets on each. A run folder already scored (its scores.json) is not trained
+again, so an interrupted study goes on where it stopped; --presets trains one of the two, and the table still shows
+the other's scored seeds.
 """
 
 from __future__ import annotations
@@ -109,6 +111,8 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=90.0,
                         help="past its last minute mark, a run goes on for its step marks only if it would reach them by then")
     parser.add_argument("--seeds", default="0-2")
+    parser.add_argument("--presets", default=",".join(PRESETS), type=lambda s: s.split(","),
+                        help="which of the two to train (both are scored from their folders either way)")
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz"))
     parser.add_argument("--out", type=Path, default=Path("runs/cifar-cpu"))
     parser.add_argument("--eval-n", type=int, default=10_000)
@@ -117,12 +121,25 @@ def main() -> None:
     seeds = list(range(int(low), int(high or low) + 1))
     if not seeds:
         parser.error(f"--seeds {args.seeds} names no seed")
-    results = {preset: [measure(preset, seed, args) for seed in seeds] for preset in PRESETS}
+    unknown = sorted(set(args.presets) - set(PRESETS))
+    if unknown:
+        parser.error(f"--presets: {', '.join(unknown)} is not one of {', '.join(PRESETS)}")
+    results: dict[str, list[dict]] = {preset: [] for preset in PRESETS}
+    for seed in seeds:  # seed by seed, so that a study stopped part-way has both presets on its first seeds
+        for preset in PRESETS:
+            folder = args.out / f"{preset}-seed{seed}" / "scores.json"
+            if preset in args.presets:
+                results[preset].append(measure(preset, seed, args))
+            elif folder.is_file():
+                results[preset].append(json.loads(folder.read_text()))
     print(f"seeds {args.seeds}; FID: gankit's CIFAR-10 evaluator, {args.eval_n} samples against the test split "
           f"(JPEG copy); a step is one batch (one D update); time: wall time of training")
     print(f"{'preset':20} {'mark':>10} {'steps':>11} {'minutes':>11} {'FID mean ± std':>16} {'per seed':>24}")
     marks = [f"step {s}" for s in args.steps] + [f"{m:g} min" for m in args.minutes]
     for preset, runs in results.items():
+        if not runs:
+            print(f"{preset:20} no seed of {args.seeds} scored in {args.out}")
+            continue
         for mark in marks:
             rows = [run[mark] for run in runs if mark in run]
             if len(rows) < len(runs):
