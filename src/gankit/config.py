@@ -49,14 +49,14 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    arch: str = "mlp"  # a name of gankit.models.ARCHS: mlp (the seed GAN) | dcgan (the seed DCGAN)
+    arch: str = "mlp"  # a name of gankit.models.ARCHS: mlp (the seed GAN) | dcgan (the seed DCGAN) | resnet (SNGAN's)
     noise_dim: int = 100  # length of the noise vector z
     noise: str = "normal"  # normal N(0, 1) | uniform U(-1, 1)
     g_hidden: list[int] = field(default_factory=lambda: [256, 512, 1024])  # mlp: G's hidden widths
     d_hidden: list[int] = field(default_factory=lambda: [1024, 512, 256])  # mlp: D's hidden widths
     dropout: float = 0.3  # mlp: dropout after each of D's hidden layers
     output: str = "sigmoid"  # mlp: G's output, sigmoid (pixels in [0, 1], the report's) | tanh (pixels in [-1, 1])
-    base_channels: int = 64  # dcgan: D's first conv width; widths double per layer up to 8x (64..512)
+    base_channels: int = 64  # dcgan: D's first conv width, doubling per layer up to 8x; resnet: 32x32 G 4x, D 2x it
     spectral_norm: str = "none"  # spectral normalisation of the layers' weights: none | d | both (G's too)
     conditioning: str = "none"  # class labels: none | concat (cGAN, mlp) | projection (projection D) | acgan (classifier D)
     num_classes: int = 0  # classes of a conditional model; 0: as many as the data has (filled when the run starts)
@@ -68,7 +68,7 @@ class TrainConfig:
     batch_size: int = 128  # images per step; the last incomplete batch of an epoch is dropped
     loss: str = "nonsaturating"  # a name of gankit.losses.LOSSES, e.g. nonsaturating | minimax
     ema_decay: float = 0.0  # an exponential moving average of G's weights (e.g. 0.999), used for samples; 0: none
-    ema_warmup: int = 0  # steps during which the average copies G outright, before it starts averaging
+    ema_warmup: int = 0  # G updates during which the average copies G outright, before it starts averaging
     diffaugment: str = ""  # DiffAugment's parts for D's inputs, real and generated, e.g. "color,translation,cutout"; "": none
     r1_gamma: float = 0.0  # R1 penalty on real images, γ/2·E[‖∇D(x)‖²] (Mescheder et al. 2018); 0: off
     r1_every: int = 1  # lazy R1: the penalty on every k-th D update only, multiplied by k (StyleGAN2: 16); 1: every update

@@ -146,8 +146,8 @@ def standing_statistics(G: Generator, *, seed: int, batches: int = 16, batch_siz
 
 
 class EMAUpdate:
-    """After each step: G_ema ← decay·G_ema + (1 − decay)·G (buffers copied); during the first
-    `train.ema_warmup` steps the average copies G outright (decay 0)."""
+    """After each G update: G_ema ← decay·G_ema + (1 − decay)·G (buffers copied); during the first
+    `train.ema_warmup` G updates the average copies G outright (decay 0)."""
 
     def __init__(self, state: TrainingState):
         self.state = state
