@@ -5,8 +5,8 @@ are copied at the first G update at or past each of --steps, and at the last G u
 of training. A run stops once it has every mark, or, past its last minute, when at its pace the remaining step marks
 would take it beyond --max-minutes. Time is wall time from the end of the first step, with
 grids, reports and scoring during training off; each epoch's end (a checkpoint and the loss curves, a second or two)
-stays in, which only the DCGAN reaches. Afterwards every copy is scored with gankit's CIFAR-10 evaluator, --eval-n
-samples against the test split: the JPEG copy of CIFAR-10 in ../shared/data, not the PNG original the papers score
+stays in: 2,000 steps are 2 of SNGAN's epochs of 781 batches and 5 of the DCGAN's of 390. Afterwards every copy is
+scored with gankit's CIFAR-10 evaluator, --eval-n samples against the test split: the JPEG copy of CIFAR-10 in ../shared/data, not the PNG original the papers score
 against. The runs go one at a time with all of torch's threads, since the figures are wall time: run nothing else
 alongside.
 
