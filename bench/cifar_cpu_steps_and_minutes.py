@@ -134,7 +134,7 @@ def main() -> None:
                 results[preset].append(json.loads(folder.read_text()))
     print(f"seeds {args.seeds}; FID: gankit's CIFAR-10 evaluator, {args.eval_n} samples against the test split "
           f"(JPEG copy); a step is one batch (one D update); time: wall time of training")
-    print(f"{'preset':20} {'mark':>10} {'steps':>11} {'minutes':>11} {'FID mean ± std':>16} {'per seed':>24}")
+    print(f"{'preset':20} {'mark':>10} {'seeds':>5} {'steps':>11} {'minutes':>11} {'FID mean ± std':>16} {'per seed':>24}")
     marks = [f"step {s}" for s in args.steps] + [f"{m:g} min" for m in args.minutes]
     for preset, runs in results.items():
         if not runs:
@@ -148,7 +148,8 @@ def main() -> None:
             fids = [r["fid"] for r in rows]
             steps = f"{min(r['steps'] for r in rows)}-{max(r['steps'] for r in rows)}"
             minutes = f"{min(r['seconds'] for r in rows) / 60:.1f}-{max(r['seconds'] for r in rows) / 60:.1f}"
-            print(f"{preset:20} {mark:>10} {steps:>11} {minutes:>11} {spread(fids):>16} "
+            mean = spread(fids) if len(fids) > 1 else f"{fids[0]:.1f}"  # one seed has no spread
+            print(f"{preset:20} {mark:>10} {len(fids):>5} {steps:>11} {minutes:>11} {mean:>16} "
                   f"{', '.join(f'{f:.1f}' for f in fids):>24}")
 
 
