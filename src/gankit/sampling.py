@@ -12,6 +12,14 @@ from gankit.models import Generator, to_uint8
 
 BATCH = 256  # images generated per forward pass
 MAX_OUTPUT_BYTES = 2 * 2**30  # uint8 images one call may return
+MAX_SEED = 2**32 - 1  # noise seeds, like train.seed, lie in [0, 2^32)
+
+
+def seeded(seed: int) -> torch.Generator:
+    """The CPU generator noise seed `seed` draws from; a seed out of range is named, not left to torch's overflow."""
+    if not 0 <= seed <= MAX_SEED:
+        raise GankitError(f"seed must be in [0, 2^32), got {seed}", option="seed")
+    return torch.Generator().manual_seed(seed)
 
 
 def check_output_size(G: Generator, count: int, what: str, limit: int = MAX_OUTPUT_BYTES) -> None:
@@ -30,7 +38,7 @@ def sample_images(G: Generator, n: int | None = None, *, seed: int = 0, noise: t
     A conditional G makes the classes `labels` names, or all of class `label`; without either they
     are drawn uniformly, seeded by `seed` after the noise. The same seed gives the same images on any device and at any batch size.
     """
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded(seed)
     if noise is None:
         if n is None or n <= 0:
             raise GankitError(f"n must be positive, got {n}", option="n")
@@ -65,7 +73,7 @@ def check_labels(G: Generator, labels: torch.Tensor, n: int) -> None:
 def class_rows(G: Generator, per_class: int, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Noise and labels for a grid with one row per class, row k of class k, every row from the same
     `per_class` noise vectors (so a column keeps its style across classes)."""
-    noise = G.sample_noise(per_class, generator=torch.Generator().manual_seed(seed), device="cpu")
+    noise = G.sample_noise(per_class, generator=seeded(seed), device="cpu")
     labels = torch.arange(G.num_classes).repeat_interleave(per_class)
     return noise.repeat(G.num_classes, 1), labels
 
@@ -114,7 +122,7 @@ def interpolate(G: Generator, pairs: int, steps: int, *, mode: str = "slerp", se
     check_output_size(G, pairs * steps, f"pairs {pairs} x steps {steps}")
     if mode not in WALK_MODES:
         raise GankitError(f"mode must be one of {', '.join(WALK_MODES)}, got {mode!r}", option="mode")
-    gen = torch.Generator().manual_seed(seed)
+    gen = seeded(seed)
     a = G.sample_noise(pairs, generator=gen, device="cpu")
     b = G.sample_noise(pairs, generator=gen, device="cpu")
     t = torch.linspace(0, 1, steps)
