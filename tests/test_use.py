@@ -150,8 +150,8 @@ def test_bad_input_for_the_using_commands(run, tmp_path, capsys):
         (["sample", str(run), "--checkpoint", str(tmp_path / "missing.pt")], "does not exist"),
         (["interpolate", str(run), "--steps", "1"], "--steps must be at least 2"),
         (["interpolate", str(run), "--pairs", "0"], "--pairs must be positive"),
-        (["sample", str(run), "--seed", str(2**32)], "--seed must be in [0, 2^32), got 4294967296"),
-        (["interpolate", str(run), "--seed", "99999999999999999999"], "--seed must be in [0, 2^32)"),
+        (["sample", str(run), "--seed", str(2**64)], f"--seed must be in [0, 2^64), got {2**64}"),
+        (["interpolate", str(run), "--seed", "99999999999999999999"], "--seed must be in [0, 2^64)"),
         (["export", str(run)], "the following arguments are required: --format"),
         (["report", str(tmp_path / "not-a-run")], "is not a gankit run folder"),
     ]

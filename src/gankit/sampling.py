@@ -12,13 +12,13 @@ from gankit.models import Generator, to_uint8
 
 BATCH = 256  # images generated per forward pass
 MAX_OUTPUT_BYTES = 2 * 2**30  # uint8 images one call may return
-MAX_SEED = 2**32 - 1  # noise seeds, like train.seed, lie in [0, 2^32)
+SEEDS = 2**64  # torch.Generator's seeds lie in [0, 2^64)
 
 
 def seeded(seed: int) -> torch.Generator:
     """The CPU generator noise seed `seed` draws from; a seed out of range is named, not left to torch's overflow."""
-    if not 0 <= seed <= MAX_SEED:
-        raise GankitError(f"seed must be in [0, 2^32), got {seed}", option="seed")
+    if not 0 <= seed < SEEDS:
+        raise GankitError(f"seed must be in [0, 2^64), got {seed}", option="seed")
     return torch.Generator().manual_seed(seed)
 
 

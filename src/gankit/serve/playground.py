@@ -16,11 +16,12 @@ from gankit.errors import GankitError
 from gankit.metrics import quality_keys
 from gankit.plots import grid_image
 from gankit.run import Run
-from gankit.sampling import MAX_SEED, check_output_size, sample_images, slerp
+from gankit.sampling import check_output_size, sample_images, slerp
 from gankit.stats import is_number
 
 MAX_SAMPLES = 256  # images in one grid
 MAX_STEPS = 64  # frames in one walk
+MAX_SEED = 2**32 - 1
 MAX_PIXELS = 64 * 2**20  # uint8 values one request may generate (samples or frames x C x H x W)
 
 
