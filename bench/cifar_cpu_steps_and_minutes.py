@@ -3,11 +3,11 @@
 A step is one batch: one D update (SNGAN's G updates on every fifth). Each preset trains on each seed, and G's weights
 are copied at the first G update at or past each of --steps, and at the last G update at or before each of --minutes
 of training. A run stops once it has every mark, or, past its last minute, when at its pace the remaining step marks
-would take it beyond --max-minutes. Time is wall time from the end of the first step, with
-grids, reports and scoring during training off; each epoch's end (a checkpoint and the loss curves, a second or two)
-stays in: 2,000 steps are 2 of SNGAN's epochs of 781 batches and 5 of the DCGAN's of 390. Afterwards every copy is
-scored with gankit's CIFAR-10 evaluator, --eval-n samples against the test split: the JPEG copy of CIFAR-10 in ../shared/data, not the PNG original the papers score
-against. The runs go one at a time with all of torch's threads, since the figures are wall time: run nothing else
+would take it beyond --max-minutes. Time is wall time from the end of the first step, with grids, reports and scoring
+during training off; each epoch's end (a checkpoint and the loss curves, a second or two) stays in: 2,000 steps are 2
+of SNGAN's epochs of 781 batches and 5 of the DCGAN's of 390. Afterwards every copy is scored with gankit's CIFAR-10
+evaluator, --eval-n samples against the test split: the JPEG copy of CIFAR-10 in ../shared/data, not the PNG original
+the papers score against. The runs go one at a time with all of torch's threads, since the figures are wall time: run nothing else
 alongside.
 
     python bench/cifar_cpu_steps_and_minutes.py --seeds 0-2 --steps 100,500,1000,2000 --minutes 10,25 \\
@@ -127,11 +127,8 @@ def main() -> None:
     results: dict[str, list[dict]] = {preset: [] for preset in PRESETS}
     for seed in seeds:  # seed by seed, so that a study stopped part-way has both presets on its first seeds
         for preset in PRESETS:
-            folder = args.out / f"{preset}-seed{seed}" / "scores.json"
-            if preset in args.presets:
-                results[preset].append(measure(preset, seed, args))
-            elif folder.is_file():
-                results[preset].append(json.loads(folder.read_text()))
+            if preset in args.presets or (args.out / f"{preset}-seed{seed}" / "scores.json").is_file():
+                results[preset].append(measure(preset, seed, args))  # a scored run is read, not trained
     print(f"seeds {args.seeds}; FID: gankit's CIFAR-10 evaluator, {args.eval_n} samples against the test split "
           f"(JPEG copy); a step is one batch (one D update); time: wall time of training")
     print(f"{'preset':20} {'mark':>10} {'seeds':>5} {'steps':>11} {'minutes':>11} {'FID mean ± std':>16} {'per seed':>24}")
@@ -148,8 +145,7 @@ def main() -> None:
             fids = [r["fid"] for r in rows]
             steps = f"{min(r['steps'] for r in rows)}-{max(r['steps'] for r in rows)}"
             minutes = f"{min(r['seconds'] for r in rows) / 60:.1f}-{max(r['seconds'] for r in rows) / 60:.1f}"
-            mean = spread(fids) if len(fids) > 1 else f"{fids[0]:.1f}"  # one seed has no spread
-            print(f"{preset:20} {mark:>10} {len(fids):>5} {steps:>11} {minutes:>11} {mean:>16} "
+            print(f"{preset:20} {mark:>10} {len(fids):>5} {steps:>11} {minutes:>11} {spread(fids):>16} "
                   f"{', '.join(f'{f:.1f}' for f in fids):>24}")
 
 

@@ -77,8 +77,10 @@ def measure(preset: str, seed: int, args: argparse.Namespace) -> list[dict]:
 
 
 def spread(values: list[float]) -> str:
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.1f} ± {std:.1f}"
+    """Mean ± std, or the one value alone: a single seed has no spread to show."""
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
 def main() -> None:

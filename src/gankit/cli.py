@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("gankit")
 
 # the library's names for what a user can set, and the flags that set them here (GankitError.options)
-FLAGS = {"data_dir": "--data-dir", "run_dir": "--out", "resume": "--resume", "n": "--n", "seed": "--seed", "pairs": "--pairs",
-         "steps": "--steps", "mode": "--mode", "inception_weights": "--inception-weights",
+FLAGS = {"data_dir": "--data-dir", "run_dir": "--out", "resume": "--resume", "n": "--n", "seed": "--seed",
+         "pairs": "--pairs", "steps": "--steps", "mode": "--mode", "inception_weights": "--inception-weights",
          "train.on_nan": "--on-nan", "train.precision": "--precision", "train.device": "--device",
          "output.tensorboard": "--tensorboard", "override": "--set", "force": "--force", "class": "--class",
          "port": "--port", "train.batch_size": "--batch-size",

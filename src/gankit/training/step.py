@@ -26,9 +26,8 @@ class GANStep:
     The stats are detached scalar tensors on the device, so the caller can sum them there and read
     them without a host sync every step; G's terms come only with G's updates. `penalties` add terms
     to D's loss; `after_step` hooks get the step after each G update, once both nets are updated (an
-    EMA of G, say). A conditional G makes classes drawn from
-    `class_weights` (the data's class frequencies) with torch's RNG on the device, which checkpoints
-    save, so resume replays them.
+    EMA of G, say). A conditional G makes classes drawn from `class_weights` (the data's class
+    frequencies) with torch's RNG on the device, which checkpoints save, so resume replays them.
     """
 
     def __init__(self, G: Generator, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
