@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from gankit.evaluators import load_evaluator
 from gankit.rundir import RunDir
 from gankit.losses import build_loss
 from gankit.stats import collapse_stretches, remark_collapses
+from quality_per_minute import spread  # bench/ is the script's folder, so on sys.path
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -133,16 +133,11 @@ def main() -> None:
             g_loss = last.get("g_loss", float("nan"))  # none in an epoch without a G update (train.d_steps)
             print(f"{precision:9} {seed:4d} {last['d_acc_real']:10.3f} {last['d_acc_fake']:10.3f} {g_loss:8.2f} "
                   f"{last['fid']:8.1f} {last['classes_covered']:7d}{columns}  {state}")
-        summary = f"{precision}: {dead} of {len(seeds)} seeds dead; FID {spread(fids)}"
+        summary = f"{precision}: {dead} of {len(seeds)} seeds dead; FID {spread(fids, with_median=True)}"
         if conditional:
-            summary += f"; class accuracy {spread([100 * a for a in accuracies])} %; intra-class FID {spread(intra)}"
+            summary += (f"; class accuracy {spread([100 * a for a in accuracies], with_median=True)} %; "
+                        f"intra-class FID {spread(intra, with_median=True)}")
         print(summary)
-
-
-def spread(values: list[float]) -> str:
-    """mean ± std (median m) over the seeds."""
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.1f} ± {std:.1f} (median {statistics.median(values):.1f})"
 
 
 if __name__ == "__main__":

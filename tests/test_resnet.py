@@ -15,6 +15,15 @@ def _sngan(*overrides: str):
     return apply_overrides(load_preset("sngan-cifar10"), list(overrides))
 
 
+def test_sngan_preset_is_mimicry_s_recipe():
+    config = _sngan()
+    t, m = config.train, config.model
+    assert (m.arch, m.spectral_norm, m.noise_dim, config.data.image_size) == ("resnet", "d", 128, 32)
+    assert (t.loss, t.d_steps, t.batch_size, t.lr_decay) == ("hinge", 5, 64, "linear")
+    assert (t.lr_g, t.lr_d, t.beta1, t.beta2, t.beta1_d, t.beta2_d) == (2e-4, 2e-4, 0.0, 0.9, None, None)
+    assert t.epochs * (50_000 // 64) // 5 == 99_968  # Mimicry's 100,000 G updates, to the epoch
+
+
 def test_sngan_32_has_mimicry_s_layers_and_parameter_counts():
     G, D = build_models(_sngan())
     ups = [m for m in G.modules() if isinstance(m, UpBlock)]
@@ -87,7 +96,7 @@ def test_sngan_recipe_trains_and_resumes_exactly(tmp_path):
     a, b = (load_checkpoint(r.checkpoint()) for r in (straight, split))
     for net in ("generator", "discriminator"):
         assert all(torch.equal(a[net][k], b[net][k]) for k in a[net])
-    # 4 batches an epoch and G on every 5th batch of an epoch: G updated on each epoch's first batch, D on all 8
+    # 8 batches in all and G on every 5th batch of the run (batches 0 and 5): G updated twice, D 8 times
     assert {float(s["step"]) for s in a["opt_g"]["state"].values()} == {2.0}
     assert {float(s["step"]) for s in a["opt_d"]["state"].values()} == {8.0}
     assert straight.metrics()[-1]["d_loss"] > 0  # hinge: 2 at the start, above 0 until D is sure of every image

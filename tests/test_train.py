@@ -264,14 +264,22 @@ def test_batch_norm_with_a_batch_of_one_is_refused_before_a_folder_exists(mnist_
     assert not (tmp_path / "r").exists()
 
 
-def test_linear_decay_takes_both_learning_rates_to_zero_over_the_run_and_d_has_its_own_betas(mnist_dir, tmp_path):
-    run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=2", "train.lr_decay=linear", "train.beta1_d=0.0",
-                     "train.beta2_d=0.9")
+def test_linear_decay_takes_each_net_s_own_learning_rate_to_zero_and_d_has_its_own_betas(mnist_dir, tmp_path):
+    run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=2", "train.lr_decay=linear", "train.lr_g=1e-4",
+                     "train.lr_d=4e-4", "train.beta1_d=0.0", "train.beta2_d=0.9")
     state = load_checkpoint(run.checkpoint())
     steps = 2 * 8  # 2 epochs of 8 batches of 64
     (g_group,), (d_group,) = state["opt_g"]["param_groups"], state["opt_d"]["param_groups"]
-    assert g_group["lr"] == pytest.approx(2e-4 / steps) and d_group["lr"] == pytest.approx(2e-4 / steps)  # the last step's
+    assert g_group["base_lr"] == 1e-4 and d_group["base_lr"] == 4e-4
+    assert g_group["lr"] == pytest.approx(1e-4 / steps) and d_group["lr"] == pytest.approx(4e-4 / steps)  # the last step's
     assert g_group["betas"] == (0.5, 0.999) and d_group["betas"] == (0.0, 0.9)
+
+
+def test_resuming_a_linear_decay_with_more_epochs_warns_that_the_rate_changes(mnist_dir, tmp_path, caplog):
+    train_tiny(mnist_dir, tmp_path / "r", "train.epochs=1", "train.lr_decay=linear")
+    with caplog.at_level("WARNING"):
+        gankit.train(tiny_config("train.epochs=2", "train.lr_decay=linear"), tmp_path / "r", resume=True)
+    assert "train.epochs 1 -> 2: the linear learning-rate decay now spans 2 epochs" in caplog.text
 
 
 def test_resume_is_bit_identical_with_linear_decay(mnist_dir, tmp_path):

@@ -29,6 +29,7 @@ G_NOISE = ("shared", "fresh")
 IN_MEMORY = ("auto", "true", "false")
 LR_DECAYS = ("none", "linear")
 # keys a resumed run may change: they alter how long it runs, where it reads and what it writes, not its maths
+# (but a linear lr decay spans train.epochs, so a longer run's rate steps up where it resumes; the trainer warns)
 RESUMABLE = ("train.epochs", "train.device", "train.compile", "train.on_nan", "train.on_collapse", "train.collapse_",
              "data.dir", "data.in_memory", "data.memory_budget_gb", "output.", "description")
 

@@ -163,6 +163,9 @@ def _resolve_config(config: Config | None, run: RunDir, resume: bool) -> Config:
         if not config.model.num_classes:
             config.model.num_classes = stored.model.num_classes
         check_resume(stored, config)
+        if config.train.lr_decay == "linear" and config.train.epochs != stored.train.epochs:
+            log.warning("train.epochs %d -> %d: the linear learning-rate decay now spans %d epochs, so the rate "
+                        "where the run resumes changes", stored.train.epochs, config.train.epochs, config.train.epochs)
         return config
     if config is None:
         raise GankitError("a new run needs a config")
