@@ -7,8 +7,8 @@ would take it beyond --max-minutes. Time is wall time from the end of the first 
 during training off; each epoch's end (a checkpoint and the loss curves, a second or two) stays in: 2,000 steps are 2
 of SNGAN's epochs of 781 batches and 5 of the DCGAN's of 390. Afterwards every copy is scored with gankit's CIFAR-10
 evaluator, --eval-n samples against the test split: the JPEG copy of CIFAR-10 in ../shared/data, not the PNG original
-the papers score against. The runs go one at a time with all of torch's threads, since the figures are wall time: run nothing else
-alongside.
+the papers score against. The runs go one at a time with all of torch's threads, since the figures are wall time:
+run nothing else alongside.
 
     python bench/cifar_cpu_steps_and_minutes.py --seeds 0-2 --steps 100,500,1000,2000 --minutes 10,25 \\
         --data-dir ../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz --out runs/cifar-cpu
