@@ -270,3 +270,53 @@ def test_set_values_take_no_aliases_and_force_never_replaces_a_device(tmp_path, 
     assert main(["sample", str(run), "--out", "/dev/null", "--force"]) == 2
     assert capsys.readouterr().err.strip() == "gankit: error: /dev/null exists and is not a plain file; name another file"
     assert main(["report", str(run), "--out", ""]) == 2
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("train.seed", -1, "train.seed must be in [0, 2^32), got -1"),
+    ("train.precision", "fp16", "train.precision must be one of fp32, bf16; got 'fp16'"),
+    ("train.epochs", 0, "train.epochs must be positive, got 0"),
+    ("train.epochs", 1.5, "train.epochs: expected int, got 1.5"),
+    ("data.limit", -5, "data.limit must be positive, got -5"),
+    ("train.batch_size", 0, "train.batch_size must be positive, got 0"),
+    ("output.grid_samples", 0, "output.grid_samples must be positive, got 0"),
+    ("train.lr_g", "fast", "train.lr_g: expected float, got 'fast'"),
+])
+def test_the_library_checks_a_config_built_in_python_before_any_folder_exists(tmp_path, key, value, message):
+    import gankit
+    from conftest import tiny_config
+
+    config = tiny_config("train.epochs=1")
+    section, name = key.split(".")
+    setattr(getattr(config, section), name, value)
+    with pytest.raises(GankitError) as error:
+        gankit.train(config, tmp_path / "run", data_dir=MNIST_DIR)
+    assert str(error.value) == message
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_conditional_preset_on_a_folder_of_one_class_is_refused_before_training(tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "pictures" / "cat"
+    folder.mkdir(parents=True)
+    for i in range(70):
+        Image.new("RGB", (32, 32), (i, 100, 200)).save(folder / f"{i:03d}.png")
+    assert main(["train", "cgan-cifar10", "--data-dir", str(folder.parent), "--out", str(tmp_path / "run"),
+                 "--set", "data.dataset=folder", "--batch-size", "8"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"gankit: error: model.conditioning projection needs at least 2 classes, and {folder.parent} (train) has 1 "
+        "(['cat']); train an unconditional preset on it instead")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_whose_config_yaml_is_broken_says_so_in_every_command(tmp_path, capsys):
+    run = tmp_path / "run"
+    train_tiny(MNIST_DIR, run, "train.epochs=1")
+    text = (run / "config.yaml").read_text()
+    (run / "config.yaml").write_text(text.replace("  num_classes: 0\n", "  num_classes: 1\n"))
+    for args in (["sample", str(run)], ["report", str(run)], ["train", "--resume", "--out", str(run), "--epochs", "2"]):
+        capsys.readouterr()
+        assert main(args) == 2, args
+        assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+            f"gankit: error: {run / 'config.yaml'}: model.num_classes must be 0"), args

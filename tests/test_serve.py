@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import builtins
+import contextlib
 import io
 import json
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +31,7 @@ from conftest import train_tiny
 from gankit.cli import main
 from gankit.config import apply_overrides, load_preset
 from gankit.metrics import EXTRACTORS
-from gankit.serve import _allowed_hosts, make_server, serve
+from gankit.serve import MAX_REQUESTS, _allowed_hosts, make_server, serve
 from gankit.serve.playground import MAX_SAMPLES
 
 pytestmark = pytest.mark.usefixtures("one_epoch_evaluator")
@@ -208,18 +213,31 @@ def test_picking_a_class_shows_that_class(browser, conditional, mnist_dir):
     names = page.eval_on_selector_all("#class option", "options => options.map(o => o.textContent)")
     assert names == ["any", *(f"{k} - {w}" for k, w in enumerate(
         ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]))]
-    evaluator = EXTRACTORS["evaluator"]("mnist", mnist_dir, None, False)
     for k in (0, 7):
         shown = _samples_after(page, lambda k=k: page.select_option("#class", names[k + 1]))
         status, asked = conditional.get(f"api/samples?seed=0&n=64&class={k}")
         assert status == 200 and shown == asked  # the page shows exactly class k's samples
-        grid = torch.from_numpy(_pixels(shown).astype(np.uint8))
-        images = torch.stack([grid[2 + 30 * r:30 + 30 * r, 2 + 30 * c:30 + 30 * c] for r in range(8) for c in range(8)])
-        share = float((evaluator(images[:, None]).probs.argmax(1) == k).float().mean())
-        assert share > 0.5, (k, share)
+    # the class shapes the samples: the same noise asked for 0 and for 7, named by the MNIST evaluator. The fixture
+    # makes its class only about half the time, and how often moves with the CPU's float rounding, so the check is
+    # against chance (10%) and against the same noise asked for the other class, not against a fixed share
+    evaluator = EXTRACTORS["evaluator"]("mnist", mnist_dir, None, False)
+    named = {k: evaluator(_tiles(conditional.get(f"api/samples?seed=0&n={MAX_SAMPLES}&class={k}")[1])).probs.argmax(1)
+             for k in (0, 7)}
+    for k, other in ((0, 7), (7, 0)):
+        share, share_asked_other = float((named[k] == k).float().mean()), float((named[other] == k).float().mean())
+        assert share > 0.2 and share > share_asked_other + 0.15, (k, share, share_asked_other)
     if os.environ.get("GANKIT_SCREENSHOTS"):  # the README's picture of the page
         page.screenshot(path=str(Path(os.environ["GANKIT_SCREENSHOTS"]) / "serve.png"), full_page=True)
     page.close()
+
+
+def _tiles(png: bytes, size: int = 28, padding: int = 2) -> torch.Tensor:
+    """The uint8 images (N, 1, size, size) of a grid PNG, row by row."""
+    grid = torch.from_numpy(_pixels(png).astype(np.uint8))
+    step = size + padding
+    rows, columns = (grid.shape[0] - padding) // step, (grid.shape[1] - padding) // step
+    return torch.stack([grid[padding + step * r:step * (r + 1), padding + step * c:step * (c + 1)]
+                        for r in range(rows) for c in range(columns)])[:, None]
 
 
 def test_serve_refuses_what_it_cannot_do_in_one_line(served, mnist_dir, tmp_path, capsys, monkeypatch):
@@ -273,3 +291,67 @@ def test_listening_beyond_this_machine_warns_and_admits_any_host_name(served, mo
     message = caplog.records[0].getMessage()
     assert message.startswith("listening on 0.0.0.0: anyone who can reach this machine on port ") and " 0 " not in message
     assert _allowed_hosts("0.0.0.0") == ["*"] and "attacker.example" not in _allowed_hosts("127.0.0.1")
+
+
+def test_idle_and_slow_connections_neither_lock_out_requests_nor_stay_open(served, monkeypatch):
+    monkeypatch.setattr(gankit.serve, "HEAD_TIMEOUT", 1.0)
+    page = Served(served.run)
+    port = int(page.url.rsplit(":", 1)[1].strip("/"))
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2 * MAX_REQUESTS)]
+    slow = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        assert page.get("api/info")[0] == 200  # more idle connections than requests worked on at once: still answered
+        slow.sendall(b"GET /api/info HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        closed_after = None
+        start = time.monotonic()
+        for _ in range(40):  # a header line every 0.25 s, never the blank line that ends the head
+            if select.select([slow], [], [], 0.25)[0]:
+                assert slow.recv(1024) == b""  # closed by the server, not answered
+                closed_after = time.monotonic() - start
+                break
+            with contextlib.suppress(OSError):
+                slow.sendall(b"X-Slow: 1\r\n")
+        assert closed_after is not None and closed_after < 5, closed_after
+        for sock in idle:
+            assert sock.recv(1) == b""  # closed by the server within the timeout (10 s at most here)
+        assert page.get("api/info")[0] == 200
+    finally:
+        for sock in [*idle, slow]:
+            sock.close()
+        page.stop()
+
+
+def test_requests_beyond_the_limit_are_answered_503_at_once():
+    from gankit.serve.app import RequestLimit
+
+    release = asyncio.Event()
+
+    async def slow_app(scope, receive, send):
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+
+    async def call(app):
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        async def receive():
+            return {"type": "http.request", "body": b""}
+
+        await app({"type": "http", "method": "GET", "path": "/", "headers": []}, receive, send)
+        return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+    async def scenario():
+        limited = RequestLimit(slow_app, limit=2)
+        first, second = asyncio.create_task(call(limited)), asyncio.create_task(call(limited))
+        await asyncio.sleep(0.05)
+        third = await asyncio.wait_for(call(limited), timeout=5)  # answered without waiting for the other two
+        release.set()
+        return [await first, await second, third, await call(limited)]
+
+    with ThreadPoolExecutor(1) as thread:  # a loop of its own: Playwright's may be running in this thread
+        results = thread.submit(asyncio.run, scenario()).result(timeout=30)
+    assert [status for status, _ in results] == [200, 200, 503, 200]
+    assert json.loads(results[2][1]) == {"error": "busy: 2 requests are being answered; try again"}

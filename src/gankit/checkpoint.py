@@ -6,10 +6,11 @@ A checkpoint is a dict of tensors and plain values saved by `torch.save`. Loadin
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import torch
 
@@ -32,7 +33,35 @@ def checkpoint_name(epoch: int) -> str:
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write to a temporary file, fsync it, rename it over `path`, fsync the folder."""
     state = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
-    atomic_write(path, lambda tmp: torch.save(state, tmp), durable=True)
+    atomic_write(path, lambda tmp: torch_save(state, tmp), durable=True)
+
+
+def torch_save(state: Any, path: Path) -> None:
+    """torch.save through a Python file object, so that a failed write (a full disk) comes out as the OSError it is;
+    torch's own writer reports it as 'unexpected pos'."""
+    with open(path, "wb") as f:
+        writer = _KeepingWriteErrors(f)
+        try:
+            torch.save(state, writer)
+        except RuntimeError:
+            if writer.error is not None:
+                raise writer.error from None
+            raise
+
+
+class _KeepingWriteErrors:
+    def __init__(self, f: BinaryIO):
+        self.f, self.error = f, None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -41,18 +70,32 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise GankitError(f"checkpoint {path} does not exist") from None
+    except IsADirectoryError:
+        raise GankitError(f"checkpoint {path} is a folder, not a file") from None
     except pickle.UnpicklingError:
         # torch's own message goes on to suggest loading with weights_only=False, which would run the file's code
-        raise GankitError(f"checkpoint {path} is corrupt or unsafe to load (it holds more than tensors and plain "
-                          "values; gankit refuses to run code from a file)") from None
-    except (RuntimeError, EOFError, ValueError, OSError, AttributeError, TypeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GankitError(f"checkpoint {path} is corrupt or unsafe to load ({reason[:200]})") from None
+        raise _corrupt(path, "it holds more than tensors and plain values; gankit refuses to run code from a file") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails inside torch's readers in many ways, all meaning one thing
+        raise _corrupt(path, _first_sentence(str(exc)) or type(exc).__name__) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise GankitError(f"{path} is not a gankit checkpoint")
     if state.get("format_version") != FORMAT_VERSION:
         raise GankitError(f"checkpoint {path} has format version {state.get('format_version')}; this gankit reads {FORMAT_VERSION}")
     return state
+
+
+def _corrupt(path: Path, reason: str) -> GankitError:
+    """The refusal of an unreadable checkpoint, naming an older one beside it that can be used instead."""
+    older = [p for p in list_checkpoints(path.parent) if p.name < path.name] if NAME.match(path.name) else []
+    instead = f"; {older[-1].name} beside it is untouched: move this one aside to use that one" if older else ""
+    return GankitError(f"checkpoint {path} is corrupt or unsafe to load ({reason}){instead}")
+
+
+def _first_sentence(text: str, limit: int = 160) -> str:
+    """The first line of a message, to its first full stop, and no longer than `limit` (cut at a word, with '...')."""
+    line = text.strip().splitlines()[0].strip() if text.strip() else ""
+    line = line.split(". ")[0].rstrip(".")
+    return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + "..."
 
 
 def list_checkpoints(folder: Path) -> list[Path]:
@@ -67,6 +110,24 @@ def newest_checkpoint(run: "RunDir") -> tuple[dict[str, Any] | None, str]:
     """The run's newest checkpoint, loaded, and its path in words; (None, "") when it has none yet."""
     checkpoints = list_checkpoints(run.checkpoints)
     return (load_checkpoint(checkpoints[-1]), str(checkpoints[-1])) if checkpoints else (None, "")
+
+
+def check_records_agree(run: "RunDir", checkpoint: dict[str, Any] | None, source: str) -> None:
+    """Refuse to resume from `checkpoint` (the run's newest, or None) where the run's records disagree with it: a resume
+    cuts the records back to its epoch, so records past it (its later checkpoints were removed) or another record of
+    its own epoch (another run's checkpoint) would be lost. Runs before anything is written."""
+    epoch = checkpoint["epoch"] if checkpoint is not None else 0
+    records = run.read_metrics()
+    past = [r["epoch"] for r in records if r["epoch"] > epoch]
+    if past:
+        found = f"its newest checkpoint is {source}" if checkpoint is not None else f"{run.checkpoints} holds no checkpoint"
+        raise GankitError(f"{run.metrics_path} records epochs up to {max(past)}, but {found}: resuming would drop those "
+                          "records; put the removed checkpoints back, or start a new run in another folder")
+    own = [r for r in records if r["epoch"] == epoch]
+    saved = checkpoint.get("record") if checkpoint is not None else None
+    if own and saved is not None and json.dumps(own[0]) != json.dumps(saved):
+        raise GankitError(f"{source} is not this run's checkpoint: its record of epoch {epoch} differs from "
+                          f"{run.metrics_path}'s")
 
 
 def prune_checkpoints(folder: Path, keep: int) -> None:

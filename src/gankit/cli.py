@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 from gankit.checkpoint import list_checkpoints
 from gankit.config import DEVICES, ON_NAN, PRECISIONS, Config, apply_overrides, load_config_file, load_preset, preset_names
 from gankit.errors import GankitError
+from gankit.interrupts import Terminated, stop_on_signals
 
 if TYPE_CHECKING:
     from gankit.run import Run
@@ -132,6 +134,11 @@ def _add_run_arguments(parser: argparse.ArgumentParser, *, seed: bool = True) ->
 
 def main(argv: list[str] | None = None) -> int:
     _setup_logging()
+    with stop_on_signals():  # SIGTERM stops as Ctrl-C does, cleaning up on the way
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = None
     try:
         args = build_parser().parse_args(argv)
@@ -142,12 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     except GankitError as exc:
         print(f"gankit: error: {cli_message(exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         resumable = args is not None and args.command == "train" and args.out is not None and \
             bool(list_checkpoints(args.out / "checkpoints"))
-        print(f"gankit: interrupted; continue with --resume --out {args.out}" if resumable else "gankit: interrupted",
+        what = "terminated" if isinstance(stop, Terminated) else "interrupted"
+        print(f"gankit: {what}; continue with --resume --out {args.out}" if resumable else f"gankit: {what}",
               file=sys.stderr)
-        return 130
+        return 128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
     except Exception as exc:  # noqa: BLE001 - a bug, or a failure gankit did not foresee: one line, details on disk
         where = _save_traceback()
         print(f"gankit: internal error: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"

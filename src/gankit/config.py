@@ -162,7 +162,11 @@ def load_config_file(path: Path) -> Config:
         raise GankitError(f"config {path} is not a text file") from None
     except yaml.YAMLError as exc:
         raise GankitError(f"config {path} is not valid YAML: {str(exc).splitlines()[0][:200]}") from None
-    return config_from_dict(data, source=str(path))
+    try:
+        return config_from_dict(data, source=str(path))
+    except GankitError as exc:  # every message names the file that holds the value
+        message = str(exc)
+        raise GankitError(message if message.startswith(str(path)) else f"{path}: {message}", option=exc.options) from None
 
 
 def config_from_dict(data: Any, *, source: str = "config") -> Config:
@@ -264,8 +268,20 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     raise GankitError(f"{where}: expected {hint.__name__}, got {short(value)}")
 
 
+def _check_types(config: Config) -> None:
+    """Every value of the declared type (an int where a whole number is declared, say), as loading a file checks."""
+    for name in ("name", "description"):
+        setattr(config, name, _coerce(getattr(config, name), str, name))
+    for section_name in ("data", "model", "train", "output"):
+        section = getattr(config, section_name)
+        hints = typing.get_type_hints(type(section))
+        for f in dataclasses.fields(section):
+            setattr(section, f.name, _coerce(getattr(section, f.name), hints[f.name], f"{section_name}.{f.name}"))
+
+
 def validate(config: Config) -> None:
-    """Check ranges and choices; every message names the key."""
+    """Check types, ranges and choices (a Config built in Python too); every message names the key."""
+    _check_types(config)
     # the registries live with what they name (and import torch), so they are read here, not at import
     from gankit.augment import parse_policy
     from gankit.data import DATASETS
@@ -373,11 +389,21 @@ def validate(config: Config) -> None:
 
 def check_resume(stored: Config, wanted: Config) -> None:
     """Refuse a resumed run whose config changes the maths; equal values and `RESUMABLE` keys pass."""
-    old, new = _flatten(stored.to_dict()), _flatten(wanted.to_dict())
-    for key, value in old.items():
-        if new.get(key) != value and not key.startswith(RESUMABLE):
-            raise GankitError(f"cannot change {key} from {value!r} to {new.get(key)!r} when resuming: "
-                              "it would change the run's maths (start a new run)")
+    change = maths_change(stored.to_dict(), wanted.to_dict())
+    if change:
+        key, old, new = change
+        raise GankitError(f"cannot change {key} from {short(old)} to {short(new)} when resuming: "
+                          "it would change the run's maths (start a new run)")
+
+
+def maths_change(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, Any, Any] | None:
+    """The first key of `old` (a config as a dict) whose value `new` changes, other than `RESUMABLE` keys, with both
+    values; None where they agree. A key `old` lacks (written before it existed) is not compared."""
+    flat_new = _flatten(new)
+    for key, value in _flatten(old).items():
+        if flat_new.get(key) != value and not key.startswith(RESUMABLE):
+            return key, value, flat_new.get(key)
+    return None
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError
-from gankit.files import atomic_write_text
+from gankit.files import atomic_write_text, temporary_beside
 from gankit.models import Generator
 from gankit.registry import Registry
 
@@ -60,7 +60,7 @@ def export_generator(G: Generator, path: Path, fmt: str, classes: list[str] | No
     sampler = Sampler(G)
     if G.num_classes:
         example, sampler = (*example, torch.tensor([0, G.num_classes - 1])), ConditionalSampler(G)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temporary_beside(path)
     try:
         export_format.write(sampler.eval(), example, tmp)
         os.replace(tmp, path)
@@ -81,7 +81,10 @@ def export_generator(G: Generator, path: Path, fmt: str, classes: list[str] | No
 def _torchscript(sampler: nn.Module, example: tuple[torch.Tensor, ...], path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracing warns that TorchScript is in maintenance
-        torch.jit.save(torch.jit.trace(sampler, example), str(path))
+        traced = torch.jit.trace(sampler, example)
+    buffer = io.BytesIO()
+    torch.jit.save(traced, buffer)
+    path.write_bytes(buffer.getvalue())  # written by Python: a full disk is an OSError here, where torch's writer aborts
 
 
 def _onnx(sampler: nn.Module, example: tuple[torch.Tensor, ...], path: Path) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +16,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], *, durable: bool = F
 
     Any failure leaves `path` as it was and no temporary file behind.
     """
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temporary_beside(path)
     try:
         write(tmp)
         if durable:
@@ -26,6 +28,32 @@ def atomic_write(path: Path, write: Callable[[Path], None], *, durable: bool = F
         raise GankitError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def temporary_beside(path: Path, *, folder: bool = False) -> Path:
+    """A new empty file (or folder) beside `path` under an unpredictable name, created exclusively, so that nothing
+    planted there beforehand (a link to another file, say) is followed; readable as a file made with open() would be."""
+    prefix, parent = f".{path.name}.", path.parent
+    try:
+        if folder:
+            made = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent))
+            os.chmod(made, 0o777 & ~_umask())
+            return made
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=parent)
+        try:
+            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it private; the finished file is an ordinary one
+        finally:
+            os.close(fd)
+        return Path(name)
+    except OSError as exc:
+        raise GankitError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)  # read by setting it, and put back at once
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:

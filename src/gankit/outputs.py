@@ -12,7 +12,7 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 from gankit.errors import GankitError
-from gankit.files import atomic_write, check_new, ensure_parent
+from gankit.files import atomic_write, check_new, ensure_parent, temporary_beside
 from gankit.plots import grid_image, save_grid
 
 WALK_FRAME_MS = 120
@@ -61,9 +61,8 @@ def _write_folder(images: torch.Tensor, out: Path) -> None:
     """Fill a new folder completely before it appears under its name; an existing one is never touched."""
     if out.exists():
         raise GankitError(f"{out} already exists; choose a folder that does not exist yet")
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    tmp = temporary_beside(out, folder=True)
     try:
-        tmp.mkdir()
         for i, image in enumerate(images):
             array = image.permute(1, 2, 0).numpy()  # (C, H, W) -> (H, W, C)
             Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(tmp / f"{i:06d}.png")

@@ -65,9 +65,9 @@ class Run:
         G, _ = build_models(self.config)
         try:
             G.load_state_dict(state["generator"] if raw or "generator_ema" not in state else state["generator_ema"])
-        except (KeyError, RuntimeError) as exc:
+            G.epoch = int(state.get("epoch", 0))
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
             raise GankitError(f"checkpoint {path} does not fit the run's generator: {str(exc).splitlines()[0][:200]}") from None
-        G.epoch = int(state.get("epoch", 0))
         G.checkpoint = path
         return G.eval()
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -25,6 +26,12 @@ from gankit.errors import GankitError
 from gankit.files import atomic_write_text, ensure_parent
 
 log = logging.getLogger(__name__)
+
+JOB_MARK = ".torchrun-job"  # in a run folder: the torchrun job that created it
+# what gankit writes into a run folder, beside the folders' own files below: all a failed new run takes back
+WRITTEN_FILES = ("config.yaml", "metrics.jsonl", "losses.png", "report.html", "progress.gif", ".lock", JOB_MARK)
+WRITTEN_IN_FOLDERS = (("grids", "epoch-*.png"), ("checkpoints", "*.pt"), ("eval", "*.json"),
+                      ("tensorboard", "events.out.tfevents.*"))
 
 
 class RunDir:
@@ -42,13 +49,32 @@ class RunDir:
         return self.config_path.is_file()
 
     def create(self, config: Config) -> None:
+        self.ensure_folders()
+        self.lock()
+        self.save_config(config)
+
+    def ensure_folders(self) -> None:
+        """The folders a run writes into: made for a new run, and again on resume where a user removed them."""
         try:
             self.grids.mkdir(parents=True, exist_ok=True)
             self.checkpoints.mkdir(exist_ok=True)
         except OSError as exc:
             raise GankitError(f"cannot create run folder {self.path}: {exc.strerror}") from None
-        self.lock()
-        self.save_config(config)
+
+    def discard(self, *, remove_folder: bool) -> None:
+        """Take back what gankit wrote into the folder, never a file anyone else put there; with `remove_folder`
+        (gankit made the folder) the folder goes too, if nothing else is left in it."""
+        self.unlock()
+        written = [self.path / name for name in WRITTEN_FILES]
+        for folder, pattern in WRITTEN_IN_FOLDERS:
+            written += (self.path / folder).glob(pattern)
+        for path in written:
+            if path.is_file() and not path.is_symlink():
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        for folder in [*(self.path / name for name, _ in WRITTEN_IN_FOLDERS), *([self.path] if remove_folder else [])]:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only where empty
 
     def save_config(self, config: Config) -> None:
         atomic_write_text(self.config_path, yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -12,6 +12,7 @@ so `data.limit` keeps the classes balanced.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -38,6 +39,7 @@ from gankit.data.imageset import ImageSet
 from gankit.data.locate import cache_dir
 from gankit.data.sources import DATASETS, Dataset
 from gankit.errors import GankitError
+from gankit.interrupts import deferred
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +148,7 @@ def _open_partial(partial: Path, shape: tuple[int, ...], source: Path) -> tuple[
         images = np.load(partial / IMAGES_FILE, mmap_mode="r+")
         status = np.load(partial / STATUS_FILE, mmap_mode="r+")
         if images.shape == shape and status.shape == shape[:1]:
+            _reserve_blocks(partial / IMAGES_FILE, source, remove=None)
             return images, status
     except (OSError, ValueError, EOFError):  # none yet, or cut short while it was being created
         pass
@@ -160,7 +163,29 @@ def _open_partial(partial: Path, shape: tuple[int, ...], source: Path) -> tuple[
                           "(set GANKIT_CACHE_DIR to a larger disk; data.image_size makes them smaller)")
     status = np.lib.format.open_memmap(partial / STATUS_FILE, mode="w+", dtype=np.uint8, shape=shape[:1])
     images = np.lib.format.open_memmap(partial / IMAGES_FILE, mode="w+", dtype=np.uint8, shape=shape)
+    _reserve_blocks(partial / IMAGES_FILE, source, remove=partial)
     return images, status
+
+
+def _reserve_blocks(path: Path, source: Path, remove: Path | None) -> None:
+    """Allocate the mapped file's disk blocks now: a write through a memory map into a sparse file on a full disk kills
+    the process (SIGBUS), where allocating fails with ENOSPC. `remove` goes when there is no room."""
+    if not hasattr(os, "posix_fallocate"):  # not on macOS or Windows: the free-space check alone guards them
+        return
+    fd = os.open(path, os.O_RDWR)
+    size = os.fstat(fd).st_size
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            return  # a file system that cannot allocate ahead (EOPNOTSUPP, EINVAL): go on as before
+        if remove is not None:
+            shutil.rmtree(remove, ignore_errors=True)
+        raise GankitError(f"{source}: no space left in the cache {path.parent.parent} for its decoded images "
+                          f"({size / 2**30:.2f} GiB); free some, or set GANKIT_CACHE_DIR to a larger "
+                          "disk") from None
+    finally:
+        os.close(fd)
 
 
 def free_disk_bytes(path: Path) -> int:
@@ -194,16 +219,27 @@ def _decode_into(images: np.ndarray, status: np.ndarray, source: Path, todo: dic
             for chunk in chunks:
                 store(_decode_chunk(chunk, mode, size))
             return
-        with ProcessPoolExecutor(workers, mp_context=_pool_context()) as pool:
+        # the pool's bookkeeping runs under deferred(): a signal raised inside it can leave its locks held and the
+        # process hanging at exit; between its calls (reading files, storing results) a signal stops the decode
+        with deferred():
+            pool = ProcessPoolExecutor(workers, mp_context=_pool_context())
+        try:
             for chunk in chunks:
-                running.add(pool.submit(_decode_chunk, chunk, mode, size))
+                with deferred():
+                    running.add(pool.submit(_decode_chunk, chunk, mode, size))
                 if len(running) >= 2 * workers:  # bounded: the reader never runs far ahead of the decoders
-                    finished, running = wait(running, return_when=FIRST_COMPLETED)
+                    with deferred():
+                        finished, running = wait(running, return_when=FIRST_COMPLETED)
                     for future in finished:
                         store(future.result())
-            for future in running:
-                store(future.result())
-            running.clear()
+            for future in list(running):
+                with deferred():
+                    result = future.result()
+                store(result)
+                running.discard(future)
+        finally:
+            with deferred():
+                pool.shutdown(wait=True, cancel_futures=True)
     except BaseException:
         # interrupted: keep what the pool finished, so that the next decode does not redo it
         for future in running:

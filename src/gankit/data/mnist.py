@@ -24,6 +24,7 @@ from gankit.data.imageset import ImageSet
 from gankit.data.locate import cache_dir, download_dir
 from gankit.data.sources import DATASETS, Dataset
 from gankit.errors import GankitError
+from gankit.files import temporary_beside
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ def _unpack(tv_folder: str, sources: dict[str, Path]) -> Path:
         target = raw / filename
         if target.exists():
             continue
-        tmp = target.with_suffix(f".tmp{os.getpid()}")
+        tmp = temporary_beside(target)
         try:
             opener = gzip.open if path.suffix == ".gz" else open
             with opener(path, "rb") as src, open(tmp, "wb") as dst:

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from gankit.checkpoint import torch_save
 from gankit.config import DataConfig
 from gankit.data import ImageSet, load_images
 from gankit.data.locate import cache_dir
@@ -67,7 +68,7 @@ def load_evaluator(dataset: str, data_dir: Path | None, *, progress: bool = True
     net, info = train_evaluator(dataset, train, _real(dataset, data_dir, train=False), progress=progress)
     ensure_parent(path)
     state = {"weights": net.state_dict(), "mean": float(net.mean), "std": float(net.std), "info": info}
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    atomic_write(path, lambda tmp: torch_save(state, tmp))
     return net.eval(), info
 
 

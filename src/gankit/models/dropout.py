@@ -34,6 +34,7 @@ def drop_threshold(p: float) -> int:
     return round(p * 65536)
 
 
+@torch.compiler.disable  # numpy's uint64 arithmetic is not traceable: under torch.compile the mask is made eagerly
 def dropout_mask(shape: torch.Size | tuple[int, ...], p: float, dtype: torch.dtype, key: int | None = None) -> torch.Tensor:
     """A mask of `shape`: 1/(1-p) with probability 1 - p, else 0, independently per element.
 

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gankit")
 
-MAX_CONNECTIONS = 32  # beyond this the server answers 503 at once rather than queueing work
+MAX_REQUESTS = 32  # requests worked on at once; beyond this the server answers 503 at once rather than queueing work
+MAX_CONNECTIONS = 512  # open connections, idle ones included; beyond this every request gets 503
+HEAD_TIMEOUT = 10.0  # seconds a connection has to send a whole request head after opening or after its last answer
 
 
 def make_server(run_path: Path | str, *, checkpoint: Path | str | None = None, host: str = "127.0.0.1",
@@ -28,6 +30,7 @@ def make_server(run_path: Path | str, *, checkpoint: Path | str | None = None, h
         import uvicorn
 
         from gankit.serve.app import create_app
+        from gankit.serve.protocol import RequestHeadDeadline
     except ImportError:
         raise GankitError("gankit serve needs its extra: pip install 'gankit[serve]'") from None
     from gankit.run import load_run
@@ -35,8 +38,11 @@ def make_server(run_path: Path | str, *, checkpoint: Path | str | None = None, h
 
     playground = Playground(load_run(run_path), checkpoint, raw=raw)
     sock = _bind(host, port)
-    app = create_app(playground, allowed_hosts=_allowed_hosts(host))
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, limit_concurrency=MAX_CONNECTIONS)
+    app = create_app(playground, allowed_hosts=_allowed_hosts(host), max_requests=MAX_REQUESTS)
+    # idle and slow connections are closed after HEAD_TIMEOUT and count only against the larger MAX_CONNECTIONS, so a
+    # client that opens many and sends nothing cannot keep real requests out
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, limit_concurrency=MAX_CONNECTIONS,
+                            http=RequestHeadDeadline.with_timeout(HEAD_TIMEOUT))
     return uvicorn.Server(config), sock
 
 

@@ -7,7 +7,7 @@
     GET /api/generator.onnx    the generator as ONNX
 
 A bad request gets status 400 and {"error": "one line"}, a failure 500 and its one line (the
-traceback goes to the server's log only). Requests must name this machine (Host header) unless
+traceback goes to the server's log only), a request beyond the number worked on at once 503. Requests must name this machine (Host header) unless
 the server listens beyond it, so a web page elsewhere cannot reach it through DNS rebinding.
 """
 
@@ -33,7 +33,7 @@ from gankit.serve.playground import Playground
 log = logging.getLogger("gankit")
 
 
-def create_app(playground: Playground, allowed_hosts: list[str]) -> Starlette:
+def create_app(playground: Playground, allowed_hosts: list[str], max_requests: int) -> Starlette:
     page = (resources.files("gankit.serve") / "page.html").read_text()
 
     def index(request: Request) -> Response:
@@ -58,7 +58,29 @@ def create_app(playground: Playground, allowed_hosts: list[str]) -> Starlette:
 
     routes = [Route("/", index), *(Route(f"/api/{path}", _answer(handler)) for path, handler in
                                    (("info", info), ("samples", samples), ("walk", walk), ("generator.onnx", onnx)))]
-    return Starlette(routes=routes, middleware=[Middleware(HostCheck, allowed_hosts=allowed_hosts)])
+    return Starlette(routes=routes, middleware=[Middleware(RequestLimit, limit=max_requests),
+                                               Middleware(HostCheck, allowed_hosts=allowed_hosts)])
+
+
+class RequestLimit:
+    """Answers 503 and one JSON line at once while `limit` requests are being worked on, rather than queueing work."""
+
+    def __init__(self, app: ASGIApp, limit: int):
+        self.app, self.limit, self.active = app, limit, 0  # one event loop: no lock needed around the count
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.active >= self.limit:
+            busy = JSONResponse({"error": f"busy: {self.limit} requests are being answered; try again"}, status_code=503)
+            await busy(scope, receive, send)
+            return
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
 
 
 class HostCheck:

@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 
 from gankit.errors import GankitError
+from gankit.rundir import JOB_MARK
 
 if TYPE_CHECKING:
     from gankit.config import TrainConfig
@@ -53,7 +54,6 @@ def restarted() -> bool:
     return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
 
 
-JOB_MARK = ".torchrun-job"  # in a run folder: the torchrun job that created it
 
 
 def job_id() -> str | None:

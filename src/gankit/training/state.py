@@ -96,7 +96,7 @@ def restore_state(state: TrainingState, checkpoint: dict[str, Any], source: str)
             saved = checkpoint["rng"].get("cuda_device", checkpoint["rng"]["cuda"][0])
             torch.cuda.set_rng_state(saved, device)
         state.epoch = int(checkpoint["epoch"])
-    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise GankitError(f"{source} does not fit this run: {str(exc).splitlines()[0][:200]}") from None
 
 

@@ -40,7 +40,8 @@ class GANStep:
         # the forwards whose backward updates a net; under torchrun its DistributedDataParallel wrapper (see
         # `distributed_nets`): D's is used in D's step only, so G's step, which goes through the bare D with D's
         # weights frozen, reduces none of D's gradients, and each update's backward all-reduces its own net's once
-        self.G_update, self.D_update = G_update or G, D_update or D
+        self.G_update = G if G_update is None else G_update  # not `or`: a compiled module's truth is its len()
+        self.D_update = D if D_update is None else D_update
         self.world = world
         self.d_updates: int | None = None  # D's updates so far: lazy penalties and each rank's own random stream go by it
         self.device, self.precision = device, precision

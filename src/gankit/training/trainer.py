@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gankit.checkpoint import list_checkpoints, newest_checkpoint
-from gankit.config import Config, check_resume, short
+from gankit.checkpoint import check_records_agree, list_checkpoints, newest_checkpoint
+from gankit.config import Config, check_resume, maths_change, short, validate
 from gankit.data import ImageSet, load_images
 from gankit.data.locate import resolve_data_dir
 from gankit.data.placement import place_images
@@ -120,7 +118,7 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
                       in_memory=not data.mapped)
     except BaseException as exc:
         if world.main and not resume and not list_checkpoints(run.checkpoints):
-            _discard(run, new_folder)  # nothing worth keeping: the same command can run again
+            run.discard(remove_folder=new_folder)  # nothing worth keeping: the same command can run again
         if lost_partner(exc, world):
             raise GankitError(f"process {world.rank} of {world.size} lost the others (one failed or was stopped; "
                               f"torchrun's --max-restarts resumes the run from its last checkpoint): "
@@ -142,6 +140,9 @@ def _fill_classes(config: Config, data: ImageSet) -> None:
         raise GankitError(f"model.conditioning {config.model.conditioning} needs class labels, and {data.source} has "
                           "none: give a class-per-folder tree (cat/001.png, dog/002.png, ...)")
     m, names = config.model, list(data.classes)
+    if len(names) < 2:
+        raise GankitError(f"model.conditioning {config.model.conditioning} needs at least 2 classes, and {data.source} "
+                          f"has {len(names)} ({short(names)}); train an unconditional preset on it instead")
     if m.num_classes and m.num_classes != len(names):
         raise GankitError(f"model.num_classes is {m.num_classes}, but {data.source} has {len(names)} classes")
     if config.data.classes is not None and config.data.classes != names:  # a resumed run's data must mean the same
@@ -162,6 +163,7 @@ def _resolve_config(config: Config | None, run: RunDir, resume: bool) -> Config:
             config.data.classes = stored.data.classes
         if not config.model.num_classes:
             config.model.num_classes = stored.model.num_classes
+        validate(config)
         check_resume(stored, config)
         if config.train.lr_decay == "linear" and config.train.epochs != stored.train.epochs:
             log.warning("train.epochs %d -> %d: the linear learning-rate decay now spans %d epochs, so the rate "
@@ -175,22 +177,20 @@ def _resolve_config(config: Config | None, run: RunDir, resume: bool) -> Config:
     if run.path.exists() and (not run.path.is_dir() or any(run.path.iterdir())):
         raise GankitError(f"{run.path} already holds files that are not a gankit run; choose a new or empty run_dir",
                           option="run_dir")
-    return copy.deepcopy(config)
+    config = copy.deepcopy(config)
+    validate(config)  # a Config built in Python is checked as a file is, before any folder exists
+    return config
 
 
-def _discard(run: RunDir, new_folder: bool) -> None:
-    """Undo a new run that failed before its first checkpoint: its whole folder if this run made it,
-    else what it wrote into the empty folder it was given (the folder stays)."""
-    run.unlock()
-    if new_folder:
-        shutil.rmtree(run.path, ignore_errors=True)
-        return
-    for entry in run.path.iterdir():  # the folder was empty when the run began: all of this is the run's
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                entry.unlink()
+def _check_config_agrees(run: RunDir, config: Config, checkpoint: dict, source: str) -> None:
+    """Refuse a resume whose config (config.yaml, edited say, and the command's changes) differs from the config the
+    checkpoint was trained with in anything but how long the run goes and what it writes."""
+    saved = checkpoint.get("config")
+    change = maths_change(saved, config.to_dict()) if isinstance(saved, dict) else None
+    if change:
+        key, trained, wanted = change
+        raise GankitError(f"{key} is {short(wanted)} in {run.config_path}, but {source} was trained with "
+                          f"{short(trained)}: put it back to resume the run, or start a new run")
 
 
 def _restore(run: RunDir, state: TrainingState, world: World) -> None:
@@ -198,11 +198,15 @@ def _restore(run: RunDir, state: TrainingState, world: World) -> None:
     checkpoint, source = on_main(world, lambda: newest_checkpoint(run))
     record = None
     if checkpoint is not None:
-        restore_state(state, checkpoint, source)
+        restore_state(state, checkpoint, source)  # refuses another model's checkpoint
         record = checkpoint.get("record")
+        _check_config_agrees(run, state.config, checkpoint, source)
+    on_main(world, lambda: check_records_agree(run, checkpoint, source))
+    if checkpoint is not None:
         log.info("resuming %s after epoch %d", run.path, state.epoch)
     else:
         log.info("%s has no checkpoint yet: starting it from epoch 1", run.path)
     if world.main:
+        run.ensure_folders()
         run.keep_metrics_through(state.epoch, record)
         run.save_config(state.config)
