@@ -320,3 +320,91 @@ def test_a_run_whose_config_yaml_is_broken_says_so_in_every_command(tmp_path, ca
         assert main(args) == 2, args
         assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
             f"gankit: error: {run / 'config.yaml'}: model.num_classes must be 0"), args
+
+
+def test_too_few_samples_for_a_metric_are_refused_naming_it(tmp_path, capsys):
+    run = tmp_path / "run"
+    train_tiny(MNIST_DIR, run, "train.epochs=1")
+    assert main(["eval", str(run), "--n", "3"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "gankit: error: --n must be at least 4 (metric pr needs them), got 3"
+    assert main(["train", "seed-gan-mnist", "--out", str(tmp_path / "new"), "--eval-every", "1",
+                 "--set", "output.eval_n=3"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "gankit: error: output.eval_n must be at least 4 (metric pr needs them), got 3")
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("config", ["deep", "huge"])
+def test_a_config_too_deep_or_too_large_is_refused_at_once(tmp_path, capsys, config):
+    path = tmp_path / f"{config}.yaml"
+    path.write_text("train:\n  lr_g: " + "[" * 5000 + "]" * 5000 + "\n" if config == "deep" else "a" * 2_000_000)
+    assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"gankit: error: config {path} is not valid YAML: values nested deeper than 8 levels are not accepted in a "
+        "gankit config" if config == "deep" else
+        f"gankit: error: config {path} has 2,000,000 bytes; a gankit config has at most 1,048,576")
+
+
+def _with_chunk_changed(png: bytes, kind: bytes, change) -> bytes:
+    """The PNG with one chunk's data changed by `change` and its CRC made right again, so that only decoding can tell."""
+    import struct
+    import zlib
+
+    at = png.index(kind)
+    length = struct.unpack(">I", png[at - 4:at])[0]
+    data = change(png[at + 4:at + 4 + length])
+    chunk = kind + data
+    return png[:at - 4] + struct.pack(">I", len(data)) + chunk + struct.pack(">I", zlib.crc32(chunk)) + png[at + 8 + length:]
+
+
+@pytest.mark.parametrize("damage", ["corrupt compressed data", "a huge header"])
+def test_report_leaves_out_a_grid_that_only_decoding_shows_is_damaged(tmp_path, capsys, caplog, damage):
+    import struct
+
+    run = tmp_path / "run"
+    train_tiny(MNIST_DIR, run, "train.epochs=1")
+    grid = run / "grids" / "epoch-0001.png"
+    png = grid.read_bytes()
+    if damage == "corrupt compressed data":
+        png = _with_chunk_changed(png, b"IDAT", lambda d: d[:2] + bytes(b ^ 0x55 for b in d[2:40]) + d[40:])
+    else:
+        png = _with_chunk_changed(png, b"IHDR", lambda d: struct.pack(">II", 12000, 12000) + d[8:])
+    grid.write_bytes(png)
+    assert main(["report", str(run), "--out", str(tmp_path / "page.html")]) == 0
+    assert f"{grid} is" in caplog.text and "left out of the report" in caplog.text
+    assert (tmp_path / "page.html").is_file()
+
+
+def test_a_damaged_cached_evaluator_is_trained_again_not_a_traceback(tmp_path, monkeypatch, caplog):
+    from gankit import evaluators
+
+    monkeypatch.setenv("GANKIT_CACHE_DIR", str(tmp_path / "cache"))
+    path = evaluators._cache_path("mnist", evaluators._real("mnist", MNIST_DIR, train=True))
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a weights file")
+    trained = []
+
+    def quick(dataset, train, test, **options):  # stands in for the minutes of real training
+        trained.append(dataset)
+        return evaluators._build(dataset, 0.1307, 0.3081), {"test_accuracy": 0.0}
+
+    monkeypatch.setattr(evaluators, "train_evaluator", quick)
+    net, info = evaluators.load_evaluator("mnist", MNIST_DIR, progress=False)
+    assert trained == ["mnist"] and info == {"test_accuracy": 0.0}
+    assert f"the cached mnist evaluator {path} is damaged (UnpicklingError): training it again" in caplog.text
+    assert evaluators.load_evaluator("mnist", MNIST_DIR, progress=False)[1] == info  # the new one is cached
+    assert trained == ["mnist"]
+
+
+def test_a_run_folder_inside_its_own_image_folder_is_refused(tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i in range(70):
+        Image.new("RGB", (32, 32), (i, 100, 200)).save(folder / f"{i:03d}.png")
+    assert main(["train", "dcgan-small-data", "--data-dir", str(folder), "--out", str(folder / "run")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"gankit: error: the run folder {folder / 'run'} is inside the data folder {folder}: its grids would be read "
+        "as training images; choose a run folder outside it")
+    assert sorted(p.name for p in folder.iterdir()) == [f"{i:03d}.png" for i in range(70)]

@@ -118,7 +118,8 @@ def test_eval_bad_input(run, tmp_path, capsys):
                                                           "generator is unconditional"),
         (["eval", str(run), "--features", "inception", "--inception-weights", str(tmp_path / "none.pth")],
          "Inception-v3 weights not found at"),
-        (["eval", str(run), "--n", "1"], "--n must be at least 2"),
+        (["eval", str(run), "--n", "1"], "--n must be at least 4 (metric pr needs them), got 1"),
+        (["eval", str(run), "--n", "1", "--metrics", "fid"], "--n must be at least 2 (metric fid needs them), got 1"),
         (["evaluator", "train", "svhn"], "invalid choice: 'svhn'"),
     ]
     capsys.readouterr()

@@ -15,6 +15,7 @@ from gankit.files import atomic_write
 log = logging.getLogger(__name__)
 
 FRAME_MS = 400  # each epoch's grid shows this long; the last one three times as long
+MAX_GRID_PIXELS = 4096 * 4096  # gankit's largest grid is far smaller; a larger "grid" would take gigabytes to show
 
 
 def grid_frames(grids: Path) -> list[tuple[int, Path]]:
@@ -26,8 +27,12 @@ def grid_frames(grids: Path) -> list[tuple[int, Path]]:
             continue
         try:
             with Image.open(path) as image:
-                image.verify()
-        except (OSError, SyntaxError, ValueError):
+                if image.width * image.height > MAX_GRID_PIXELS:
+                    log.warning("%s is %dx%d pixels, larger than any grid gankit writes: left out of the report and "
+                                "the animation", path, image.width, image.height)
+                    continue
+                image.load()  # decoded whole: verify() alone passes a PNG whose compressed data is corrupt
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
             log.warning("%s is damaged or not a PNG: left out of the report and the animation", path)
             continue
         found.append((int(number), path))

@@ -144,17 +144,33 @@ def load_preset(name: str) -> Config:
     return config_from_dict(yaml.safe_load(text), source=f"preset '{name}'")
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few kB; reading megabytes of YAML takes minutes and gigabytes
+MAX_CONFIG_DEPTH = 8  # a config nests sections, keys and lists: 3 levels
+
+
 class _NoAliasLoader(yaml.SafeLoader):
-    """YAML without anchors and aliases: a few hundred bytes of nested aliases expand to gigabytes."""
+    """YAML without anchors and aliases (a few hundred bytes of nested aliases expand to gigabytes) and not nested
+    deeper than a config can be (thousands of brackets exhaust Python's recursion)."""
+
+    depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             raise yaml.YAMLError("aliases (*name) are not accepted in a gankit config")
-        return super().compose_node(parent, index)
+        if self.depth >= MAX_CONFIG_DEPTH:
+            raise yaml.YAMLError(f"values nested deeper than {MAX_CONFIG_DEPTH} levels are not accepted in a gankit config")
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def load_config_file(path: Path) -> Config:
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise GankitError(f"config {path} has {path.stat().st_size:,} bytes; a gankit config has at most "
+                              f"{MAX_CONFIG_BYTES:,}")
         data = yaml.load(path.read_text(), Loader=_NoAliasLoader)  # noqa: S506  (a safe loader, aliases refused)
     except OSError as exc:
         raise GankitError(f"cannot read config {path}: {exc.strerror}") from None
@@ -286,7 +302,7 @@ def validate(config: Config) -> None:
     from gankit.augment import parse_policy
     from gankit.data import DATASETS
     from gankit.losses import LOSSES, build_loss
-    from gankit.metrics import EXTRACTORS, METRICS, check_applicable
+    from gankit.metrics import EXTRACTORS, METRICS, check_applicable, fewest_samples
     from gankit.models import ARCH_SIZES, ARCHS, ARCHS_CONDITIONING, CONDITIONING, SPECTRAL_NORM
 
     d, m, t, o = config.data, config.model, config.train, config.output
@@ -375,10 +391,11 @@ def validate(config: Config) -> None:
     _positive("output.keep_checkpoints", o.keep_checkpoints)
     if o.eval_every < 0:
         raise GankitError(f"output.eval_every must be >= 0, got {o.eval_every}")
-    if o.eval_n < 2:
-        raise GankitError(f"output.eval_n must be at least 2, got {o.eval_n}")
     for name in o.eval_metrics:
         _choice("output.eval_metrics", name, METRICS.names())
+    least, needing = fewest_samples(o.eval_metrics)
+    if o.eval_n < least:
+        raise GankitError(f"output.eval_n must be at least {least} (metric {needing} needs them), got {o.eval_n}")
     _choice("output.eval_features", o.eval_features, EXTRACTORS.names())
     _choice("output.sample_from", o.sample_from, SAMPLE_FROM)
     try:

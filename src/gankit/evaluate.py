@@ -15,7 +15,7 @@ from gankit.config import Config, short
 from gankit.data import load_images
 from gankit.data.locate import resolve_data_dir
 from gankit.errors import GankitError
-from gankit.metrics import EXTRACTORS, compute
+from gankit.metrics import EXTRACTORS, compute, fewest_samples
 from gankit.metrics.features import Extractor, FeatureSet
 from gankit.models import Generator
 from gankit.sampling import sample_images
@@ -38,8 +38,9 @@ class Scorer:
 def make_scorer(config: Config, *, n: int, metrics: list[str], features: str, data_dir: Path | None = None,
                 inception_weights: Path | None = None, progress: bool = True) -> Scorer:
     """Load (or train) the extractor and score a real training subset against the test split."""
-    if n <= 1:
-        raise GankitError(f"n must be at least 2, got {n}", option="n")
+    least, needing = fewest_samples(metrics)
+    if n < least:
+        raise GankitError(f"n must be at least {least} (metric {needing} needs them), got {n}", option="n")
     root = resolve_data_dir(data_dir, config.data.dir)
     extractor = EXTRACTORS[features](config.data.dataset, root, inception_weights, progress)
     data = dataclasses.replace(config.data, limit=None, dir=str(root) if root else None)
@@ -51,6 +52,8 @@ def make_scorer(config: Config, *, n: int, metrics: list[str], features: str, da
                 raise GankitError(f"{split.source} has the classes {short(split.classes)}, but the run was trained on "
                                   f"{short(config.data.classes)}: its class metrics would compare different classes")
     n_real = min(n, len(test), len(train))
+    if n_real < least:
+        raise GankitError(f"the real splits hold {n_real} images, and metric {needing} needs at least {least}")
     if n_real < n:
         log.warning("the real splits hold %d images: scoring with %d on each side", n_real, n_real)
     pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:n_real]

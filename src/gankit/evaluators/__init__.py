@@ -59,10 +59,15 @@ def load_evaluator(dataset: str, data_dir: Path | None, *, progress: bool = True
     train = _real(dataset, data_dir, train=True)
     path = _cache_path(dataset, train)
     if path.is_file():
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        net = _build(dataset, state["mean"], state["std"])
-        net.load_state_dict(state["weights"])
-        return net.eval(), state["info"]
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            net = _build(dataset, state["mean"], state["std"])
+            net.load_state_dict(state["weights"])
+            return net.eval(), state["info"]
+        except Exception as exc:  # noqa: BLE001 - a damaged file fails inside torch's readers in many ways
+            # gankit's own cache: what it wrote can be written again (nothing in the file is run: weights_only)
+            log.warning("the cached %s evaluator %s is damaged (%s): training it again", dataset, path,
+                        type(exc).__name__)
     log.info("training the %s evaluator once, %d epochs: about %d minutes on 2 CPU cores "
              "(cached afterwards at %s)", dataset, RECIPES[dataset].epochs, RECIPES[dataset].minutes, path)
     net, info = train_evaluator(dataset, train, _real(dataset, data_dir, train=False), progress=progress)

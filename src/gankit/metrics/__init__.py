@@ -18,7 +18,8 @@ from gankit.metrics import fid, kid, inception_score, prdc, classes, class_accur
 from gankit.metrics.features import EXTRACTORS, FeatureSet
 from gankit.metrics.registry import METRICS, quality_keys
 
-__all__ = ["EXTRACTORS", "METRICS", "applicable", "check_applicable", "compute", "parse_metrics", "quality_keys"]
+__all__ = ["EXTRACTORS", "METRICS", "applicable", "check_applicable", "compute", "fewest_samples", "parse_metrics",
+           "quality_keys"]
 
 
 def parse_metrics(text: str) -> list[str]:
@@ -47,6 +48,11 @@ def check_applicable(names: list[str], conditional: bool, features: str) -> None
         if metric.needs_evaluator and features != "evaluator":
             raise GankitError(f"metric {name} reads the data's classes from gankit's evaluator; it cannot use "
                               f"{features} features")
+
+
+def fewest_samples(names: list[str]) -> tuple[int, str]:
+    """The fewest images on each side that all the named metrics can score, and the metric that needs them."""
+    return max(((METRICS[name].min_samples, name) for name in names), default=(2, "fid"))
 
 
 def compute(names: list[str], real: FeatureSet, generated: FeatureSet) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gankit.checkpoint import check_records_agree, list_checkpoints, newest_checkpoint
 from gankit.config import Config, check_resume, maths_change, short, validate
-from gankit.data import ImageSet, load_images
+from gankit.data import DATASETS, ImageSet, load_images
 from gankit.data.locate import resolve_data_dir
 from gankit.data.placement import place_images
 from gankit.device import check_precision, resolve_device
@@ -63,6 +63,9 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
     config = on_main(world, lambda: _resolve_config(config, run, resume))
     root = resolve_data_dir(data_dir, config.data.dir)
     config.data.dir = str(root) if root is not None else None  # remembered: later commands need no data_dir
+    if root is not None and DATASETS[config.data.dataset].needs_dir and run.path.resolve().is_relative_to(root.resolve()):
+        raise GankitError(f"the run folder {run.path} is inside the data folder {root}: its grids would be read as "
+                          "training images; choose a run folder outside it", option="run_dir")
     device = device_for(resolve_device(config.train.device), world)
     check_precision(config.train.precision, device)
     if (not resume and config.train.loss == "wgan" and not config.train.gp_lambda and config.model.spectral_norm == "none"
