@@ -86,9 +86,15 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 def _corrupt(path: Path, reason: str) -> GankitError:
     """The refusal of an unreadable checkpoint, naming an older one beside it that can be used instead."""
-    older = [p for p in list_checkpoints(path.parent) if p.name < path.name] if NAME.match(path.name) else []
+    epoch = _epoch_of(path)
+    older = [p for p in list_checkpoints(path.parent) if epoch is not None and _epoch_of(p) < epoch]
     instead = f"; {older[-1].name} beside it is untouched: move this one aside to use that one" if older else ""
     return GankitError(f"checkpoint {path} is corrupt or unsafe to load ({reason}){instead}")
+
+
+def _epoch_of(path: Path) -> int | None:
+    match = NAME.match(path.name)
+    return int(match.group(1)) if match else None
 
 
 def _first_sentence(text: str, limit: int = 160) -> str:
@@ -102,7 +108,7 @@ def list_checkpoints(folder: Path) -> list[Path]:
     """The folder's checkpoints, oldest epoch first."""
     if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := NAME.match(p.name))]
+    found = [(epoch, p) for p in folder.iterdir() if (epoch := _epoch_of(p)) is not None]
     return [p for _, p in sorted(found)]
 
 
