@@ -408,3 +408,29 @@ def test_a_run_folder_inside_its_own_image_folder_is_refused(tmp_path, capsys):
         f"gankit: error: the run folder {folder / 'run'} is inside the data folder {folder}: its grids would be read "
         "as training images; choose a run folder outside it")
     assert sorted(p.name for p in folder.iterdir()) == [f"{i:03d}.png" for i in range(70)]
+
+
+@pytest.mark.parametrize("setting", ["model.g_hidden=[100000000]", "model.noise_dim=1000000000"])
+def test_nets_that_cannot_fit_in_memory_are_refused_before_any_weight(tmp_path, capsys, setting):
+    assert main(["train", "seed-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(tmp_path / "run"),
+                 "--set", setting]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("gankit: error: the model has ") and last.endswith("GiB of cpu memory here; choose smaller "
+                                                                             "model widths"), last
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_memory_check_leaves_the_weights_a_seed_gives_unchanged():
+    import torch
+
+    from conftest import tiny_config
+    from gankit.models import build_models
+    from gankit.training.state import check_fits
+
+    config = tiny_config()
+    torch.manual_seed(0)
+    check_fits(config, torch.device("cpu"), 2**40)
+    checked = build_models(config)[0].state_dict()
+    torch.manual_seed(0)
+    plain = build_models(config)[0].state_dict()
+    assert all(torch.equal(checked[key], plain[key]) for key in plain)

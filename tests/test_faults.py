@@ -160,7 +160,7 @@ def test_signals_at_random_moments_keep_the_run_whole_and_resume_matches_an_unin
     run = tmp_path / "killed"
     rng = random.Random(7)
     kills = 0
-    for _ in range(8):
+    for _ in range(6):
         # a run killed before it wrote its config is started afresh, as a user would
         cmd = [sys.executable, "-m", "gankit", "train", "--resume", "--out", str(run)] \
             if (run / "config.yaml").exists() else [*base, "--out", str(run)]
@@ -474,3 +474,23 @@ def test_an_edited_config_yaml_is_refused_on_resume(mnist_dir, tmp_path, capsys,
         f"{load_checkpoint(run / 'checkpoints' / 'epoch-0001.pt')['config']['train'][key]!r}: put it back to resume "
         "the run, or start a new run")
     assert _epochs(run) == [1]
+
+
+def test_temporary_files_never_follow_a_link_planted_beside_the_target(tmp_path, monkeypatch):
+    from gankit import files
+
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    (tmp_path / ".out.txt.planted.tmp").symlink_to(victim)  # where a guessable temporary name would be
+    tokens = iter(["planted", "fresh", "another"])
+    monkeypatch.setattr(files.secrets, "token_hex", lambda n: next(tokens))
+    files.atomic_write_text(tmp_path / "out.txt", "new")
+    assert victim.read_text() == "precious" and (tmp_path / "out.txt").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.txt.planted.tmp", "out.txt", "victim"]
+
+    def disk_full(tmp):
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(GankitError, match="cannot write .*other.txt: No space left on device"):
+        files.atomic_write(tmp_path / "other.txt", disk_full)  # and leaves no temporary behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.txt.planted.tmp", "out.txt", "victim"]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,29 +30,21 @@ def atomic_write(path: Path, write: Callable[[Path], None], *, durable: bool = F
 
 
 def temporary_beside(path: Path, *, folder: bool = False) -> Path:
-    """A new empty file (or folder) beside `path` under an unpredictable name, created exclusively, so that nothing
-    planted there beforehand (a link to another file, say) is followed; readable as a file made with open() would be."""
-    prefix, parent = f".{path.name}.", path.parent
-    try:
-        if folder:
-            made = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent))
-            os.chmod(made, 0o777 & ~_umask())
-            return made
-        fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=parent)
+    """A new empty file (or folder) beside `path` under an unpredictable name, created exclusively (O_EXCL), so that
+    nothing planted there beforehand (a link to another file, say) is followed; its permissions are those open() gives."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
         try:
-            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it private; the finished file is an ordinary one
-        finally:
-            os.close(fd)
-        return Path(name)
-    except OSError as exc:
-        raise GankitError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-@functools.cache
-def _umask() -> int:
-    mask = os.umask(0o022)  # read by setting it, and put back at once
-    os.umask(mask)
-    return mask
+            if folder:
+                tmp.mkdir(0o777)
+            else:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue  # taken (by chance, or planted): another name
+        except OSError as exc:
+            raise GankitError(f"cannot write {path}: {exc.strerror or exc}") from None
+    raise GankitError(f"cannot write {path}: no free temporary name beside it")
 
 
 def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:

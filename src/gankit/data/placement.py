@@ -49,10 +49,15 @@ def memory_budget(gigabytes: float, device: torch.device) -> int:
     """Bytes `data.in_memory auto` may hold: the given GiB, else half the machine's memory (a quarter of the GPU's)."""
     if gigabytes:
         return int(gigabytes * 2**30)
+    return device_memory(device) // (4 if device.type == "cuda" else 2)
+
+
+def device_memory(device: torch.device) -> int:
+    """All the memory of `device`, in bytes: the GPU's, or the machine's (taken as 8 GiB where it cannot be read)."""
     if device.type == "cuda":
-        return torch.cuda.get_device_properties(device).total_memory // 4
+        return torch.cuda.get_device_properties(device).total_memory
     try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):  # no sysconf (Windows)
         return 8 * 2**30
 

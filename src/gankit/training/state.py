@@ -33,6 +33,20 @@ class TrainingState:
         return self.G_ema if self.G_ema is not None and self.config.output.sample_from == "ema" else self.G
 
 
+def check_fits(config: Config, device: torch.device, memory: int) -> None:
+    """Refuse, before any weight is allocated, nets whose weights, gradients and Adam's two moments (and G's moving
+    average) alone exceed `memory` bytes of `device`: the nets are built on the meta device, which allocates nothing."""
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):  # the same weights afterwards: no draw is kept
+        G, D = build_models(config)
+    values = [sum(p.numel() for p in net.parameters()) for net in (G, D)]
+    copies_of_g = 4 + (1 if config.train.ema_decay else 0)
+    needed = 4 * (copies_of_g * values[0] + 4 * values[1])  # float32 bytes
+    if needed > memory:
+        raise GankitError(f"the model has {values[0]:,} parameters in G and {values[1]:,} in D: with their gradients "
+                          f"and Adam's moments they take {needed / 2**30:.1f} GiB, more than the {memory / 2**30:.1f} "
+                          f"GiB of {device.type} memory here; choose smaller model widths")
+
+
 def new_state(config: Config, device: torch.device) -> TrainingState:
     """Fresh nets and optimisers; the seed fixes weights, noise, dropout and shuffling."""
     torch.manual_seed(config.train.seed)

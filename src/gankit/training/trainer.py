@@ -11,7 +11,7 @@ from gankit.checkpoint import check_records_agree, list_checkpoints, newest_chec
 from gankit.config import Config, check_resume, maths_change, short, validate
 from gankit.data import DATASETS, ImageSet, load_images
 from gankit.data.locate import resolve_data_dir
-from gankit.data.placement import place_images
+from gankit.data.placement import device_memory, place_images
 from gankit.device import check_precision, resolve_device
 from gankit.errors import GankitError
 from gankit.evaluate import make_scorer
@@ -24,7 +24,7 @@ from gankit.training.callbacks import Callback, default_callbacks
 from gankit.training.distributed import (World, barrier, check_options, device_for, join, local_main_first,
                                          lost_partner, made_by_this_job, mark_job, on_main, restarted)
 from gankit.training.loop import fit
-from gankit.training.state import TrainingState, new_state, restore_state
+from gankit.training.state import TrainingState, check_fits, new_state, restore_state
 from gankit.training.step import GANStep, Penalty
 
 log = logging.getLogger("gankit")
@@ -96,6 +96,7 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
         metrics = [*metrics, *(m for m in applicable(True, o.eval_features) if m not in applicable(False) + metrics)]
     scorer = make_scorer(config, n=o.eval_n, metrics=metrics, features=o.eval_features,
                          progress=o.progress) if o.eval_every and world.main else None
+    check_fits(config, device, device_memory(device))
     state = new_state(config, device)
     if config.train.batch_size < 2 and (has_batch_norm(state.G) or has_batch_norm(state.D)):
         raise GankitError(f"train.batch_size must be at least 2 for model.arch {config.model.arch}: batch norm needs "
