@@ -434,3 +434,16 @@ def test_the_memory_check_leaves_the_weights_a_seed_gives_unchanged():
     torch.manual_seed(0)
     plain = build_models(config)[0].state_dict()
     assert all(torch.equal(checked[key], plain[key]) for key in plain)
+
+
+def test_a_sample_grid_too_large_for_one_picture_is_refused_before_sampling(tmp_path, capsys):
+    run = tmp_path / "run"
+    train_tiny(MNIST_DIR, run, "train.epochs=1")
+    assert main(["sample", str(run), "--n", "16385"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "gankit: error: a grid holds at most 16,384 images, and --n is 16,385: write them with --format files or npy")
+    assert not (run / "samples").exists()
+    assert main(["sample", str(run), "--n", "16385", "--format", "npy", "--out", str(tmp_path / "many.npy")]) == 0
+    import numpy as np
+
+    assert np.load(tmp_path / "many.npy").shape == (16385, 28, 28, 1)

@@ -26,7 +26,7 @@ FLAGS = {"data_dir": "--data-dir", "run_dir": "--out", "resume": "--resume", "n"
          "train.on_nan": "--on-nan", "train.precision": "--precision", "train.device": "--device",
          "output.tensorboard": "--tensorboard", "override": "--set", "force": "--force", "class": "--class",
          "port": "--port", "train.batch_size": "--batch-size",
-         "train.compile": "--compile"}
+         "train.compile": "--compile", "format": "--format"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -258,7 +258,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from gankit.outputs import write_samples
+    from gankit.outputs import check_sample_format, write_samples
 
     run = _run(args)
     checkpoint = run.checkpoint(args.checkpoint)
@@ -271,11 +271,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if n <= 0 or n % classes:
             raise GankitError(f"--n {n} does not split into one row per class: give a positive multiple of {classes}")
         per_row, mark = n // classes, "-classes"
+        check_sample_format(n, args.format)
         images = run.sample_classes(per_row, seed=args.seed, checkpoint=checkpoint, raw=args.raw)
     else:
         n = args.n if args.n is not None else 64
         if args.label is not None:
             mark = f"-class{run.class_index(args.label)}"
+        check_sample_format(n, args.format)
         images = run.sample(n, seed=args.seed, checkpoint=checkpoint, raw=args.raw, label=args.label)
     default = args.run / "samples" / f"{checkpoint.stem}{_raw(args)}{mark}-seed{args.seed}-n{n}{SUFFIXES[args.format]}"
     print(write_samples(images, args.out or default, args.format, force=args.force or args.out is None, nrow=per_row))

@@ -16,6 +16,14 @@ from gankit.files import atomic_write, check_new, ensure_parent, temporary_besid
 from gankit.plots import grid_image, save_grid
 
 WALK_FRAME_MS = 120
+MAX_GRID_IMAGES = 16384  # one PNG grid (128 x 128 images); more are written as files or .npy
+
+
+def check_sample_format(n: int, fmt: str) -> None:
+    """Refuse, before any image is made, a grid too large to be one picture (its RGB canvas would take gigabytes)."""
+    if fmt == "grid" and n > MAX_GRID_IMAGES:
+        raise GankitError(f"a grid holds at most {MAX_GRID_IMAGES:,} images, and n is {n:,}: write them with format "
+                          "files or npy", option=("n", "format"))
 
 
 def write_samples(images: torch.Tensor, out: Path, fmt: str, *, force: bool = False, nrow: int | None = None) -> Path:

@@ -51,12 +51,12 @@ def sample_images(G: Generator, n: int | None = None, *, seed: int = 0, noise: t
     elif G.num_classes:
         labels = G.sample_labels(noise.shape[0], generator=generator, device="cpu")
     device = next(G.parameters()).device
-    parts = []
+    images = torch.empty((noise.shape[0], *G.image_shape), dtype=torch.uint8)  # filled in place: no second copy
     for start in range(0, noise.shape[0], BATCH):
         z = noise[start:start + BATCH].to(device)
         y = labels[start:start + BATCH].to(device) if labels is not None else None
-        parts.append(to_uint8(G.sample(z.shape[0], noise=z, labels=y), G.value_range).cpu())
-    return torch.cat(parts)
+        images[start:start + z.shape[0]] = to_uint8(G.sample(z.shape[0], noise=z, labels=y), G.value_range).cpu()
+    return images
 
 
 def check_labels(G: Generator, labels: torch.Tensor, n: int) -> None:
