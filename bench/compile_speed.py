@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import torch
+
 
 def train(preset: str, data_dir: Path, out: Path, epochs: int, limit: int, compiled: bool) -> list[dict]:
     """The records of one fresh `gankit train` run."""
@@ -55,11 +57,10 @@ def main() -> None:
                 print(f"repeat {repeat} {'compiled' if compiled else 'eager   '}: "
                       f"{speeds[compiled][-1]:.0f} img/s after epoch 1, epoch 1 {first_epoch[compiled][-1]:.1f} s, "
                       f"final d_loss {last[compiled][0]:.4f} g_loss {last[compiled][1]:.4f}", flush=True)
-            drift.append(max(abs(a - b) / abs(a) for a, b in zip(last[False], last[True])))
+            drift.append(max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(last[False], last[True])))
     eager, compiled = statistics.median(speeds[False]), statistics.median(speeds[True])
     cost = statistics.median(first_epoch[True]) - statistics.median(first_epoch[False])
-    print(f"{args.preset}, {args.limit} images an epoch, {args.repeats} repeats, torch "
-          f"{__import__('torch').__version__}:")
+    print(f"{args.preset}, {args.limit} images an epoch, {args.repeats} repeats, torch {torch.__version__}:")
     print(f"  eager {eager:.0f} img/s, compiled {compiled:.0f} img/s (median of epochs 2-{args.epochs}): "
           f"compiled / eager = {compiled / eager:.2f}")
     print(f"  compiling costs the first epoch {cost:.1f} s more; final losses differ by at most "

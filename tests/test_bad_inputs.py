@@ -199,7 +199,7 @@ def test_a_users_files_are_not_replaced_without_force(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["sample", "{run}", "--n", "1000000000"], "--n 1000000000 asks for 1,000,000,000 images of 784 bytes; at most 2,739,"),
+    (["sample", "{run}", "--n", "1000000000", "--format", "npy"], "--n 1000000000 asks for 1,000,000,000 images of 784 bytes; at most 2,739,"),
     (["interpolate", "{run}", "--steps", "100000000"], "pairs 8 x steps 100000000 asks for 800,000,000 images"),
 ])
 def test_huge_requests_are_refused_before_allocating(tmp_path, capsys, args, words):
@@ -447,3 +447,17 @@ def test_a_sample_grid_too_large_for_one_picture_is_refused_before_sampling(tmp_
     import numpy as np
 
     assert np.load(tmp_path / "many.npy").shape == (16385, 28, 28, 1)
+
+
+def test_a_config_built_in_python_may_use_paths_and_tuples():
+    from pathlib import Path
+
+    from conftest import tiny_config
+    from gankit.config import validate
+
+    config = tiny_config()
+    config.data.dir, config.model.g_hidden = Path("/somewhere"), (16, 16)
+    validate(config)
+    assert config.data.dir == "/somewhere" and config.model.g_hidden == [16, 16]
+    config.output.eval_n = 2  # unused while the run does not score (older run folders hold such values)
+    validate(config)

@@ -50,8 +50,11 @@ def torch_save(state: Any, path: Path) -> None:
 
 
 class _KeepingWriteErrors:
-    def __init__(self, f: BinaryIO):
-        self.f, self.error = f, None
+    """A file's writer that remembers the OSError of a failed write, which torch's writer turns into another error."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.error: OSError | None = None
 
     def write(self, data: bytes) -> int:
         try:
@@ -72,10 +75,14 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise GankitError(f"checkpoint {path} does not exist") from None
     except IsADirectoryError:
         raise GankitError(f"checkpoint {path} is a folder, not a file") from None
-    except pickle.UnpicklingError:
-        # torch's own message goes on to suggest loading with weights_only=False, which would run the file's code
-        raise _corrupt(path, "it holds more than tensors and plain values; gankit refuses to run code from a file") from None
-    except Exception as exc:  # noqa: BLE001 - a damaged file fails inside torch's readers in many ways, all meaning one thing
+    except pickle.UnpicklingError as exc:
+        # torch's message suggests weights_only=False, which would run the file's code: never. A file that names a
+        # function or class to call ("unsupported GLOBAL") tried to; anything else is damaged
+        if "unsupported global" in str(exc).lower():
+            raise _corrupt(path, "it holds more than tensors and plain values; gankit refuses to run code from a "
+                                 "file") from None
+        raise _corrupt(path, "not a file torch wrote") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails in torch's readers in many ways, all meaning one
         raise _corrupt(path, _first_sentence(str(exc)) or type(exc).__name__) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise GankitError(f"{path} is not a gankit checkpoint")
@@ -88,7 +95,7 @@ def _corrupt(path: Path, reason: str) -> GankitError:
     """The refusal of an unreadable checkpoint, naming an older one beside it that can be used instead."""
     epoch = _epoch_of(path)
     older = [p for p in list_checkpoints(path.parent) if epoch is not None and _epoch_of(p) < epoch]
-    instead = f"; {older[-1].name} beside it is untouched: move this one aside to use that one" if older else ""
+    instead = f"; {older[-1].name} beside it is untouched: to resume from it, move this one aside" if older else ""
     return GankitError(f"checkpoint {path} is corrupt or unsafe to load ({reason}){instead}")
 
 
@@ -118,22 +125,28 @@ def newest_checkpoint(run: "RunDir") -> tuple[dict[str, Any] | None, str]:
     return (load_checkpoint(checkpoints[-1]), str(checkpoints[-1])) if checkpoints else (None, "")
 
 
-def check_records_agree(run: "RunDir", checkpoint: dict[str, Any] | None, source: str) -> None:
-    """Refuse to resume from `checkpoint` (the run's newest, or None) where the run's records disagree with it: a resume
-    cuts the records back to its epoch, so records past it (its later checkpoints were removed) or another record of
-    its own epoch (another run's checkpoint) would be lost. Runs before anything is written."""
-    epoch = checkpoint["epoch"] if checkpoint is not None else 0
+def check_records_agree(run: "RunDir", epoch: int, record: Any, source: str) -> None:
+    """Refuse to resume from the checkpoint of `epoch` (0: none) that carries `record`, where the run's records disagree
+    with it: a resume cuts the records back to its epoch, so records past it (its later checkpoints were removed) or
+    another record of its own epoch (another run's checkpoint) would be lost. Runs before anything is written."""
     records = run.read_metrics()
     past = [r["epoch"] for r in records if r["epoch"] > epoch]
     if past:
-        found = f"its newest checkpoint is {source}" if checkpoint is not None else f"{run.checkpoints} holds no checkpoint"
+        found = f"its newest checkpoint is {source}" if epoch else f"{run.checkpoints} holds no checkpoint"
         raise GankitError(f"{run.metrics_path} records epochs up to {max(past)}, but {found}: resuming would drop those "
-                          "records; put the removed checkpoints back, or start a new run in another folder")
+                          f"records; put the removed checkpoints back, or, to go back to epoch {epoch} on purpose, "
+                          "remove the later lines of metrics.jsonl first (or start a new run in another folder)")
     own = [r for r in records if r["epoch"] == epoch]
-    saved = checkpoint.get("record") if checkpoint is not None else None
-    if own and saved is not None and json.dumps(own[0]) != json.dumps(saved):
+    if own and record is not None and _as_json(own[0]) != _as_json(record):
         raise GankitError(f"{source} is not this run's checkpoint: its record of epoch {epoch} differs from "
                           f"{run.metrics_path}'s")
+
+
+def _as_json(record: Any) -> str | None:
+    try:
+        return json.dumps(record)
+    except (TypeError, ValueError):  # not a record gankit wrote
+        return None
 
 
 def prune_checkpoints(folder: Path, keep: int) -> None:

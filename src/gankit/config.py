@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import reprlib
 import types
 import typing
@@ -168,9 +169,9 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 def load_config_file(path: Path) -> Config:
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise GankitError(f"config {path} has {path.stat().st_size:,} bytes; a gankit config has at most "
-                              f"{MAX_CONFIG_BYTES:,}")
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise GankitError(f"config {path} has {size:,} bytes; a gankit config has at most {MAX_CONFIG_BYTES:,}")
         data = yaml.load(path.read_text(), Loader=_NoAliasLoader)  # noqa: S506  (a safe loader, aliases refused)
     except OSError as exc:
         raise GankitError(f"cannot read config {path}: {exc.strerror}") from None
@@ -257,6 +258,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return _coerce(value, inner, where)
     if origin is list:
         (inner,) = typing.get_args(hint)
+        if isinstance(value, tuple):  # built in Python
+            value = list(value)
         if not isinstance(value, list):
             raise GankitError(f"{where}: expected a list, got {short(value)}")
         return [_coerce(v, inner, where) for v in value]
@@ -279,6 +282,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
                 raise GankitError(f"{where}: expected a finite number, got {short(value)}")
             return float(value)
     elif hint is str:
+        if isinstance(value, os.PathLike):  # data.dir as a Path, built in Python
+            value = os.fspath(value)
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
     raise GankitError(f"{where}: expected {hint.__name__}, got {short(value)}")
@@ -394,7 +399,7 @@ def validate(config: Config) -> None:
     for name in o.eval_metrics:
         _choice("output.eval_metrics", name, METRICS.names())
     least, needing = fewest_samples(o.eval_metrics)
-    if o.eval_n < least:
+    if o.eval_every and o.eval_n < least:  # only a run that scores: older folders may hold a smaller unused value
         raise GankitError(f"output.eval_n must be at least {least} (metric {needing} needs them), got {o.eval_n}")
     _choice("output.eval_features", o.eval_features, EXTRACTORS.names())
     _choice("output.sample_from", o.sample_from, SAMPLE_FROM)

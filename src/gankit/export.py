@@ -67,7 +67,7 @@ def export_generator(G: Generator, path: Path, fmt: str, classes: list[str] | No
     except OSError as exc:
         raise GankitError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
     description = path.with_name(path.name + ".json")
     labels = {"labels": "int64 class indices, one per row of z", "num_classes": G.num_classes,
               "classes": list(classes or range(G.num_classes))} if G.num_classes else {}

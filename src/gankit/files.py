@@ -31,7 +31,8 @@ def atomic_write(path: Path, write: Callable[[Path], None], *, durable: bool = F
 
 def temporary_beside(path: Path, *, folder: bool = False) -> Path:
     """A new empty file (or folder) beside `path` under an unpredictable name, created exclusively (O_EXCL), so that
-    nothing planted there beforehand (a link to another file, say) is followed; its permissions are those open() gives."""
+    nothing planted there beforehand (a link to another file, say) is followed: writers reopen it by name, which is safe
+    because no one can guess the name in advance. Its permissions are those open() gives."""
     for _ in range(100):
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
         try:

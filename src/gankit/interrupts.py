@@ -28,6 +28,7 @@ _pending: int | None = None  # a signal that arrived in one
 _STDLIB = sysconfig.get_paths()["stdlib"]
 RESEND_SECONDS, MOST_RESENDS = 0.05, 40  # a signal waits at most about 2 s for the program to leave the standard library
 _resends = 0
+_resend_timers: list[threading.Timer] = []
 
 
 @contextlib.contextmanager
@@ -41,6 +42,9 @@ def stop_on_signals() -> Iterator[None]:
     try:
         yield
     finally:
+        for timer in _resend_timers:  # a signal sent again after this would meet the handler before it
+            timer.cancel()
+        _resend_timers.clear()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -74,6 +78,7 @@ def _raise_signal(signum: int, frame: FrameType | None) -> None:
         resend = threading.Timer(RESEND_SECONDS, os.kill, (os.getpid(), signum))
         resend.daemon = True
         resend.start()
+        _resend_timers.append(resend)
         return
     _resends = 0
     _raise(signum)

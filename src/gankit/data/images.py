@@ -148,7 +148,8 @@ def _open_partial(partial: Path, shape: tuple[int, ...], source: Path) -> tuple[
         images = np.load(partial / IMAGES_FILE, mmap_mode="r+")
         status = np.load(partial / STATUS_FILE, mmap_mode="r+")
         if images.shape == shape and status.shape == shape[:1]:
-            _reserve_blocks(partial / IMAGES_FILE, source, remove=None)
+            for name in (STATUS_FILE, IMAGES_FILE):
+                _reserve_blocks(partial / name, source, remove=None)
             return images, status
     except (OSError, ValueError, EOFError):  # none yet, or cut short while it was being created
         pass
@@ -163,7 +164,8 @@ def _open_partial(partial: Path, shape: tuple[int, ...], source: Path) -> tuple[
                           "(set GANKIT_CACHE_DIR to a larger disk; data.image_size makes them smaller)")
     status = np.lib.format.open_memmap(partial / STATUS_FILE, mode="w+", dtype=np.uint8, shape=shape[:1])
     images = np.lib.format.open_memmap(partial / IMAGES_FILE, mode="w+", dtype=np.uint8, shape=shape)
-    _reserve_blocks(partial / IMAGES_FILE, source, remove=partial)
+    for name in (STATUS_FILE, IMAGES_FILE):
+        _reserve_blocks(partial / name, source, remove=partial)
     return images, status
 
 
@@ -220,7 +222,9 @@ def _decode_into(images: np.ndarray, status: np.ndarray, source: Path, todo: dic
                 store(_decode_chunk(chunk, mode, size))
             return
         # the pool's bookkeeping runs under deferred(): a signal raised inside it can leave its locks held and the
-        # process hanging at exit; between its calls (reading files, storing results) a signal stops the decode
+        # process hanging at exit; between its calls (reading files, storing results) a signal stops the decode. The
+        # workers are forked inside deferred() too, so they only note a signal and leave stopping to this process,
+        # which shuts them down
         with deferred():
             pool = ProcessPoolExecutor(workers, mp_context=_pool_context())
         try:

@@ -52,7 +52,7 @@ def check_applicable(names: list[str], conditional: bool, features: str) -> None
 
 def fewest_samples(names: list[str]) -> tuple[int, str]:
     """The fewest images on each side that all the named metrics can score, and the metric that needs them."""
-    return max(((METRICS[name].min_samples, name) for name in names), default=(2, "fid"))
+    return max(((METRICS[name].min_samples, name) for name in names), default=(2, "any metric"))
 
 
 def compute(names: list[str], real: FeatureSet, generated: FeatureSet) -> dict[str, Any]:

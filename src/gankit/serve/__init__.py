@@ -39,8 +39,8 @@ def make_server(run_path: Path | str, *, checkpoint: Path | str | None = None, h
     playground = Playground(load_run(run_path), checkpoint, raw=raw)
     sock = _bind(host, port)
     app = create_app(playground, allowed_hosts=_allowed_hosts(host), max_requests=MAX_REQUESTS)
-    # idle and slow connections are closed after HEAD_TIMEOUT and count only against the larger MAX_CONNECTIONS, so a
-    # client that opens many and sends nothing cannot keep real requests out
+    # idle and slow connections are closed after HEAD_TIMEOUT and count only against the larger MAX_CONNECTIONS: a
+    # client must open connections faster than MAX_CONNECTIONS / HEAD_TIMEOUT a second to keep real requests out
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, limit_concurrency=MAX_CONNECTIONS,
                             http=RequestHeadDeadline.with_timeout(HEAD_TIMEOUT))
     return uvicorn.Server(config), sock

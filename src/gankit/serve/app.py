@@ -65,7 +65,7 @@ def create_app(playground: Playground, allowed_hosts: list[str], max_requests: i
 class RequestLimit:
     """Answers 503 and one JSON line at once while `limit` requests are being worked on, rather than queueing work."""
 
-    def __init__(self, app: ASGIApp, limit: int):
+    def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit, self.active = app, limit, 0  # one event loop: no lock needed around the count
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -54,8 +54,6 @@ def restarted() -> bool:
     return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
 
 
-
-
 def job_id() -> str | None:
     """torchrun's id of this job (--rdzv-id, or --standalone's own); None outside torchrun and for its default "none",
     which every job without an id shares."""

@@ -6,6 +6,7 @@ import copy
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from gankit.checkpoint import check_records_agree, list_checkpoints, newest_checkpoint
 from gankit.config import Config, check_resume, maths_change, short, validate
@@ -94,9 +95,9 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
         _fill_classes(config, data)
         # a conditional run is also scored on whether it makes the classes asked for
         metrics = [*metrics, *(m for m in applicable(True, o.eval_features) if m not in applicable(False) + metrics)]
+    check_fits(config, device, device_memory(device))  # before the scorer, which may train an evaluator for minutes
     scorer = make_scorer(config, n=o.eval_n, metrics=metrics, features=o.eval_features,
                          progress=o.progress) if o.eval_every and world.main else None
-    check_fits(config, device, device_memory(device))
     state = new_state(config, device)
     if config.train.batch_size < 2 and (has_batch_norm(state.G) or has_batch_norm(state.D)):
         raise GankitError(f"train.batch_size must be at least 2 for model.arch {config.model.arch}: batch norm needs "
@@ -186,7 +187,7 @@ def _resolve_config(config: Config | None, run: RunDir, resume: bool) -> Config:
     return config
 
 
-def _check_config_agrees(run: RunDir, config: Config, checkpoint: dict, source: str) -> None:
+def _check_config_agrees(run: RunDir, config: Config, checkpoint: dict[str, Any], source: str) -> None:
     """Refuse a resume whose config (config.yaml, edited say, and the command's changes) differs from the config the
     checkpoint was trained with in anything but how long the run goes and what it writes."""
     saved = checkpoint.get("config")
@@ -205,7 +206,7 @@ def _restore(run: RunDir, state: TrainingState, world: World) -> None:
         restore_state(state, checkpoint, source)  # refuses another model's checkpoint
         record = checkpoint.get("record")
         _check_config_agrees(run, state.config, checkpoint, source)
-    on_main(world, lambda: check_records_agree(run, checkpoint, source))
+    on_main(world, lambda: check_records_agree(run, state.epoch, record, source))
     if checkpoint is not None:
         log.info("resuming %s after epoch %d", run.path, state.epoch)
     else:
