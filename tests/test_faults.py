@@ -506,3 +506,21 @@ def test_temporary_files_never_follow_a_link_planted_beside_the_target(tmp_path,
     with pytest.raises(GankitError, match="cannot write .*other.txt: No space left on device"):
         files.atomic_write(tmp_path / "other.txt", disk_full)  # and leaves no temporary behind
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.txt.planted.tmp", "out.txt", "victim"]
+
+
+def test_resume_refuses_another_data_set_of_the_same_format(mnist_dir, tmp_path, capsys):
+    from conftest import SHARED_DATA
+
+    run = tmp_path / "run"
+    train_tiny(mnist_dir, run, "train.epochs=1")
+    fashion = tmp_path / "fashion-as-mnist"  # Fashion-MNIST's files under MNIST's names: the format cannot tell them
+    fashion.mkdir()
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        shutil.copy(SHARED_DATA / "fashion-mnist" / name, fashion / name)
+    assert main(["train", "--resume", "--out", str(run), "--epochs", "2", "--data-dir", str(fashion)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"gankit: error: the images in {fashion} are not the ones {run / 'checkpoints' / 'epoch-0001.pt'} was trained "
+        "on (their fingerprints differ): give the run's own data with --data-dir")
+    assert _epochs(run) == [1]
+    assert main(["train", "--resume", "--out", str(run), "--epochs", "2", "--data-dir", str(mnist_dir)]) == 0
+    assert _epochs(run) == [1, 2]

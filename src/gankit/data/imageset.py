@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +18,14 @@ class ImageSet:
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    def fingerprint(self) -> str:
+        """A short hash of the set's shape and labels: another data set, split or limit has another one. Pixels are
+        left out, so the same images decoded by another Pillow (JPEG decoders differ by a grey level) still match."""
+        digest = hashlib.sha256(f"{tuple(self.images.shape)}".encode())
+        if self.labels is not None:
+            digest.update(self.labels.contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     def head(self, n: int) -> "ImageSet":
         labels = self.labels[:n] if self.labels is not None else None

@@ -26,6 +26,7 @@ class TrainingState:
     epoch: int = 0  # epochs finished
     G_ema: Generator | None = None  # the exponential moving average of G's weights (train.ema_decay)
     ema_updates: int = 0  # steps the average has taken (its warm-up counts them)
+    data_fingerprint: str | None = None  # ImageSet.fingerprint of the training images: resume refuses other images
 
     @property
     def sampler(self) -> Generator:
@@ -76,6 +77,7 @@ def state_to_checkpoint(state: TrainingState) -> dict[str, Any]:
     return {
         "epoch": state.epoch,
         "config": state.config.to_dict(),
+        "data_fingerprint": state.data_fingerprint,
         **ema,
         "generator": state.G.state_dict(),
         "discriminator": state.D.state_dict(),

@@ -86,6 +86,7 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
     with local_main_first(world):  # one process per machine decodes into the cache, the others read it
         data = load_images(config.data)  # before the run folder exists: bad data leaves nothing behind
         log.info("training on %d images of shape %s from %s", len(data), tuple(data.images.shape[1:]), data.source)
+        fingerprint = data.fingerprint()
         data = place_images(data, config.data, device, world.local_size)
     if len(data) < config.train.batch_size:
         raise GankitError(f"{len(data)} images are fewer than one batch of {config.train.batch_size}")
@@ -99,6 +100,7 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
     scorer = make_scorer(config, n=o.eval_n, metrics=metrics, features=o.eval_features,
                          progress=o.progress) if o.eval_every and world.main else None
     state = new_state(config, device)
+    state.data_fingerprint = fingerprint
     if config.train.batch_size < 2 and (has_batch_norm(state.G) or has_batch_norm(state.D)):
         raise GankitError(f"train.batch_size must be at least 2 for model.arch {config.model.arch}: batch norm needs "
                           "two images to normalise")
@@ -206,6 +208,10 @@ def _restore(run: RunDir, state: TrainingState, world: World) -> None:
         restore_state(state, checkpoint, source)  # refuses another model's checkpoint
         record = checkpoint.get("record")
         _check_config_agrees(run, state.config, checkpoint, source)
+        trained_on = checkpoint.get("data_fingerprint")  # absent from checkpoints written before it was kept
+        if trained_on is not None and trained_on != state.data_fingerprint:
+            raise GankitError(f"the images in {state.config.data.dir} are not the ones {source} was trained on (their "
+                              "fingerprints differ): give the run's own data with data_dir", option="data_dir")
     on_main(world, lambda: check_records_agree(run, state.epoch, record, source))
     if checkpoint is not None:
         log.info("resuming %s after epoch %d", run.path, state.epoch)
