@@ -87,7 +87,7 @@ def measure(preset: str, seed: int, args: argparse.Namespace) -> dict[str, dict]
         raise SystemExit(f"{preset} keeps an EMA of G: this script copies the raw G")
     keep = KeepAtMarks(args.steps, args.minutes, args.max_minutes)
     try:
-        gankit.train(config, out, data_dir=args.data_dir, after_step=[keep])
+        gankit.train(config, out, data_dir=args.data_dir, hooks=gankit.Hooks(after_step=[keep]))
     except Stop:
         pass
     if preset not in SCORERS:  # the test split's features, once a preset

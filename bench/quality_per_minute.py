@@ -57,7 +57,7 @@ def measure(preset: str, seed: int, args: argparse.Namespace) -> list[dict]:
         f"train.seed={seed}", f"train.epochs={args.max_epochs}", "output.progress=false", "output.report=false",
         "output.eval_every=0", *args.set])
     keep = KeepWithinBudgets([60.0 * m for m in args.minutes])
-    gankit.train(config, out, data_dir=args.data_dir, callbacks=[keep])
+    gankit.train(config, out, data_dir=args.data_dir, hooks=gankit.Hooks(callbacks=[keep]))
     config = RunDir(out).load_config()  # as the run filled it in: a conditional run's classes
     scorer = make_scorer(config, n=args.eval_n, metrics=["fid", "coverage"], features="evaluator",
                          data_dir=args.data_dir, progress=False)

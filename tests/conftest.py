@@ -12,6 +12,7 @@ import torch
 
 import gankit
 from gankit import evaluators
+from gankit.checks import validate
 from gankit.config import Config, apply_overrides, load_preset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,8 +28,10 @@ TINY_MLP = [*TINY_NETS, "--limit", "512", "--batch-size", "64"]  # TINY as `gank
 
 
 def tiny_config(*overrides: str, preset: str = "seed-gan-mnist") -> Config:
-    """The tiny seed-GAN variant, with `section.key=value` overrides."""
-    return apply_overrides(load_preset(preset), [*TINY, *overrides])
+    """The tiny seed-GAN variant, with `section.key=value` overrides, checked as a run checks it."""
+    config = apply_overrides(load_preset(preset), [*TINY, *overrides])
+    validate(config)
+    return config
 
 
 def train_tiny(mnist_dir: Path, out: Path, *overrides: str, **kwargs) -> gankit.Run:

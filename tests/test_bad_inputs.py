@@ -453,7 +453,7 @@ def test_a_config_built_in_python_may_use_paths_and_tuples():
     from pathlib import Path
 
     from conftest import tiny_config
-    from gankit.config import validate
+    from gankit.checks import validate
 
     config = tiny_config()
     config.data.dir, config.model.g_hidden = Path("/somewhere"), (16, 16)

@@ -18,7 +18,7 @@ from gankit.cli import main
 from gankit.config import apply_overrides, load_preset
 from gankit.data import load_images
 from gankit.errors import GankitError
-from gankit.losses import build_loss
+from gankit.training.loop import step_terms
 from gankit.metrics import compute
 from gankit.metrics.features import FeatureSet
 from gankit.models import build_models
@@ -104,7 +104,7 @@ def test_acgan_adds_class_losses_to_both_nets_by_hand():
     config = tiny_cgan("model.conditioning=acgan", "model.dropout=0.0")
     state = new_state(config, torch.device("cpu"))
     weights = torch.ones(10)
-    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
+    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, step_terms(config), device=torch.device("cpu"),
                    class_weights=weights)
     real, labels = torch.rand(64, 1, 28, 28) * 2 - 1, torch.randint(10, (64,))
     G_before, D_before = copy.deepcopy(state.G), copy.deepcopy(state.D)
@@ -130,7 +130,7 @@ def test_g_draws_classes_in_the_data_s_mix():
     weights = torch.zeros(10)
     weights[[3, 7]] = torch.tensor([1.0, 3.0])
     seen = []
-    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
+    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, step_terms(config), device=torch.device("cpu"),
                    class_weights=weights)
     original = state.G.forward
     state.G.forward = lambda z, y=None: (seen.append(y), original(z, y))[1]

@@ -2,6 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gankit.checks import validate
 from gankit.config import apply_overrides, config_from_dict, known_keys, load_preset, preset_names
 from gankit.errors import GankitError
 
@@ -44,7 +45,7 @@ def test_overrides_parse_yaml_values():
 ])
 def test_bad_overrides_name_the_problem(override, message):
     with pytest.raises(GankitError, match=None) as err:
-        apply_overrides(load_preset("seed-gan-mnist"), [override])
+        validate(apply_overrides(load_preset("seed-gan-mnist"), [override]))
     assert message in str(err.value)
 
 

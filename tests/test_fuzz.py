@@ -205,7 +205,8 @@ def test_fuzzed_configs_built_in_python_end_in_one_line_before_any_folder(tmp_pa
     """The library's own door: a Config whose fields a caller set to anything is checked as a file is, and refused
     before a run folder exists (the data folder is missing, so a config that passes stops there, also in one line)."""
     import gankit
-    from gankit.config import Config, validate
+    from gankit.checks import validate
+    from gankit.config import Config
 
     config = Config()
     for key, value in assignments:

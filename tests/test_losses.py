@@ -125,7 +125,7 @@ def test_wasserstein_loss_by_hand():
 def test_every_loss_runs_a_step_of_a_conv_gan_in_both_precisions(name, precision):
     from conftest import tiny_config
     from gankit.training.state import new_state
-    from gankit.regularisers import config_penalties
+    from gankit.training.loop import step_terms
     from gankit.training.step import GANStep
 
     critic = ["train.gp_lambda=10"] if name == "wgan" else []  # WGAN-GP: its double backward in bf16 too
@@ -134,8 +134,8 @@ def test_every_loss_runs_a_step_of_a_conv_gan_in_both_precisions(name, precision
     torch.manual_seed(0)
     state = new_state(config, torch.device("cpu"))
     before = [p.detach().clone() for net in (state.G, state.D) for p in net.parameters()]
-    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
-                   precision=precision, penalties=config_penalties(config.train))
+    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, step_terms(config), device=torch.device("cpu"),
+                   precision=precision)
     stats = step(torch.rand(8, 1, 32, 32) * 2 - 1)
     assert {"d_loss", "g_loss"} <= set(stats) and all(torch.isfinite(v) for v in stats.values())
     assert ("gradient_penalty" in stats) == bool(critic)
@@ -171,3 +171,29 @@ def test_a_gradient_penalty_on_a_batch_norm_critic_warns_when_the_run_starts(mni
     with caplog.at_level(logging.WARNING):  # not again on resume: the run was warned when it started
         gankit.train(gankit.apply_overrides(config, ["train.epochs=2"]), tmp_path / "r", resume=True)
     assert warning not in caplog.text and gankit.load_run(tmp_path / "r").metrics()[-1]["epoch"] == 2
+
+
+def test_relativistic_loss_by_hand_pairs_each_real_logit_with_a_generated_one():
+    loss = LOSSES["relativistic"]()
+    real, fake = torch.tensor([2.0, -1.0]), torch.tensor([0.0, 1.0])
+    softplus = lambda t: math.log1p(math.exp(t))  # noqa: E731
+    assert loss.d_loss(real, fake).item() == pytest.approx((softplus(0.0 - 2.0) + softplus(1.0 + 1.0)) / 2)
+    assert loss.paired_g_loss(fake, real).item() == pytest.approx((softplus(2.0 - 0.0) + softplus(-1.0 - 1.0)) / 2)
+
+
+def test_the_relativistic_g_step_sees_d_on_real_images_and_others_do_not():
+    from gankit.terms import Seen
+
+    asked = []
+
+    def critic(images, labels):
+        asked.append(images)
+        return images.flatten(1).sum(1), None
+
+    real, fake = torch.randn(4, 1, 2, 2), torch.randn(4, 1, 2, 2)
+    for name, sides in (("relativistic", [fake, real]), ("nonsaturating", [fake])):
+        asked.clear()
+        (g_term,) = [t for t in LOSSES[name]().terms() if t.net == "G"]
+        value = g_term.fn(Seen(critic, real, None, fake, None))
+        assert len(asked) == len(sides) and all(torch.equal(a, b) for a, b in zip(asked, sides))
+        assert torch.isfinite(value)

@@ -8,7 +8,11 @@ from gankit.config import apply_overrides, load_preset
 from gankit.models import build_models
 from gankit.training.callbacks import Callback
 from gankit.errors import GankitError
-from gankit.regularisers import Lazy, config_penalties, gradient_penalty, r1_penalty
+from gankit.regularisers import config_terms
+from gankit.regularisers.gradient_penalty import interpolated_gradient_penalty
+from gankit.regularisers.r1 import gradient_norm_penalty, r1_penalty
+from gankit.terms import Seen, Term
+from gankit.training.loop import step_terms
 
 
 def test_r1_against_its_definition_on_a_linear_discriminator():
@@ -16,7 +20,7 @@ def test_r1_against_its_definition_on_a_linear_discriminator():
     w = torch.tensor([[[1.0, -2.0], [0.5, 3.0]]])
     D = lambda x: (x * w).flatten(1).sum(1)  # noqa: E731
     real = torch.randn(5, 1, 2, 2)
-    term = r1_penalty(10.0)(D, real, real)["r1_penalty"]
+    term = gradient_norm_penalty(D, real, 10.0)
     assert term.item() == torch.tensor(0.5 * 10.0 * (1 + 4 + 0.25 + 9)).item()
 
 
@@ -24,13 +28,13 @@ def test_r1_is_taken_at_the_real_images_only():
     # D(x) = ½‖x‖²: ∇ₓ D = x, so R1 = γ/2 · mean ‖real‖², whatever the generated images are
     D = lambda x: 0.5 * x.flatten(1).square().sum(1)  # noqa: E731
     real, fake = torch.randn(5, 1, 2, 2), 10 + torch.randn(5, 1, 2, 2)
-    term = r1_penalty(4.0)(D, real, fake)["r1_penalty"]
+    term = r1_penalty(Seen(lambda x, labels: (D(x), None), real, None, fake, None), 4.0)
     assert term.item() == pytest.approx(0.5 * 4.0 * real.flatten(1).square().sum(1).mean().item(), rel=1e-6)
 
 
 def test_r1_gradient_reaches_d_s_weights():
     D = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
-    term = r1_penalty(1.0)(lambda x: D(x).squeeze(1), torch.randn(6, 1, 2, 2), None)["r1_penalty"]
+    term = gradient_norm_penalty(lambda x: D(x).squeeze(1), torch.randn(6, 1, 2, 2), 1.0)
     term.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in D[1].parameters())
 
@@ -198,7 +202,6 @@ def test_diffaugment_is_wired_into_both_nets_steps_and_r1(mnist_dir, tmp_path):
 
 
 def test_diffaugment_sees_the_real_and_the_generated_images_in_d_s_step_r1_and_g_s_step():
-    from gankit.losses import build_loss
     from gankit.training.state import new_state
     from gankit.training.step import GANStep
 
@@ -211,8 +214,8 @@ def test_diffaugment_sees_the_real_and_the_generated_images_in_d_s_step_r1_and_g
     config = tiny_config("train.r1_gamma=1")
     torch.manual_seed(0)
     state = new_state(config, torch.device("cpu"))
-    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
-                   penalties=config_penalties(config.train), augment=record)
+    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, step_terms(config), device=torch.device("cpu"),
+                   augment=record)
     real = torch.rand(4, 1, 28, 28) * 2 - 1
     step(real)
     d_real, d_fake, r1_real, g_fake = seen
@@ -239,7 +242,7 @@ def test_gradient_penalty_against_its_definition_on_a_linear_critic():
     # D(x) = x · w: ∇ D = w at every point between real and fake, so the penalty is λ (‖w‖ − 1)²
     w = torch.tensor([[[1.0, -2.0], [0.5, 3.0]]])
     D = lambda x: (x * w).flatten(1).sum(1)  # noqa: E731
-    term = gradient_penalty(10.0)(D, torch.randn(5, 1, 2, 2), torch.randn(5, 1, 2, 2))["gradient_penalty"]
+    term = interpolated_gradient_penalty(D, torch.randn(5, 1, 2, 2), torch.randn(5, 1, 2, 2), 10.0)
     assert term.item() == pytest.approx(10.0 * (w.norm().item() - 1) ** 2, rel=1e-6)
 
 
@@ -248,7 +251,7 @@ def test_the_gradient_penalty_is_taken_between_real_and_fake():
     D = lambda x: 0.5 * x.flatten(1).square().sum(1)  # noqa: E731
     real, fake = torch.randn(6, 1, 2, 2), 3 + torch.randn(6, 1, 2, 2)
     torch.manual_seed(7)
-    term = gradient_penalty(10.0)(D, real, fake)["gradient_penalty"]
+    term = interpolated_gradient_penalty(D, real, fake, 10.0)
     torch.manual_seed(7)
     epsilon = torch.rand(6, 1, 1, 1)
     mixed = epsilon * real + (1 - epsilon) * fake
@@ -257,11 +260,12 @@ def test_the_gradient_penalty_is_taken_between_real_and_fake():
 
 def test_the_gradient_penalty_is_zero_for_a_unit_gradient_and_reaches_d_s_weights():
     unit = torch.full((1, 2, 2), 0.5)  # ‖w‖ = 1
-    term = gradient_penalty(10.0)(lambda x: (x * unit).flatten(1).sum(1), torch.randn(3, 1, 2, 2), torch.randn(3, 1, 2, 2))
-    assert term["gradient_penalty"].item() == pytest.approx(0.0, abs=1e-10)
+    term = interpolated_gradient_penalty(lambda x: (x * unit).flatten(1).sum(1), torch.randn(3, 1, 2, 2),
+                                         torch.randn(3, 1, 2, 2), 10.0)
+    assert term.item() == pytest.approx(0.0, abs=1e-10)
     D = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
-    gradient_penalty(1.0)(lambda x: D(x).squeeze(1), torch.randn(6, 1, 2, 2), torch.randn(6, 1, 2, 2))[
-        "gradient_penalty"].backward()
+    interpolated_gradient_penalty(lambda x: D(x).squeeze(1), torch.randn(6, 1, 2, 2), torch.randn(6, 1, 2, 2),
+                                  1.0).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in D[1].parameters())
 
 
@@ -278,14 +282,13 @@ def test_d_steps_update_g_on_every_n_th_batch_of_the_run_not_of_the_epoch(mnist_
 
 
 def test_a_d_only_step_updates_d_alone_and_reports_d_s_terms_only():
-    from gankit.losses import build_loss
     from gankit.training.state import new_state
     from gankit.training.step import GANStep
 
     config = tiny_config("model.dropout=0")
     state = new_state(config, torch.device("cpu"))
     hooked = []
-    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
+    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, step_terms(config), device=torch.device("cpu"),
                    after_step=[hooked.append])
     g_before = [p.detach().clone() for p in state.G.parameters()]
     d_before = [p.detach().clone() for p in state.D.parameters()]
@@ -338,40 +341,38 @@ def test_ema_of_a_batch_norm_g_resumes_exactly(mnist_dir, tmp_path):
 
     straight = gankit.train(tiny_config(*options, preset="dcgan-mnist"), tmp_path / "straight", data_dir=mnist_dir)
     gankit.train(tiny_config(*options, preset="dcgan-mnist"), tmp_path / "split", data_dir=mnist_dir,
-                 callbacks=[StopAfterEpochOne()])
+                 hooks=gankit.Hooks(callbacks=[StopAfterEpochOne()]))
     split = gankit.train(None, tmp_path / "split", resume=True)
     a, b = (load_checkpoint(r.checkpoint())["generator_ema"] for r in (straight, split))
     assert any("running_mean" in key for key in a) and all(torch.equal(a[key], b[key]) for key in a)
 
 
 def test_lazy_r1_is_every_k_th_update_times_k_and_counts_on_from_d_s_optimiser():
-    from gankit.losses import build_loss
     from gankit.training.state import new_state
     from gankit.training.step import GANStep
 
     config = tiny_config("train.r1_gamma=10", "train.r1_every=3", "model.dropout=0")
-    assert isinstance(config_penalties(config.train)[0], Lazy)
+    assert [(t.name, t.every) for t in config_terms(config.train)] == [("r1_penalty", 3)]
     state = new_state(config, torch.device("cpu"))
-    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
-                   penalties=config_penalties(config.train))
+    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, step_terms(config), device=torch.device("cpu"))
     real = torch.rand(16, 1, 28, 28)
     for update in range(5):
-        eager = r1_penalty(10.0)(lambda x: state.D(x).float(), real, real)["r1_penalty"]  # D before this update
+        eager = gradient_norm_penalty(lambda x: state.D(x).float(), real, 10.0)  # D before this update
         term = step(real)["r1_penalty"]
         expected = 3 * eager if update % 3 == 0 else torch.tensor(0.0)
         assert torch.allclose(term, expected, rtol=1e-5), (update, term, eager)
     # a step built later (as on resume) goes on counting from D's optimiser: update 5 is off, update 6 on
-    later = GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
-                    penalties=config_penalties(config.train))
+    later = GANStep(state.G, state.D, state.opt_g, state.opt_d, step_terms(config), device=torch.device("cpu"))
     assert later(real)["r1_penalty"] == 0 and later(real)["r1_penalty"] > 0
 
 
-def test_lazy_r1_needs_a_penalty_and_a_lazy_penalty_its_names():
+def test_lazy_r1_needs_a_penalty_and_a_term_a_net_and_an_interval():
     with pytest.raises(GankitError, match="train.r1_every 4 makes the R1 penalty lazy, but train.r1_gamma is 0"):
         tiny_config("train.r1_every=4")
-    lazy = Lazy(r1_penalty(1.0), 2, ("r1",))
-    with pytest.raises(ValueError, match=r"a lazy penalty named \['r1'\] returned \['r1_penalty'\]"):
-        lazy.terms(0, lambda x: x.flatten(1).sum(1), torch.randn(2, 1, 2, 2), None)
+    with pytest.raises(ValueError, match="term r1: net must be one of D, G, got 'E'"):
+        Term("r1", "E", lambda seen: seen.real)
+    with pytest.raises(ValueError, match="term r1: every must be at least 1, got 0"):
+        Term("r1", "D", lambda seen: seen.real, every=0)
 
 
 def test_resume_is_bit_identical_with_ema_lazy_r1_gp_diffaugment_d_steps_and_fresh_noise(mnist_dir, tmp_path):

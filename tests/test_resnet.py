@@ -91,7 +91,7 @@ def test_sngan_recipe_trains_and_resumes_exactly(tmp_path):
     config = _sngan("train.epochs=2", "model.base_channels=4", "train.batch_size=16", "data.limit=64",
                     "output.progress=false", "output.report=false", "output.grid_every=100")
     straight = gankit.train(config, tmp_path / "straight", data_dir=CIFAR_ARCHIVE)
-    gankit.train(config, tmp_path / "split", data_dir=CIFAR_ARCHIVE, callbacks=[StopAfterEpochOne()])
+    gankit.train(config, tmp_path / "split", data_dir=CIFAR_ARCHIVE, hooks=gankit.Hooks(callbacks=[StopAfterEpochOne()]))
     split = gankit.train(None, tmp_path / "split", resume=True)
     a, b = (load_checkpoint(r.checkpoint()) for r in (straight, split))
     for net in ("generator", "discriminator"):

@@ -5,18 +5,24 @@ import json
 import pytest
 import torch
 
+import gankit
 from conftest import tiny_config, train_tiny
-from gankit.losses import LOSSES, build_loss
+from gankit.losses import LOSSES
 from gankit.plots import history_panels
+from gankit.terms import Term
+from gankit.training.loop import step_terms
 from gankit.training.state import new_state
 from gankit.training.step import GANStep
 
 
-def _step(*overrides, **kwargs):
+def _step(*overrides, terms=(), loss=None, **kwargs):
+    """A step of the tiny config, with extra `terms`, or with its loss's terms replaced by `loss`'s."""
     config = tiny_config(*overrides)
     state = new_state(config, torch.device("cpu"))
-    return GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
-                   **kwargs)
+    config_terms = step_terms(config, terms)
+    if loss is not None:
+        config_terms = [*loss.terms(), *(t for t in config_terms if t.name not in ("d_loss", "g_loss"))]
+    return GANStep(state.G, state.D, state.opt_g, state.opt_d, config_terms, device=torch.device("cpu"), **kwargs)
 
 
 def _grads(module):
@@ -63,15 +69,13 @@ def test_each_net_s_update_leaves_the_other_net_s_gradients_alone():
 
 
 def test_d_requires_grad_is_restored_after_g_s_step_even_when_it_fails():
-    step = _step()
-    step(torch.rand(64, 1, 28, 28))
-    assert all(p.requires_grad for p in step.D.parameters())
-
-    class Broken(type(step.loss)):
+    class Broken(LOSSES["nonsaturating"]):
         def g_loss(self, fake):
             raise RuntimeError("a loss that fails")
 
-    step.loss = Broken()
+    step = _step(loss=Broken())
+    step(torch.rand(64, 1, 28, 28), update_g=False)
+    assert all(p.requires_grad for p in step.D.parameters())
     with pytest.raises(RuntimeError, match="a loss that fails"):
         step(torch.rand(64, 1, 28, 28))
     assert all(p.requires_grad for p in step.D.parameters())
@@ -84,15 +88,15 @@ def test_stats_are_named_device_scalars():
 
 
 def test_a_penalty_s_term_appears_everywhere_without_edits(mnist_dir, tmp_path):
-    def toy_penalty(D, real, fake):
-        return {"toy_penalty": 1e-3 * D(real).float().square().mean()}
+    toy_penalty = Term("toy_penalty", "D", lambda seen: 1e-3 * seen.logits(seen.real_images, None).square().mean())
 
-    step = _step(penalties=[toy_penalty])
+    step = _step(terms=[toy_penalty])
     stats = step(torch.rand(64, 1, 28, 28))
     assert list(stats) == ["d_loss", "toy_penalty", "g_loss", "d_acc_real", "d_acc_fake"]
     assert stats["toy_penalty"] > 0
 
-    run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=2", "output.tensorboard=true", penalties=[toy_penalty])
+    run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=2", "output.tensorboard=true",
+                     hooks=gankit.Hooks(terms=[toy_penalty]))
     records = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
     assert all(r["toy_penalty"] > 0 for r in records)
     assert ("toy_penalty", ["toy_penalty"]) in history_panels(records)
@@ -109,7 +113,7 @@ def test_after_step_hooks_get_the_step_after_both_updates(mnist_dir, tmp_path):
         steps = [int(next(iter(o.state.values()))["step"]) for o in (step.opt_d, step.opt_g)]
         seen.append(steps)
 
-    run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=1", after_step=[hook])
+    run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=1", hooks=gankit.Hooks(after_step=[hook]))
     assert seen == [[i, i] for i in range(1, 512 // 64 + 1)] and run.metrics()[-1]["epoch"] == 1
 
 

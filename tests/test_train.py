@@ -289,7 +289,7 @@ def test_resume_is_bit_identical_with_linear_decay(mnist_dir, tmp_path):
                 epoch.stop = "stopped for the test"
 
     train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=3", "train.lr_decay=linear")
-    train_tiny(mnist_dir, tmp_path / "split", "train.epochs=3", "train.lr_decay=linear", callbacks=[StopAfterEpochOne()])
+    train_tiny(mnist_dir, tmp_path / "split", "train.epochs=3", "train.lr_decay=linear", hooks=gankit.Hooks(callbacks=[StopAfterEpochOne()]))
     assert [r["epoch"] for r in gankit.load_run(tmp_path / "split").metrics()] == [1]
     gankit.train(None, tmp_path / "split", resume=True)
     _assert_same(_weights(tmp_path / "straight"), _weights(tmp_path / "split"))

@@ -368,7 +368,11 @@ def _base_config(preset: str) -> Config:
     if preset.endswith((".yaml", ".yml")):
         if not path.is_file():
             raise GankitError(f"config file {preset} does not exist")
-        return load_config_file(path)
+        from gankit.checks import validate
+
+        config = load_config_file(path)
+        validate(config, source=str(path))
+        return config
     return load_preset(preset)
 
 

@@ -74,6 +74,8 @@ class TrainConfig:
     diffaugment: str = ""  # DiffAugment's parts for D's inputs, real and generated, e.g. "color,translation,cutout"; "": none
     r1_gamma: float = 0.0  # R1 penalty on real images, γ/2·E[‖∇D(x)‖²] (Mescheder et al. 2018); 0: off
     r1_every: int = 1  # lazy R1: the penalty on every k-th D update only, multiplied by k (StyleGAN2: 16); 1: every update
+    r2_gamma: float = 0.0  # R2 penalty on generated images, γ/2·E[‖∇D(G(z))‖²] (Roth et al. 2017; R3GAN with R1); 0: off
+    r2_every: int = 1  # lazy R2, as r1_every
     gp_lambda: float = 0.0  # WGAN-GP's gradient penalty λ·E[(‖∇D(x̂)‖ − 1)²] between real and fake images (10 in the paper); 0: off
     d_steps: int = 1  # D updates per G update (n_critic; WGAN-GP and SNGAN use 5): G updates on every d_steps-th batch of the run
     label_smoothing: float = 0.0  # BCE losses, one-sided: D's target for real images is 1 - label_smoothing
@@ -200,7 +202,7 @@ def config_from_dict(data: Any, *, source: str = "config") -> Config:
             raise GankitError(f"{source}: section '{key}' must be a mapping")
         for sub, sub_value in value.items():
             set_value(config, f"{key}.{sub}", sub_value, source=source)
-    validate(config)
+    check_values(config)
     return config
 
 
@@ -218,7 +220,7 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
             set_value(config, key.strip(), value, source="override")
         except GankitError as exc:
             raise GankitError(str(exc), option="override") from None
-    validate(config)
+    check_values(config)
     return config
 
 
@@ -300,113 +302,73 @@ def _check_types(config: Config) -> None:
             setattr(section, f.name, _coerce(getattr(section, f.name), hints[f.name], f"{section_name}.{f.name}"))
 
 
-def validate(config: Config) -> None:
-    """Check types, ranges and choices (a Config built in Python too); every message names the key."""
+def check_values(config: Config) -> None:
+    """Check types, scalar ranges and the schema's own choices (a Config built in Python too); every message names
+    the key. What the registries know (names of data sets, models, losses, metrics, and the rules that cross
+    them) is checked above them, by `gankit.checks.validate`."""
     _check_types(config)
-    # the registries live with what they name (and import torch), so they are read here, not at import
-    from gankit.augment import parse_policy
-    from gankit.data import DATASETS
-    from gankit.losses import LOSSES, build_loss
-    from gankit.metrics import EXTRACTORS, METRICS, check_applicable, fewest_samples
-    from gankit.models import ARCH_SIZES, ARCHS, ARCHS_CONDITIONING, CONDITIONING, SPECTRAL_NORM
-
     d, m, t, o = config.data, config.model, config.train, config.output
-    _choice("data.dataset", d.dataset, DATASETS.names())
-    _choice("model.arch", m.arch, ARCHS.names())
-    _choice("model.noise", m.noise, NOISE_KINDS)
-    _choice("model.output", m.output, MLP_OUTPUTS)
-    _choice("model.spectral_norm", m.spectral_norm, SPECTRAL_NORM)
-    _choice("model.conditioning", m.conditioning, CONDITIONING)
-    if m.conditioning not in ARCHS_CONDITIONING.get(m.arch, CONDITIONING):
-        raise GankitError(f"model.conditioning {m.conditioning} does not apply to model.arch {m.arch} (it takes "
-                          f"{', '.join(ARCHS_CONDITIONING[m.arch])})")
+    choice("model.noise", m.noise, NOISE_KINDS)
+    choice("model.output", m.output, MLP_OUTPUTS)
     if m.num_classes < 0 or m.num_classes == 1:
         raise GankitError(f"model.num_classes must be 0 (from the data) or at least 2, got {m.num_classes}")
     if m.conditioning == "none" and (m.num_classes or d.classes):
         raise GankitError("model.num_classes and data.classes are for conditional models: set model.conditioning")
     if d.classes is not None and m.num_classes and len(d.classes) != m.num_classes:
         raise GankitError(f"data.classes names {len(d.classes)} classes; model.num_classes is {m.num_classes}")
-    _choice("train.loss", t.loss, LOSSES.names())
-    _choice("train.device", t.device, DEVICES)
-    _choice("train.precision", t.precision, PRECISIONS)
-    _choice("train.on_nan", t.on_nan, ON_NAN)
-    _choice("train.on_collapse", t.on_collapse, ON_COLLAPSE)
-    _choice("train.sampling", t.sampling, SAMPLING)
-    _choice("train.g_noise", t.g_noise, G_NOISE)
-    _choice("data.in_memory", config.data.in_memory, IN_MEMORY)
+    choice("train.device", t.device, DEVICES)
+    choice("train.precision", t.precision, PRECISIONS)
+    choice("train.on_nan", t.on_nan, ON_NAN)
+    choice("train.on_collapse", t.on_collapse, ON_COLLAPSE)
+    choice("train.sampling", t.sampling, SAMPLING)
+    choice("train.g_noise", t.g_noise, G_NOISE)
+    choice("data.in_memory", config.data.in_memory, IN_MEMORY)
     if config.data.memory_budget_gb < 0:
         raise GankitError(f"data.memory_budget_gb must be >= 0, got {config.data.memory_budget_gb}")
-    _positive("train.adam_eps", t.adam_eps)
+    positive("train.adam_eps", t.adam_eps)
     if not 0.0 <= t.probability_clip < 0.5:
         raise GankitError(f"train.probability_clip must be in [0, 0.5), got {t.probability_clip}")
     if t.collapse_epochs < 0:
         raise GankitError(f"train.collapse_epochs must be >= 0, got {t.collapse_epochs}")
     if not 0.0 < t.rollback_lr_factor < 1.0:
         raise GankitError(f"train.rollback_lr_factor must be in (0, 1), got {t.rollback_lr_factor}")
-    _positive("data.image_size", d.image_size)
-    _choice("data.channels", d.channels, (1, 3))
+    positive("data.image_size", d.image_size)
+    choice("data.channels", d.channels, (1, 3))
     if d.limit is not None:
-        _positive("data.limit", d.limit)
-    _positive("model.noise_dim", m.noise_dim)
+        positive("data.limit", d.limit)
+    positive("model.noise_dim", m.noise_dim)
     for key, widths in (("model.g_hidden", m.g_hidden), ("model.d_hidden", m.d_hidden)):
         if not widths or any(w <= 0 for w in widths):
             raise GankitError(f"{key} must be a non-empty list of positive widths, got {widths}")
     if not 0.0 <= m.dropout < 1.0:
         raise GankitError(f"model.dropout must be in [0, 1), got {m.dropout}")
-    _positive("model.base_channels", m.base_channels)
-    if m.arch in ARCH_SIZES and d.image_size not in ARCH_SIZES[m.arch]:
-        raise GankitError(f"model.arch {m.arch} makes images of side {', '.join(map(str, ARCH_SIZES[m.arch]))}; "
-                          f"data.image_size is {d.image_size}")
-    DATASETS[d.dataset].check(d)
-    _positive("train.epochs", t.epochs)
-    _positive("train.batch_size", t.batch_size)
+    positive("model.base_channels", m.base_channels)
+    positive("train.epochs", t.epochs)
+    positive("train.batch_size", t.batch_size)
     if not 0.0 <= t.label_smoothing < 0.5:
         raise GankitError(f"train.label_smoothing must be in [0, 0.5), got {t.label_smoothing}")
-    build_loss(t)  # the loss accepts the parameters the config gives it
     if not 0.0 <= t.ema_decay < 1.0:
         raise GankitError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
     if t.ema_warmup < 0:
         raise GankitError(f"train.ema_warmup must be >= 0, got {t.ema_warmup}")
-    parse_policy(t.diffaugment)
-    if t.r1_gamma < 0:
-        raise GankitError(f"train.r1_gamma must be >= 0, got {t.r1_gamma}")
-    _positive("train.r1_every", t.r1_every)
-    if t.r1_every > 1 and not t.r1_gamma:
-        raise GankitError(f"train.r1_every {t.r1_every} makes the R1 penalty lazy, but train.r1_gamma is 0 (no penalty)")
-    if t.gp_lambda < 0:
-        raise GankitError(f"train.gp_lambda must be >= 0, got {t.gp_lambda}")
-    for key in ("r1_gamma", "gp_lambda"):
-        if getattr(t, key) and t.compile:
-            raise GankitError(f"train.{key} needs the gradient of a gradient, which torch.compile'd modules do not give: "
-                              "turn off train.compile")
-    _positive("train.d_steps", t.d_steps)
+    positive("train.d_steps", t.d_steps)
     for key in ("lr_g", "lr_d"):
-        _positive(f"train.{key}", getattr(t, key))
-    _choice("train.lr_decay", t.lr_decay, LR_DECAYS)
+        positive(f"train.{key}", getattr(t, key))
+    choice("train.lr_decay", t.lr_decay, LR_DECAYS)
     for key in ("beta1", "beta2", "beta1_d", "beta2_d"):
         if getattr(t, key) is not None and not 0.0 <= getattr(t, key) < 1.0:
             raise GankitError(f"train.{key} must be in [0, 1), got {getattr(t, key)}")
     if not 0 <= t.seed < 2**32:
         raise GankitError(f"train.seed must be in [0, 2^32), got {t.seed}")
-    _positive("output.grid_every", o.grid_every)
-    _positive("output.grid_samples", o.grid_samples)
+    positive("output.grid_every", o.grid_every)
+    positive("output.grid_samples", o.grid_samples)
     if o.grid_samples > MAX_GRID_SAMPLES:
         raise GankitError(f"output.grid_samples is at most {MAX_GRID_SAMPLES} (a {int(MAX_GRID_SAMPLES ** 0.5)}-wide grid), "
                           f"got {o.grid_samples}")
-    _positive("output.keep_checkpoints", o.keep_checkpoints)
+    positive("output.keep_checkpoints", o.keep_checkpoints)
     if o.eval_every < 0:
         raise GankitError(f"output.eval_every must be >= 0, got {o.eval_every}")
-    for name in o.eval_metrics:
-        _choice("output.eval_metrics", name, METRICS.names())
-    least, needing = fewest_samples(o.eval_metrics)
-    if o.eval_every and o.eval_n < least:  # only a run that scores: older folders may hold a smaller unused value
-        raise GankitError(f"output.eval_n must be at least {least} (metric {needing} needs them), got {o.eval_n}")
-    _choice("output.eval_features", o.eval_features, EXTRACTORS.names())
-    _choice("output.sample_from", o.sample_from, SAMPLE_FROM)
-    try:
-        check_applicable(o.eval_metrics, m.conditioning != "none", o.eval_features)
-    except GankitError as exc:
-        raise GankitError(f"output.eval_metrics: {exc}") from None
+    choice("output.sample_from", o.sample_from, SAMPLE_FROM)
 
 
 def check_resume(stored: Config, wanted: Config) -> None:
@@ -428,6 +390,21 @@ def maths_change(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, Any, An
     return None
 
 
+def model_difference(saved: Any, config: Config) -> str | None:
+    """What differs between a checkpoint's model config and `config`'s, in words; None if they agree.
+
+    A key the checkpoint lacks (written before the key existed) counts as its default."""
+    ours = config.to_dict()["model"]
+    theirs = saved.get("model") if isinstance(saved, dict) else None
+    if not isinstance(theirs, dict):
+        return "it records no model"
+    theirs = {**dataclasses.asdict(ModelConfig()), **theirs}
+    for key in sorted(set(ours) | set(theirs)):
+        if theirs.get(key) != ours.get(key):
+            return f"model.{key} is {theirs.get(key)!r} there, {ours.get(key)!r} here"
+    return None
+
+
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in tree.items():
@@ -446,11 +423,11 @@ def short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[:limit - 3]}..."
 
 
-def _choice(key: str, value: Any, choices: tuple) -> None:
+def choice(key: str, value: Any, choices: tuple) -> None:
     if value not in choices:
         raise GankitError(f"{key} must be one of {', '.join(map(str, choices))}; got {short(value)}")
 
 
-def _positive(key: str, value: float) -> None:
+def positive(key: str, value: float) -> None:
     if value <= 0:
         raise GankitError(f"{key} must be positive, got {short(value)}")

@@ -1,5 +1,9 @@
 """GAN objectives as (D loss, G loss) pairs of small pure functions of D's outputs, chosen by name.
 
+Each loss is two terms of the step (`gankit.terms`), "d_loss" and "g_loss": by default D's loss sees D's
+outputs on real and generated images and G's on generated ones; a loss that needs more (a relativistic
+one, D on real images in G's step too) says so in its `d_objective` or `g_objective`.
+
 The BCE losses read D's output as a logit l with D(x) = sigmoid(l): log D = -softplus(-l) and
 log(1 - D) = -softplus(l), which stay finite where D saturates at 0 or 1.
 """
@@ -15,6 +19,7 @@ import torch.nn.functional as F
 
 from gankit.errors import GankitError
 from gankit.registry import Registry
+from gankit.terms import Seen, Term
 
 if TYPE_CHECKING:
     from gankit.config import TrainConfig
@@ -31,6 +36,16 @@ class GANLoss:
 
     def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def d_objective(self, seen: Seen) -> torch.Tensor:
+        return self.d_loss(seen.real, seen.fake)
+
+    def g_objective(self, seen: Seen) -> torch.Tensor:
+        return self.g_loss(seen.fake)
+
+    def terms(self) -> list[Term]:
+        """The loss as the step's terms: D's, then G's."""
+        return [Term("d_loss", "D", self.d_objective), Term("g_loss", "G", self.g_objective)]
 
 
 LOSSES: Registry[type[GANLoss]] = Registry("loss")
@@ -135,3 +150,25 @@ class Wasserstein(GANLoss):
 
     def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
         return -fake.mean()
+
+
+@LOSSES.register("relativistic")
+class Relativistic(GANLoss):
+    """The relativistic pairing loss (RpGAN: Jolicoeur-Martineau 2018; Sun et al. 2020), R3GAN's loss (Huang et
+    al. 2024): each real image is paired with a generated one and D is judged on the difference of their logits,
+    D minimising E[softplus(D(G(z)) − D(x))] and G E[softplus(D(x) − D(G(z)))]. G's step needs D's outputs on the
+    real images too. R3GAN pairs it with R1 and R2 (train.r1_gamma, train.r2_gamma) to make it converge."""
+
+    collapse_g_loss = 5.0  # real logits above fake ones by 5 across the pairs: D(x) − D(G(z)) ≥ 5
+
+    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return F.softplus(fake - real).mean()
+
+    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        raise TypeError("the relativistic G loss pairs generated images with real ones: call paired_g_loss(fake, real)")
+
+    def paired_g_loss(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        return F.softplus(real - fake).mean()
+
+    def g_objective(self, seen: Seen) -> torch.Tensor:
+        return self.paired_g_loss(seen.fake, seen.real)

@@ -46,3 +46,6 @@ class Registry(Generic[T]):
 
     def items(self) -> Iterator[tuple[str, T]]:
         return iter(self._entries.items())
+
+    def entries(self) -> Iterator[T]:
+        return iter(self._entries.values())

@@ -8,7 +8,7 @@ import io
 import json
 import statistics
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -17,9 +17,11 @@ from gankit.checkpoint import list_checkpoints
 from gankit.files import atomic_write_text
 from gankit.metrics import quality_keys
 from gankit.plots import grid_image, history_svg
-from gankit.run import Run
 from gankit.stats import (COLLAPSE_ACCURACY, COLLAPSE_ADVICE, STILL_WON_ACCURACY, collapse_stretches, is_number,
                           step_stat_names)
+
+if TYPE_CHECKING:
+    from gankit.run import Run  # a run's page is written from the run: run.py imports this module
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }

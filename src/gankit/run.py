@@ -10,12 +10,11 @@ from typing import Any
 import torch
 
 from gankit.checkpoint import BEST, list_checkpoints, load_checkpoint
-from gankit.config import Config
+from gankit.config import Config, model_difference
 from gankit.errors import GankitError
 from gankit.models import Generator, build_models
 from gankit.rundir import RunDir
 from gankit.sampling import check_output_size, class_rows, interpolate, resolve_class, sample_images
-from gankit.training.state import model_difference
 
 
 def load_run(path: Path | str) -> Run:

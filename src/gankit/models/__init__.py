@@ -15,14 +15,10 @@ from gankit.models.conditioning import CONDITIONING
 if TYPE_CHECKING:
     from gankit.config import Config
 
-__all__ = ["ARCHS", "ARCHS_CONDITIONING", "ARCH_SIZES", "CONDITIONING", "Generator", "build_models"]
+__all__ = ["ARCHS", "CONDITIONING", "SPECTRAL_NORM", "Generator", "build_models"]
 
 
 SPECTRAL_NORM = ("none", "d", "both")  # model.spectral_norm: on no net, on D's layers, on both nets' layers
-# the conditionings an arch takes, where not all: a convolutional D has no flat input to join labels to
-ARCHS_CONDITIONING = {"dcgan": ("none", "projection", "acgan"), "resnet": ("none", "projection", "acgan")}
-# the image sides an arch makes, where not any
-ARCH_SIZES = {"dcgan": dcgan.SIZES, "resnet": resnet.SIZES}
 
 
 def build_models(config: Config) -> tuple[Generator, nn.Module]:
@@ -30,7 +26,7 @@ def build_models(config: Config) -> tuple[Generator, nn.Module]:
     if config.model.conditioning != "none" and not config.model.num_classes:
         raise GankitError("model.num_classes is 0: a conditional model's classes are filled in from the data when its "
                           "run starts (or set model.num_classes)")
-    G, D = ARCHS[config.model.arch](config)
+    G, D = ARCHS[config.model.arch].build(config)
     if config.model.spectral_norm in ("d", "both"):
         add_spectral_norm(D, embeddings=True)
     if config.model.spectral_norm == "both":

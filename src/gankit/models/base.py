@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -14,8 +15,29 @@ from gankit.registry import Registry
 if TYPE_CHECKING:
     from gankit.config import Config
 
-# model.arch -> a function building the (G, D) pair from the config, initialised from torch's global RNG
-ARCHS: Registry[Callable[["Config"], tuple["Generator", nn.Module]]] = Registry("model.arch")
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A model.arch: how to build its (G, D) pair from the config (initialised from torch's global RNG), and what
+    it can make."""
+
+    build: Callable[[Config], tuple[Generator, nn.Module]]
+    sizes: tuple[int, ...] | None  # the image sides it makes; None: any
+    conditionings: tuple[str, ...]  # the model.conditioning values it takes
+
+    def check(self, config: Config) -> None:
+        """Refuse a config this arch cannot build (each message names the key)."""
+        name, m, size = config.model.arch, config.model, config.data.image_size
+        if m.conditioning not in self.conditionings:
+            raise GankitError(f"model.conditioning {m.conditioning} does not apply to model.arch {name} (it takes "
+                              f"{', '.join(self.conditionings)})")
+        if self.sizes is not None and size not in self.sizes:
+            raise GankitError(f"model.arch {name} makes images of side {', '.join(map(str, self.sizes))}; "
+                              f"data.image_size is {size}")
+
+
+ARCHS: Registry[Arch] = Registry("model.arch")
 
 
 def build_conv_pair(config: Config, generator: type[Generator], discriminator: type[nn.Module]

@@ -13,9 +13,28 @@ A conditional D returns its logits (N,); an ACGAN D returns (logits, class logit
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from gankit.terms import Seen, Term
+
 CONDITIONING = ("none", "concat", "projection", "acgan")
+
+
+def class_terms(conditioning: str) -> list[Term]:
+    """The terms a conditioning adds to the nets' losses: ACGAN's class cross-entropy, D's on real and generated
+    images, G's on its own (D must name the class G was asked for)."""
+    if conditioning != "acgan":
+        return []
+    return [Term("d_class_loss", "D", _d_class_loss), Term("g_class_loss", "G", _g_class_loss)]
+
+
+def _d_class_loss(seen: Seen) -> torch.Tensor:
+    return F.cross_entropy(seen.real_class, seen.real_labels) + F.cross_entropy(seen.fake_class, seen.fake_labels)
+
+
+def _g_class_loss(seen: Seen) -> torch.Tensor:
+    return F.cross_entropy(seen.fake_class, seen.fake_labels)
 
 
 class ConditionalBatchNorm(nn.Module):

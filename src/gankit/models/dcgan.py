@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from gankit.models.base import ARCHS, Float32Output, Generator, build_conv_pair
+from gankit.models.base import ARCHS, Arch, Float32Output, Generator, build_conv_pair
 from gankit.models.conditioning import ConditionalBatchNorm, OutputHead, run_layers
 
 if TYPE_CHECKING:
@@ -104,6 +104,9 @@ def block_widths(size: int, base_channels: int) -> list[int]:
     return [base_channels * min(8, 2 ** (blocks - 1 - i)) for i in range(blocks)]
 
 
-@ARCHS.register("dcgan")
 def build_dcgan(config: Config) -> tuple[Generator, nn.Module]:
     return build_conv_pair(config, DCGANGenerator, DCGANDiscriminator)
+
+
+# a convolutional D has no flat input to join labels to: no concat
+ARCHS.register("dcgan")(Arch(build_dcgan, sizes=SIZES, conditionings=("none", "projection", "acgan")))

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from gankit.models.base import ARCHS, Float32Output, Generator
-from gankit.models.conditioning import OutputHead
+from gankit.models.base import ARCHS, Arch, Float32Output, Generator
+from gankit.models.conditioning import CONDITIONING, OutputHead
 from gankit.models.dropout import Dropout
 
 if TYPE_CHECKING:
@@ -92,10 +92,12 @@ class MLPDiscriminator(nn.Module):
         return self.head(self.net(x), y)
 
 
-@ARCHS.register("mlp")
 def build_mlp(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
     m, d = config.model, config.data
     shape = (d.channels, d.image_size, d.image_size)
     classes = m.num_classes if m.conditioning != "none" else 0
     return (MLPGenerator(m.noise_dim, m.g_hidden, shape, noise=m.noise, output=m.output, num_classes=classes),
             MLPDiscriminator(shape, m.d_hidden, m.dropout, conditioning=m.conditioning, num_classes=classes))
+
+
+ARCHS.register("mlp")(Arch(build_mlp, sizes=None, conditionings=CONDITIONING))

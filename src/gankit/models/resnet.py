@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.models.base import ARCHS, Float32Output, Generator, build_conv_pair
+from gankit.models.base import ARCHS, Arch, Float32Output, Generator, build_conv_pair
 from gankit.models.conditioning import ConditionalBatchNorm, OutputHead, run_layer
 
 if TYPE_CHECKING:
@@ -147,6 +147,8 @@ class ResNetDiscriminator(nn.Module):
         return self.head(features, y)
 
 
-@ARCHS.register("resnet")
 def build_resnet(config: Config) -> tuple[Generator, nn.Module]:
     return build_conv_pair(config, ResNetGenerator, ResNetDiscriminator)
+
+
+ARCHS.register("resnet")(Arch(build_resnet, sizes=SIZES, conditionings=("none", "projection", "acgan")))

@@ -14,15 +14,19 @@ import torch
 from tqdm import tqdm
 
 from gankit.checkpoint import list_checkpoints, newest_checkpoint
+from gankit.config import Config
 from gankit.errors import GankitError
 from gankit.augment import diff_augment, parse_policy
 from gankit.losses import build_loss
-from gankit.regularisers import Lazy, config_penalties
+from gankit.models.conditioning import class_terms
+from gankit.regularisers import config_terms
 from gankit.rundir import RunDir
-from gankit.training.callbacks import Callback, EpochEnd
+from gankit.terms import Term
+from gankit.training.callbacks import EpochEnd
 from gankit.training.distributed import SINGLE, World, all_reduce_mean, all_reduce_min, broadcast, on_main, shard_size
 from gankit.training.state import EMAUpdate, TrainingState, restore_state, standing_statistics, state_to_checkpoint
-from gankit.training.step import GANStep, Penalty
+from gankit.training.hooks import Hooks
+from gankit.training.step import GANStep
 
 log = logging.getLogger(__name__)
 
@@ -30,24 +34,22 @@ MAX_ROLLBACKS = 3  # with train.on_nan rollback, give up after this many in one 
 PROGRESS_EVERY = 25  # steps between progress-bar refreshes (each one reads the stats off the device)
 
 
-def fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.device, callbacks: Sequence[Callback], *,
-        labels: torch.Tensor | None = None, penalties: Sequence[Penalty | Lazy] = (),
-        after_step: Sequence[Callable[[GANStep], None]] = (), world: World = SINGLE, in_memory: bool = True) -> str | None:
+def fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.device, hooks: Hooks, *,
+        labels: torch.Tensor | None = None, world: World = SINGLE, in_memory: bool = True) -> str | None:
     """Train from `state.epoch` to the configured number of epochs on uint8 `images` (with their class
     `labels`, for a conditional model), then close the callbacks; returns why the run stopped early,
-    if a callback stopped it. With `in_memory` False the images stay where they are (a file mapped into memory,
+    if a callback stopped it. `hooks` holds every callback of the run, gankit's own included. With `in_memory` False the images stay where they are (a file mapped into memory,
     say) and each step reads only its batch. Under torchrun (`world`) each rank trains on its share of every batch;
     the callbacks run on rank 0 alone, which tells the others whether to stop."""
     try:
-        return _fit(state, run, images, labels, device, callbacks, penalties, after_step, world, in_memory)
+        return _fit(state, run, images, labels, device, hooks, world, in_memory)
     finally:
-        for callback in callbacks:
+        for callback in hooks.callbacks:
             callback.close()
 
 
 def _fit(state: TrainingState, run: RunDir, images: torch.Tensor, labels: torch.Tensor | None, device: torch.device,
-         callbacks: Sequence[Callback], penalties: Sequence[Penalty | Lazy],
-         after_step: Sequence[Callable[[GANStep], None]], world: World, in_memory: bool) -> str | None:
+         hooks: Hooks, world: World, in_memory: bool) -> str | None:
     config = state.config
     if in_memory:
         images = images.to(device)  # the whole data set stays on the device: no loader, no copies per step
@@ -68,18 +70,25 @@ def _fit(state: TrainingState, run: RunDir, images: torch.Tensor, labels: torch.
     if config.train.compile:
         G, D = torch.compile(G), torch.compile(D)
     G_update, D_update = distributed_nets(G, D, device, world, sync_batch_norm=config.train.sync_batch_norm)
-    step = GANStep(G, D, state.opt_g, state.opt_d, build_loss(config.train), device=device,
-                   precision=config.train.precision, penalties=[*config_penalties(config.train), *penalties],
-                   after_step=[*([EMAUpdate(state)] if state.G_ema is not None else []), *after_step],
+    step = GANStep(G, D, state.opt_g, state.opt_d, step_terms(config, hooks.terms), device=device,
+                   precision=config.train.precision, decision_threshold=build_loss(config.train).decision_threshold,
+                   after_step=[*([EMAUpdate(state)] if state.G_ema is not None else []), *hooks.after_step],
                    augment=_augmenter(config.train.diffaugment, state.G.value_range), class_weights=class_weights,
                    fresh_g_noise=config.train.g_noise == "fresh", world=world, G_update=G_update, D_update=D_update)
     if state.epoch >= config.train.epochs:
         log.info("nothing to do: the run has finished %d of %d epochs", state.epoch, config.train.epochs)
-    return _train_epochs(state, run, step, images, labels if class_weights is not None else None, callbacks, world)
+    return _train_epochs(state, run, step, images, labels if class_weights is not None else None, hooks, world)
+
+
+def step_terms(config: Config, extra: Sequence[Term] = ()) -> list[Term]:
+    """The terms of the nets' losses a config asks for, in the order they are added: the loss, the conditioning's
+    (ACGAN's class loss), the penalties, then `extra` (the caller's)."""
+    return [*build_loss(config.train).terms(), *class_terms(config.model.conditioning), *config_terms(config.train),
+            *extra]
 
 
 def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torch.Tensor, labels: torch.Tensor | None,
-                  callbacks: Sequence[Callback], world: World) -> str | None:
+                  hooks: Hooks, world: World) -> str | None:
     config = state.config
     history = run.read_metrics()
     elapsed = history[-1]["elapsed_seconds"] if history else 0.0
@@ -97,7 +106,7 @@ def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torc
                                   f"and its checkpoints are intact ({advice})", option="train.on_nan") from None
             rollbacks += 1
             roll_back(state, run, initial, world)
-            step.d_updates = None  # counted again from the restored optimiser
+            step.recount()  # the updates counted again from the restored optimisers
             log.warning("the losses became NaN or infinite at epoch %d, step %d: rolled back to epoch %d, "
                         "learning rates now %.3g (G) and %.3g (D)", epoch, bad.step, state.epoch,
                         state.opt_g.param_groups[0]["lr"], state.opt_d.param_groups[0]["lr"])
@@ -116,7 +125,7 @@ def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torc
                  ", ".join(f"{name} {value:.4g}" for name, value in stats.items()), record["images_per_s"])
         history.append(record)
         event = EpochEnd(state, run, record, history)
-        for callback in callbacks:
+        for callback in hooks.callbacks:
             callback.on_epoch_end(event)
         stop = broadcast(event.stop, world)  # the other ranks wait here while rank 0 scores and saves the epoch
         if stop:

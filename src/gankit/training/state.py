@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from gankit.config import Config, ModelConfig
+from gankit.config import Config, model_difference
 from gankit.errors import GankitError
 from gankit.models import Generator, build_models
 
@@ -114,21 +113,6 @@ def restore_state(state: TrainingState, checkpoint: dict[str, Any], source: str)
         state.epoch = int(checkpoint["epoch"])
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise GankitError(f"{source} does not fit this run: {str(exc).splitlines()[0][:200]}") from None
-
-
-def model_difference(saved: Any, config: Config) -> str | None:
-    """What differs between a checkpoint's model config and `config`'s, in words; None if they agree.
-
-    A key the checkpoint lacks (written before the key existed) counts as its default."""
-    ours = config.to_dict()["model"]
-    theirs = saved.get("model") if isinstance(saved, dict) else None
-    if not isinstance(theirs, dict):
-        return "it records no model"
-    theirs = {**dataclasses.asdict(ModelConfig()), **theirs}
-    for key in sorted(set(ours) | set(theirs)):
-        if theirs.get(key) != ours.get(key):
-            return f"model.{key} is {theirs.get(key)!r} there, {ours.get(key)!r} here"
-    return None
 
 
 @torch.no_grad()

@@ -6,46 +6,47 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gankit.device import autocast
-from gankit.losses import GANLoss
 from gankit.models import Generator, has_batch_norm
-from gankit.regularisers import Lazy
+from gankit.terms import Outputs, Seen, Term
 from gankit.training.distributed import SINGLE, World
-
-# a penalty on D's step: (D as it sees images, real, fake) -> named terms added to D's loss (and reported)
-Penalty = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
 
 
 class GANStep:
-    """Callable on a batch of real images (already in G's value range) and, for a conditional model,
-    their labels; returns the step's named stats.
+    """Callable on a batch of real images (already in G's value range) and their labels (None for an
+    unconditional model); returns the step's named stats.
 
-    The stats are detached scalar tensors on the device, so the caller can sum them there and read
-    them without a host sync every step; G's terms come only with G's updates. `penalties` add terms
-    to D's loss; `after_step` hooks get the step after each G update, once both nets are updated (an
-    EMA of G, say). A conditional G makes classes drawn from `class_weights` (the data's class
-    frequencies) with torch's RNG on the device, which checkpoints save, so resume replays them.
+    D's loss is the sum of the `terms` for D, G's the sum of those for G (a loss, a penalty, a class loss:
+    see `gankit.terms`). The stats are detached scalar tensors on the device, so the caller can sum them there
+    and read them without a host sync every step; G's terms come only with G's updates. `after_step` hooks get
+    the step after each G update, once both nets are updated (an EMA of G, say). A conditional G makes classes
+    drawn from `class_weights` (the data's class frequencies) with torch's RNG on the device, which checkpoints
+    save, so resume replays them.
     """
 
     def __init__(self, G: Generator, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-                 loss: GANLoss, *, device: torch.device, precision: str = "fp32",
-                 penalties: Sequence[Penalty | Lazy] = (), after_step: Sequence[Callable[["GANStep"], None]] = (),
+                 terms: Sequence[Term], *, device: torch.device, precision: str = "fp32", decision_threshold: float = 0.0,
+                 after_step: Sequence[Callable[["GANStep"], None]] = (),
                  augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  class_weights: torch.Tensor | None = None, fresh_g_noise: bool = False,
                  world: World = SINGLE, G_update: nn.Module | None = None, D_update: nn.Module | None = None):
-        self.G, self.D, self.opt_g, self.opt_d, self.loss = G, D, opt_g, opt_d, loss
+        self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
         # the forwards whose backward updates a net; under torchrun its DistributedDataParallel wrapper (see
         # `distributed_nets`): D's is used in D's step only, so G's step, which goes through the bare D with D's
         # weights frozen, reduces none of D's gradients, and each update's backward all-reduces its own net's once
         self.G_update = G if G_update is None else G_update  # not `or`: a compiled module's truth is its len()
         self.D_update = D if D_update is None else D_update
         self.world = world
-        self.d_updates: int | None = None  # D's updates so far: lazy penalties and each rank's own random stream go by it
+        self.d_terms = [t for t in terms if t.net == "D"]
+        self.g_terms = [t for t in terms if t.net == "G"]
+        self.decision_threshold = decision_threshold  # D calls an image real above it (D's accuracy stats)
+        # each net's updates so far: lazy terms and each rank's own random stream go by them
+        self.d_updates: int | None = None
+        self.g_updates: int | None = None
         self.device, self.precision = device, precision
-        self.penalties, self.after_step = list(penalties), list(after_step)
+        self.after_step = list(after_step)
         self.augment = augment or (lambda x: x)  # DiffAugment: what D sees of every image, real or generated
         if bool(G.num_classes) != (class_weights is not None):
             raise ValueError("a conditional G needs class_weights (the data's class frequencies); an unconditional one none")
@@ -62,20 +63,15 @@ class GANStep:
         z, fake_labels = self._draw(real.shape[0])
         if update_g and self.fresh_g_noise:  # G learns from images D was not just trained on, as Keras's loop does
             g_z, g_labels = self._draw(real.shape[0])
-        update = self._next_d_update()
+        update = self._next_update("D")
         with self._own_randomness(update):
             with autocast(self.precision, self.device):
                 # no graph through G where G's update will not reuse these images
                 with torch.set_grad_enabled(update_g and not self.fresh_g_noise):
                     fake = self.G_update(z, fake_labels)
-                (real_out, real_class), (fake_out, fake_class) = self.discriminate(real, labels, fake.detach(), fake_labels)
-                d_terms = {"d_loss": self.loss.d_loss(real_out, fake_out)}
-                if real_class is not None:  # ACGAN: D also names the class of real and generated images
-                    d_terms["d_class_loss"] = F.cross_entropy(real_class, labels) + F.cross_entropy(fake_class, fake_labels)
-                seen_by_D = lambda x: _split(self.D(self.augment(x), labels))[0]  # noqa: E731  (through the augmentation)
-                for penalty in self.penalties:
-                    d_terms.update(penalty.terms(update, seen_by_D, real, fake.detach()) if isinstance(penalty, Lazy)
-                                   else penalty(seen_by_D, real, fake.detach()))
+                real_out, fake_out = self.discriminate(real, labels, fake.detach(), fake_labels)
+                d_seen = Seen(self._critic, real, labels, fake.detach(), fake_labels, real=real_out, fake=fake_out)
+                d_terms = {term.name: term.value(update, d_seen) for term in self.d_terms}
             self._update(self.opt_d, sum(d_terms.values()))
             g_terms: dict[str, torch.Tensor] = {}
             if update_g:
@@ -83,18 +79,20 @@ class GANStep:
                     fake_labels = g_labels
                     with autocast(self.precision, self.device):
                         fake = self.G_update(g_z, g_labels)
-                g_terms = self._update_g(fake, fake_labels)
+                g_terms = self._update_g(real, labels, fake, fake_labels)
         if update_g:
             for hook in self.after_step:
                 hook(self)
+        return self._stats({**d_terms, **g_terms}, d_seen)
 
-        threshold = self.loss.decision_threshold
+    def _stats(self, terms: dict[str, torch.Tensor], seen: Seen) -> dict[str, torch.Tensor]:
+        """The terms, detached, and D's accuracy on both batches (and on the classes, for an ACGAN D)."""
         with torch.no_grad():
-            stats = {name: term.detach().float() for name, term in {**d_terms, **g_terms}.items()}
-            stats["d_acc_real"] = (real_out > threshold).float().mean()
-            stats["d_acc_fake"] = (fake_out < threshold).float().mean()
-            if real_class is not None:
-                stats["d_acc_class"] = (real_class.argmax(1) == labels).float().mean()
+            stats = {name: term.detach().float() for name, term in terms.items()}
+            stats["d_acc_real"] = (seen.real > self.decision_threshold).float().mean()
+            stats["d_acc_fake"] = (seen.fake < self.decision_threshold).float().mean()
+            if seen.real_class is not None:
+                stats["d_acc_class"] = (seen.real_class.argmax(1) == seen.real_labels).float().mean()
             return stats
 
     def _draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -106,13 +104,19 @@ class GANStep:
             return z, None
         return z, torch.multinomial(self.class_weights, total, replacement=True)[rank * n:(rank + 1) * n]
 
-    def _next_d_update(self) -> int:
-        """The number of this update of D, from 0 over the whole run: D's optimiser counts its steps, and checkpoints
-        carry the count, so resume goes on counting."""
-        if self.d_updates is None:
-            self.d_updates = max((int(s["step"]) for s in self.opt_d.state.values() if "step" in s), default=0)
-        self.d_updates += 1
-        return self.d_updates - 1
+    def recount(self) -> None:
+        """Count the nets' updates again from their optimisers (restored from a checkpoint, say)."""
+        self.d_updates = self.g_updates = None
+
+    def _next_update(self, net: str) -> int:
+        """The number of this update of `net` ("D" or "G"), from 0 over the whole run: its optimiser counts its steps,
+        and checkpoints carry the count, so resume goes on counting."""
+        attribute, optimiser = ("d_updates", self.opt_d) if net == "D" else ("g_updates", self.opt_g)
+        done = getattr(self, attribute)
+        if done is None:
+            done = max((int(s["step"]) for s in optimiser.state.values() if "step" in s), default=0)
+        setattr(self, attribute, done + 1)
+        return done
 
     def _own_randomness(self, update: int) -> contextlib.AbstractContextManager:
         """Dropout masks and augmentations of this rank's images: with several ranks, drawn from a stream of this rank's
@@ -123,24 +127,28 @@ class GANStep:
         # (counted from 1, as checkpoints of earlier versions were, so they resume onto the same streams)
         return _seeded_fork(hash((torch.initial_seed(), update + 1, self.world.rank)), self.device)
 
-    def _update_g(self, fake: torch.Tensor, fake_labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    def _update_g(self, real: torch.Tensor, labels: torch.Tensor | None, fake: torch.Tensor,
+                  fake_labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """G's update through D (D's weights frozen meanwhile); returns its named terms, detached."""
+        update = self._next_update("G")
         for p in self.d_trainable:  # G's step goes through D, but D's weights need no gradient here
             p.requires_grad_(False)
         try:
             with autocast(self.precision, self.device):
-                g_out, g_class = _split(self.D(self.augment(fake), fake_labels))
-                g_terms = {"g_loss": self.loss.g_loss(g_out)}
-                if g_class is not None:  # ACGAN: G also makes D name the class it asked for
-                    g_terms["g_class_loss"] = F.cross_entropy(g_class, fake_labels)
+                seen = Seen(self._critic, real, labels, fake, fake_labels)
+                g_terms = {term.name: term.value(update, seen) for term in self.g_terms}
             self._update(self.opt_g, sum(g_terms.values()))
         finally:
             for p in self.d_trainable:
                 p.requires_grad_(True)
         return {name: term.detach() for name, term in g_terms.items()}
 
+    def _critic(self, images: torch.Tensor, labels: torch.Tensor | None) -> Outputs:
+        """D's float32 outputs on images as it sees them (through the augmentation), outside D's own update's forward."""
+        return _split(self.D(self.augment(images), labels))
+
     def discriminate(self, real: torch.Tensor, real_labels: torch.Tensor | None, fake: torch.Tensor,
-                     fake_labels: torch.Tensor | None) -> tuple[tuple[torch.Tensor, torch.Tensor | None], ...]:
+                     fake_labels: torch.Tensor | None) -> tuple[Outputs, Outputs]:
         """D's float32 (logits, class logits or None) on both batches: in one forward where that is the same function."""
         real, fake = self.augment(real), self.augment(fake)
         if not self.joint_d:
@@ -169,7 +177,7 @@ def _seeded_fork(key: int, device: torch.device) -> Iterator[None]:
         yield
 
 
-def _split(out: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _split(out: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> Outputs:
     """D's output as float32 (logits, class logits); only an ACGAN D has the second."""
     if isinstance(out, tuple):
         return out[0].float(), out[1].float()

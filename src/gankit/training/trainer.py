@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from gankit.checkpoint import check_records_agree, list_checkpoints, newest_checkpoint
-from gankit.config import Config, check_resume, maths_change, short, validate
+from gankit.checks import check_new_run, validate, warn_risky
+from gankit.config import Config, check_resume, maths_change, short
 from gankit.data import DATASETS, ImageSet, load_images
 from gankit.data.locate import resolve_data_dir
 from gankit.data.placement import device_memory, place_images
@@ -18,30 +19,26 @@ from gankit.errors import GankitError
 from gankit.evaluate import make_scorer
 from gankit.metrics import applicable
 from gankit.models import has_batch_norm
-from gankit.regularisers import Lazy
 from gankit.rundir import RunDir
 from gankit.run import Run, load_run
-from gankit.training.callbacks import Callback, default_callbacks
+from gankit.training.callbacks import default_callbacks
 from gankit.training.distributed import (World, barrier, check_options, device_for, join, local_main_first,
                                          lost_partner, made_by_this_job, mark_job, on_main, restarted)
 from gankit.training.loop import fit
+from gankit.training.hooks import Hooks
 from gankit.training.state import TrainingState, check_fits, new_state, restore_state
-from gankit.training.step import GANStep, Penalty
 
 log = logging.getLogger("gankit")
 
 
 def train(config: Config | None, run_dir: Path | str, *, data_dir: Path | str | None = None, resume: bool = False,
-          callbacks: Sequence[Callback] = (), penalties: Sequence[Penalty | Lazy] = (),
-          after_step: Sequence[Callable[[GANStep], None]] = ()) -> Run | None:
+          hooks: Hooks = Hooks()) -> Run | None:
     """Train `config` into the new run folder `run_dir`, or with `resume` continue the run there.
 
     Resuming takes the folder's config when `config` is None; a given config may change only how
     long the run goes and what it writes (equal values pass). The data come from `data_dir`, else
-    the run's remembered `data.dir`, else $GANKIT_DATA_DIR, else gankit's cache. `callbacks` run
-    after each epoch, after gankit's scoring, collapse watch and grid and before its checkpoint, so
-    what they add to the record is saved; `penalties` add named terms to D's loss; `after_step`
-    hooks get the step after each G update, D's and G's both done (an EMA of `step.G`, say).
+    the run's remembered `data.dir`, else $GANKIT_DATA_DIR, else gankit's cache. `hooks` adds the
+    caller's per-epoch callbacks, loss terms and after-step functions (see `Hooks`).
 
     Started by torchrun, each process trains on its share of every batch, and rank 0 alone writes the
     run folder and returns the Run (the others return None). When torchrun restarts the group after a
@@ -53,14 +50,13 @@ def train(config: Config | None, run_dir: Path | str, *, data_dir: Path | str | 
     if resume and world.main and run.exists():
         run.lock()  # held from here on: a second process on this folder is refused before any work
     try:
-        return _train(config, run, None if data_dir is None else Path(data_dir), resume, callbacks, penalties, after_step,
-                      world)
+        return _train(config, run, None if data_dir is None else Path(data_dir), resume, hooks, world)
     finally:
         run.unlock()
 
 
-def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bool, callbacks: Sequence[Callback],
-           penalties: Sequence[Penalty | Lazy], after_step: Sequence[Callable[[GANStep], None]], world: World) -> Run | None:
+def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bool, hooks: Hooks, world: World
+           ) -> Run | None:
     config = on_main(world, lambda: _resolve_config(config, run, resume))
     root = resolve_data_dir(data_dir, config.data.dir)
     config.data.dir = str(root) if root is not None else None  # remembered: later commands need no data_dir
@@ -69,15 +65,9 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
                           "training images; choose a run folder outside it", option="run_dir")
     device = device_for(resolve_device(config.train.device), world)
     check_precision(config.train.precision, device)
-    if (not resume and config.train.loss == "wgan" and not config.train.gp_lambda and config.model.spectral_norm == "none"
-            and not penalties):  # a run trained so before this check still resumes
-        # an unconstrained critic's loss has no floor: its outputs run off and the game means nothing
-        raise GankitError("train.loss wgan needs D kept Lipschitz: set train.gp_lambda (10 in WGAN-GP) or "
-                          "model.spectral_norm d (or pass a penalty of your own)")
-    if config.train.precision == "bf16" and config.model.arch == "mlp" and config.model.output == "sigmoid":
-        log.warning("bf16 with the sigmoid-output MLP: in gankit's seed study (BENCHMARKS.md) D won for good on seed 0 "
-                    "in bf16 where fp32 kept it alive, with either train.g_noise; fp32 is safer for this model, and "
-                    "gan-mnist-tanh lived on every seed in bf16")
+    if not resume:
+        check_new_run(config, own_d_terms=any(term.net == "D" for term in hooks.terms))
+    warn_risky(config)
     check_options(config.train, device, world)
     if config.output.tensorboard:
         from gankit.tensorboard import check_available
@@ -119,10 +109,9 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
     where = f", {world.size} processes (batch {batch} = {world.size} x {batch // world.size})" if world.launched else ""
     log.info("run folder %s, device %s%s, %d epochs", run.path, device, where, config.train.epochs)
     try:
-        stopped = fit(state, run, data.images, device,
-                      default_callbacks(config, run, state.G, scorer, callbacks) if world.main else [],
-                      labels=data.labels, penalties=penalties, after_step=after_step, world=world,
-                      in_memory=not data.mapped)
+        callbacks = default_callbacks(config, run, state.G, scorer, hooks.callbacks) if world.main else []
+        stopped = fit(state, run, data.images, device, dataclasses.replace(hooks, callbacks=callbacks),
+                      labels=data.labels, world=world, in_memory=not data.mapped)
     except BaseException as exc:
         if world.main and not resume and not list_checkpoints(run.checkpoints):
             run.discard(remove_folder=new_folder)  # nothing worth keeping: the same command can run again
@@ -161,6 +150,7 @@ def _resolve_config(config: Config | None, run: RunDir, resume: bool) -> Config:
     if resume:
         stored = run.load_config()
         if config is None:
+            validate(stored, source=str(run.config_path))
             return stored
         # the same command again, without what the run filled in itself: it remembers its data and classes
         config = copy.deepcopy(config)

@@ -1,0 +1,89 @@
+"""The checks of a whole config, above the registries: each registry entry checks its own part (a data set its
+shape, an arch its sizes and conditionings, a loss its parameters, a metric where it applies), and the rules that
+cross them live here. The command line and `gankit.train` run `validate` before any folder exists."""
+
+from __future__ import annotations
+
+import logging
+
+from gankit.augment import parse_policy
+from gankit.config import Config, check_values, choice, positive
+from gankit.data import DATASETS
+from gankit.errors import GankitError
+from gankit.losses import LOSSES, build_loss
+from gankit.metrics import EXTRACTORS, METRICS, check_applicable, fewest_samples
+from gankit.models import ARCHS, CONDITIONING, SPECTRAL_NORM
+from gankit.regularisers import PENALTIES
+
+log = logging.getLogger("gankit")
+
+
+def validate(config: Config, *, source: str | None = None) -> None:
+    """Refuse a config that cannot train (types, ranges, names, and how they combine); every message names a key,
+    after `source` (the file that holds the config) where given."""
+    try:
+        _validate(config)
+    except GankitError as exc:
+        if source is None or str(exc).startswith(source):
+            raise
+        raise GankitError(f"{source}: {exc}", option=exc.options) from None
+
+
+def _validate(config: Config) -> None:
+    check_values(config)
+    d, m, t, o = config.data, config.model, config.train, config.output
+    choice("data.dataset", d.dataset, DATASETS.names())
+    choice("model.arch", m.arch, ARCHS.names())
+    choice("model.spectral_norm", m.spectral_norm, SPECTRAL_NORM)
+    choice("model.conditioning", m.conditioning, CONDITIONING)
+    ARCHS[m.arch].check(config)
+    DATASETS[d.dataset].check(d)
+    choice("train.loss", t.loss, LOSSES.names())
+    build_loss(t)  # the loss accepts the parameters the config gives it
+    parse_policy(t.diffaugment)
+    _check_penalties(config)
+    for name in o.eval_metrics:
+        choice("output.eval_metrics", name, METRICS.names())
+    least, needing = fewest_samples(o.eval_metrics)
+    if o.eval_every and o.eval_n < least:  # only a run that scores: older folders may hold a smaller unused value
+        raise GankitError(f"output.eval_n must be at least {least} (metric {needing} needs them), got {o.eval_n}")
+    choice("output.eval_features", o.eval_features, EXTRACTORS.names())
+    try:
+        check_applicable(o.eval_metrics, m.conditioning != "none", o.eval_features)
+    except GankitError as exc:
+        raise GankitError(f"output.eval_metrics: {exc}") from None
+
+
+def check_new_run(config: Config, *, own_d_terms: bool) -> None:
+    """The rules for starting a run (a run trained before one existed still resumes). `own_d_terms`: the caller adds
+    terms of its own to D's loss."""
+    t = config.train
+    if t.loss == "wgan" and not t.gp_lambda and config.model.spectral_norm == "none" and not own_d_terms:
+        # an unconstrained critic's loss has no floor: its outputs run off and the game means nothing
+        raise GankitError("train.loss wgan needs D kept Lipschitz: set train.gp_lambda (10 in WGAN-GP) or "
+                          "model.spectral_norm d (or pass a term of D's loss of your own)")
+
+
+def warn_risky(config: Config) -> None:
+    """Log what trains, but worse than it might."""
+    if config.train.precision == "bf16" and config.model.arch == "mlp" and config.model.output == "sigmoid":
+        log.warning("bf16 with the sigmoid-output MLP: in gankit's seed study D won for good on one seed in bf16 where "
+                    "fp32 kept it alive; fp32 is safer for this model, and gan-mnist-tanh lived on every seed in bf16 "
+                    "(see docs/training.md)")
+
+
+def _check_penalties(config: Config) -> None:
+    t = config.train
+    for entry in PENALTIES.entries():
+        weight = getattr(t, entry.weight_key)
+        if weight < 0:
+            raise GankitError(f"train.{entry.weight_key} must be >= 0, got {weight}")
+        if entry.every_key:
+            every = getattr(t, entry.every_key)
+            positive(f"train.{entry.every_key}", every)
+            if every > 1 and not weight:
+                raise GankitError(f"train.{entry.every_key} {every} makes the {entry.title} penalty lazy, but "
+                                  f"train.{entry.weight_key} is 0 (no penalty)")
+        if weight and t.compile:
+            raise GankitError(f"train.{entry.weight_key} needs the gradient of a gradient, which torch.compile'd modules "
+                              "do not give: turn off train.compile")
