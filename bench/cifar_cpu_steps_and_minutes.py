@@ -27,11 +27,12 @@ import shutil
 import time
 from pathlib import Path
 
+from quality_per_minute import spread  # bench/ is the script's folder, so on sys.path
+
 import gankit
 from gankit.evaluate import Scorer, make_scorer, score
 from gankit.models import build_models
 from gankit.training.step import GANStep
-from quality_per_minute import spread  # bench/ is the script's folder, so on sys.path
 
 PRESETS = ("sngan-cifar10", "seed-dcgan-cifar10")
 SCORERS: dict[str, Scorer] = {}
@@ -80,9 +81,17 @@ def measure(preset: str, seed: int, args: argparse.Namespace) -> dict[str, dict]
     if (out / "scores.json").is_file():
         return json.loads((out / "scores.json").read_text())
     shutil.rmtree(out, ignore_errors=True)  # a run this script started and did not finish scoring
-    config = gankit.apply_overrides(gankit.load_preset(preset), [
-        f"train.seed={seed}", "output.progress=false", "output.report=false", "output.eval_every=0",
-        "output.grid_every=100000", "output.grid_first_epoch=false"])
+    config = gankit.apply_overrides(
+        gankit.load_preset(preset),
+        [
+            f"train.seed={seed}",
+            "output.progress=false",
+            "output.report=false",
+            "output.eval_every=0",
+            "output.grid_every=100000",
+            "output.grid_first_epoch=false",
+        ],
+    )
     if config.train.ema_decay:
         raise SystemExit(f"{preset} keeps an EMA of G: this script copies the raw G")
     keep = KeepAtMarks(args.steps, args.minutes, args.max_minutes)
@@ -91,8 +100,9 @@ def measure(preset: str, seed: int, args: argparse.Namespace) -> dict[str, dict]
     except Stop:
         pass
     if preset not in SCORERS:  # the test split's features, once a preset
-        SCORERS[preset] = make_scorer(config, n=args.eval_n, metrics=["fid"], features="evaluator",
-                                      data_dir=args.data_dir, progress=False)
+        SCORERS[preset] = make_scorer(
+            config, n=args.eval_n, metrics=["fid"], features="evaluator", data_dir=args.data_dir, progress=False
+        )
     scorer = SCORERS[preset]
     G = build_models(config)[0]
     scores = {}
@@ -108,11 +118,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", default="100,500,1000,2000", type=lambda s: [int(m) for m in s.split(",")])
     parser.add_argument("--minutes", default="10,25", type=lambda s: [float(m) for m in s.split(",")])
-    parser.add_argument("--max-minutes", type=float, default=90.0,
-                        help="past its last minute mark, a run goes on for its step marks only if it would reach them by then")
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=90.0,
+        help="past its last minute mark, a run goes on for its step marks only if it would reach them by then",
+    )
     parser.add_argument("--seeds", default="0-2")
-    parser.add_argument("--presets", default=",".join(PRESETS), type=lambda s: s.split(","),
-                        help="which of the two to train (both are scored from their folders either way)")
+    parser.add_argument(
+        "--presets",
+        default=",".join(PRESETS),
+        type=lambda s: s.split(","),
+        help="which of the two to train (both are scored from their folders either way)",
+    )
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz"))
     parser.add_argument("--out", type=Path, default=Path("runs/cifar-cpu"))
     parser.add_argument("--eval-n", type=int, default=10_000)
@@ -129,9 +147,13 @@ def main() -> None:
         for preset in PRESETS:
             if preset in args.presets or (args.out / f"{preset}-seed{seed}" / "scores.json").is_file():
                 results[preset].append(measure(preset, seed, args))  # a scored run is read, not trained
-    print(f"seeds {args.seeds}; FID: gankit's CIFAR-10 evaluator, {args.eval_n} samples against the test split "
-          f"(JPEG copy); a step is one batch (one D update); time: wall time of training")
-    print(f"{'preset':20} {'mark':>10} {'seeds':>5} {'steps':>11} {'minutes':>11} {'FID mean ± std':>16} {'per seed':>24}")
+    print(
+        f"seeds {args.seeds}; FID: gankit's CIFAR-10 evaluator, {args.eval_n} samples against the test split "
+        f"(JPEG copy); a step is one batch (one D update); time: wall time of training"
+    )
+    print(
+        f"{'preset':20} {'mark':>10} {'seeds':>5} {'steps':>11} {'minutes':>11} {'FID mean ± std':>16} {'per seed':>24}"
+    )
     marks = [f"step {s}" for s in args.steps] + [f"{m:g} min" for m in args.minutes]
     for preset, runs in results.items():
         if not runs:
@@ -145,8 +167,10 @@ def main() -> None:
             fids = [r["fid"] for r in rows]
             steps = f"{min(r['steps'] for r in rows)}-{max(r['steps'] for r in rows)}"
             minutes = f"{min(r['seconds'] for r in rows) / 60:.1f}-{max(r['seconds'] for r in rows) / 60:.1f}"
-            print(f"{preset:20} {mark:>10} {len(fids):>5} {steps:>11} {minutes:>11} {spread(fids):>16} "
-                  f"{', '.join(f'{f:.1f}' for f in fids):>24}")
+            print(
+                f"{preset:20} {mark:>10} {len(fids):>5} {steps:>11} {minutes:>11} {spread(fids):>16} "
+                f"{', '.join(f'{f:.1f}' for f in fids):>24}"
+            )
 
 
 if __name__ == "__main__":

@@ -25,9 +25,26 @@ import torch
 
 def train(preset: str, data_dir: Path, out: Path, epochs: int, limit: int, compiled: bool) -> list[dict]:
     """The records of one fresh `gankit train` run."""
-    command = [sys.executable, "-m", "gankit", "train", preset, "--data-dir", str(data_dir), "--out", str(out),
-               "--epochs", str(epochs), "--limit", str(limit), "--seed", "0", "--no-progress",
-               "--set", "output.report=false"] + (["--compile"] if compiled else [])
+    command = [
+        sys.executable,
+        "-m",
+        "gankit",
+        "train",
+        preset,
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--epochs",
+        str(epochs),
+        "--limit",
+        str(limit),
+        "--seed",
+        "0",
+        "--no-progress",
+        "--set",
+        "output.report=false",
+    ] + (["--compile"] if compiled else [])
     subprocess.run(command, check=True, capture_output=True, text=True)
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
@@ -49,22 +66,30 @@ def main() -> None:
         for repeat in range(args.repeats):
             last = {}
             for compiled in (False, True):
-                records = train(args.preset, args.data_dir, Path(tmp) / f"{repeat}-{compiled}", args.epochs,
-                                args.limit, compiled)
+                records = train(
+                    args.preset, args.data_dir, Path(tmp) / f"{repeat}-{compiled}", args.epochs, args.limit, compiled
+                )
                 speeds[compiled].append(statistics.median(r["images_per_s"] for r in records[1:]))
                 first_epoch[compiled].append(records[0]["epoch_seconds"])
                 last[compiled] = (records[-1]["d_loss"], records[-1]["g_loss"])
-                print(f"repeat {repeat} {'compiled' if compiled else 'eager   '}: "
-                      f"{speeds[compiled][-1]:.0f} img/s after epoch 1, epoch 1 {first_epoch[compiled][-1]:.1f} s, "
-                      f"final d_loss {last[compiled][0]:.4f} g_loss {last[compiled][1]:.4f}", flush=True)
+                print(
+                    f"repeat {repeat} {'compiled' if compiled else 'eager   '}: "
+                    f"{speeds[compiled][-1]:.0f} img/s after epoch 1, epoch 1 {first_epoch[compiled][-1]:.1f} s, "
+                    f"final d_loss {last[compiled][0]:.4f} g_loss {last[compiled][1]:.4f}",
+                    flush=True,
+                )
             drift.append(max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(last[False], last[True])))
     eager, compiled = statistics.median(speeds[False]), statistics.median(speeds[True])
     cost = statistics.median(first_epoch[True]) - statistics.median(first_epoch[False])
     print(f"{args.preset}, {args.limit} images an epoch, {args.repeats} repeats, torch {torch.__version__}:")
-    print(f"  eager {eager:.0f} img/s, compiled {compiled:.0f} img/s (median of epochs 2-{args.epochs}): "
-          f"compiled / eager = {compiled / eager:.2f}")
-    print(f"  compiling costs the first epoch {cost:.1f} s more; final losses differ by at most "
-          f"{max(drift):.1%} (relative)")
+    print(
+        f"  eager {eager:.0f} img/s, compiled {compiled:.0f} img/s (median of epochs 2-{args.epochs}): "
+        f"compiled / eager = {compiled / eager:.2f}"
+    )
+    print(
+        f"  compiling costs the first epoch {cost:.1f} s more; final losses differ by at most "
+        f"{max(drift):.1%} (relative)"
+    )
 
 
 if __name__ == "__main__":

@@ -30,9 +30,27 @@ from pathlib import Path
 def train_rate(args: argparse.Namespace, launcher: list[str], threads: int, *extra: str) -> float:
     """Median img/s over epochs 2.. of one fresh `gankit train` run."""
     with tempfile.TemporaryDirectory() as tmp:
-        command = [*launcher, "-m", "gankit", "train", args.preset, "--data-dir", str(args.data_dir.resolve()),
-                   "--out", f"{tmp}/run", "--epochs", str(args.epochs), "--precision", args.precision,
-                   "--no-progress", "--set", "output.report=false", "--set", "output.grid_every=1000", *extra]
+        command = [
+            *launcher,
+            "-m",
+            "gankit",
+            "train",
+            args.preset,
+            "--data-dir",
+            str(args.data_dir.resolve()),
+            "--out",
+            f"{tmp}/run",
+            "--epochs",
+            str(args.epochs),
+            "--precision",
+            args.precision,
+            "--no-progress",
+            "--set",
+            "output.report=false",
+            "--set",
+            "output.grid_every=1000",
+            *extra,
+        ]
         env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
         subprocess.run(command, check=True, capture_output=True, env=env)
         records = [json.loads(line) for line in open(f"{tmp}/run/metrics.jsonl")]
@@ -59,9 +77,15 @@ def compare(args: argparse.Namespace, variants: dict[str, tuple[list[str], int, 
 def overhead(args: argparse.Namespace) -> None:
     plain = [sys.executable]
     print(f"{args.preset}, {args.precision}, {args.epochs} epochs a run, medians of {args.repeats} alternating runs")
-    compare(args, {"plain loop, 2 threads": (plain, 2, []),
-                   "torchrun, 1 rank of 2 threads": (torchrun(1), 2, []),
-                   "torchrun, 2 ranks of 1 thread": (torchrun(2), 1, [])}, "plain loop, 2 threads")
+    compare(
+        args,
+        {
+            "plain loop, 2 threads": (plain, 2, []),
+            "torchrun, 1 rank of 2 threads": (torchrun(1), 2, []),
+            "torchrun, 2 ranks of 1 thread": (torchrun(2), 1, []),
+        },
+        "plain loop, 2 threads",
+    )
 
 
 def allreduce(args: argparse.Namespace) -> None:
@@ -82,8 +106,10 @@ def allreduce(args: argparse.Namespace) -> None:
             dist.all_reduce(grads)
             times.append(time.perf_counter() - start)
         if dist.get_rank() == 0:
-            print(f"all-reduce of {name}'s gradients ({grads.numel():,} floats, {grads.numel() * 4 / 2**20:.1f} MiB) over "
-                  f"{dist.get_world_size()} ranks: median {1000 * statistics.median(times):.2f} ms")
+            print(
+                f"all-reduce of {name}'s gradients ({grads.numel():,} floats, {grads.numel() * 4 / 2**20:.1f} MiB) over "
+                f"{dist.get_world_size()} ranks: median {1000 * statistics.median(times):.2f} ms"
+            )
     dist.destroy_process_group()
 
 
@@ -93,7 +119,7 @@ def decode(args: argparse.Namespace) -> None:
     results: dict[str, list[float]] = {"one process": [], "pool": []}
     pool_from = images.POOL_FROM
     for repeat in range(args.repeats):  # alternating, each first in turn, so neither always finds the archive cached
-        for name in (["one process", "pool"] if repeat % 2 == 0 else ["pool", "one process"]):
+        for name in ["one process", "pool"] if repeat % 2 == 0 else ["pool", "one process"]:
             with tempfile.TemporaryDirectory() as cache:
                 os.environ["GANKIT_CACHE_DIR"] = cache
                 images.POOL_FROM = 10**12 if name == "one process" else pool_from
@@ -102,16 +128,23 @@ def decode(args: argparse.Namespace) -> None:
                 results[name].append(len(data) / (time.perf_counter() - start))
                 print(f"  {name:12s} {results[name][-1]:8,.0f} images/s ({len(data):,} images)", flush=True)
     one, pool = (statistics.median(results[name]) for name in ("one process", "pool"))
-    print(f"medians over {args.repeats} repeats, {images.decode_workers()} cores: one process {one:,.0f} images/s, "
-          f"pool {pool:,.0f} images/s, {pool / one:.2f}x")
+    print(
+        f"medians over {args.repeats} repeats, {images.decode_workers()} cores: one process {one:,.0f} images/s, "
+        f"pool {pool:,.0f} images/s, {pool / one:.2f}x"
+    )
 
 
 def mapped(args: argparse.Namespace) -> None:
     print(f"{args.preset}, {args.precision}, {args.epochs} epochs a run, medians of {args.repeats} alternating runs")
     plain = [sys.executable]
-    compare(args, {"in memory (data.in_memory true)": (plain, 2, ["--set", "data.in_memory=true"]),
-                   "mapped from disk (data.in_memory false)": (plain, 2, ["--set", "data.in_memory=false"])},
-            "in memory (data.in_memory true)")
+    compare(
+        args,
+        {
+            "in memory (data.in_memory true)": (plain, 2, ["--set", "data.in_memory=true"]),
+            "mapped from disk (data.in_memory false)": (plain, 2, ["--set", "data.in_memory=false"]),
+        },
+        "in memory (data.in_memory true)",
+    )
 
 
 def main() -> None:

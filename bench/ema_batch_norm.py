@@ -26,8 +26,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     args = parser.parse_args()
     run = gankit.load_run(args.run)
-    scorer = make_scorer(run.config, n=args.n, metrics=["fid", "coverage"], features="evaluator",
-                         data_dir=args.data_dir, progress=False)
+    scorer = make_scorer(
+        run.config, n=args.n, metrics=["fid", "coverage"], features="evaluator", data_dir=args.data_dir, progress=False
+    )
     print(f"{'checkpoint':16} {'EMA, copied statistics':>24} {'EMA, standing statistics':>26} {'raw G':>20}")
     for path in list_checkpoints(run.path / "checkpoints"):
         checkpoint = load_checkpoint(path)
@@ -38,8 +39,10 @@ def main() -> None:
         standing_statistics(ema, seed=run.config.train.seed)
         standing = score(scorer, ema)["metrics"]
         plain = score(scorer, raw)["metrics"]
-        cells = [(f"FID {m['fid']:.1f}, {m['classes_covered']} classes", width)
-                 for m, width in ((copied, 24), (standing, 26), (plain, 20))]
+        cells = [
+            (f"FID {m['fid']:.1f}, {m['classes_covered']} classes", width)
+            for m, width in ((copied, 24), (standing, 26), (plain, 20))
+        ]
         print(f"{path.name:16} " + " ".join(f"{text:>{width}}" for text, width in cells))
 
 

@@ -29,14 +29,22 @@ def main() -> None:
     run = load_run(args.run)
     G, config, checkpoint = run.generator(), run.config, run.checkpoint()
     start = time.perf_counter()
-    scorer = make_scorer(config, n=args.n, metrics=["fid", "kid", "is", "pr", "coverage"], features="evaluator",
-                         data_dir=args.data_dir, progress=False)
+    scorer = make_scorer(
+        config,
+        n=args.n,
+        metrics=["fid", "kid", "is", "pr", "coverage"],
+        features="evaluator",
+        data_dir=args.data_dir,
+        progress=False,
+    )
     real_side = time.perf_counter() - start
     times = [score(scorer, G, seed=i)["seconds"] for i in range(args.repeats)]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {checkpoint}")
     print(f"real side once (evaluator load, {args.n} test + {args.n} train features, floor): {real_side:.1f} s")
-    print(f"scoring {args.n} generated images (sample, features, fid kid is pr coverage): "
-          f"median {statistics.median(times):.1f} s of {args.repeats} ({', '.join(f'{t:.1f}' for t in times)})")
+    print(
+        f"scoring {args.n} generated images (sample, features, fid kid is pr coverage): "
+        f"median {statistics.median(times):.1f} s of {args.repeats} ({', '.join(f'{t:.1f}' for t in times)})"
+    )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,7 @@ p.add_argument("--epochs", type=int, default=30)
 p.add_argument("--out", type=Path, default=Path("keras-runs"))
 p.add_argument("--real-label", type=float, default=0.9)
 p.add_argument("--keras", choices=["legacy", "3"], default="legacy")
-p.add_argument("--data-dir", type=Path,
-               default=Path(os.environ.get("GANKIT_DATA_DIR", "../shared/data/mnist")))
+p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("GANKIT_DATA_DIR", "../shared/data/mnist")))
 p.add_argument("--steps", type=int, default=60000 // 128, help="steps per epoch")
 args = p.parse_args()
 os.environ["TF_USE_LEGACY_KERAS"] = "1" if args.keras == "legacy" else "0"  # before importing TF
@@ -75,11 +74,16 @@ def adam() -> keras.optimizers.Optimizer:
 
 
 def build() -> tuple[keras.Model, keras.Model, keras.Model]:
-    g = keras.Sequential([keras.Input((Z,))] + [m for n in (256, 512, 1024)
-                         for m in (L.Dense(n), L.LeakyReLU(0.2))] + [L.Dense(784, activation="sigmoid")])
-    d = keras.Sequential([keras.Input((784,))] + [m for n in (1024, 512, 256)
-                         for m in (L.Dense(n), L.LeakyReLU(0.2), L.Dropout(0.3))]
-                         + [L.Dense(1, activation="sigmoid")])
+    g = keras.Sequential(
+        [keras.Input((Z,))]
+        + [m for n in (256, 512, 1024) for m in (L.Dense(n), L.LeakyReLU(0.2))]
+        + [L.Dense(784, activation="sigmoid")]
+    )
+    d = keras.Sequential(
+        [keras.Input((784,))]
+        + [m for n in (1024, 512, 256) for m in (L.Dense(n), L.LeakyReLU(0.2), L.Dropout(0.3))]
+        + [L.Dense(1, activation="sigmoid")]
+    )
     for m in (g, d):
         m.compile(loss="binary_crossentropy", optimizer=adam(), metrics=["accuracy"])
     d.trainable = False
@@ -96,9 +100,14 @@ def bce_check() -> None:
     g = keras.Sequential([keras.Input((1,)), L.Dense(1)])
     d.compile(loss="binary_crossentropy", optimizer=keras.optimizers.SGD(1.0))
     z, one = keras.Input((1,)), np.ones((1, 1), np.float32)
-    print(f"BCE check (Keras {KERAS_VERSION}): D output 1e-9, target 1. Expected loss {-logit:.2f} "
-          "and gradient -1 from logits, 15.42 (tf-keras) / 16.12 (Keras 3) and 0 if clipped.")
-    for name, model, layer in (("D.train_on_batch", d, d.layers[-1]), ("gan.train_on_batch, grad on G", None, g.layers[-1])):
+    print(
+        f"BCE check (Keras {KERAS_VERSION}): D output 1e-9, target 1. Expected loss {-logit:.2f} "
+        "and gradient -1 from logits, 15.42 (tf-keras) / 16.12 (Keras 3) and 0 if clipped."
+    )
+    for name, model, layer in (
+        ("D.train_on_batch", d, d.layers[-1]),
+        ("gan.train_on_batch, grad on G", None, g.layers[-1]),
+    ):
         d.layers[-1].set_weights([np.ones((1, 1)), np.array([logit])])
         g.layers[-1].set_weights([np.ones((1, 1)), np.zeros(1)])
         if model is None:  # the combined model, built after D has been trained once, as in training
@@ -107,14 +116,14 @@ def bce_check() -> None:
             model.compile(loss="binary_crossentropy", optimizer=keras.optimizers.SGD(1.0))
         before = layer.get_weights()[1][0]
         loss = model.train_on_batch(np.zeros_like(one), one)
-        print(f"  {name}: loss {float(np.ravel(loss)[0]):.4f}, "
-              f"gradient {before - layer.get_weights()[1][0]:+.4f}")
+        print(f"  {name}: loss {float(np.ravel(loss)[0]):.4f}, gradient {before - layer.get_weights()[1][0]:+.4f}")
     plain = keras.losses.binary_crossentropy(tf.constant(one), tf.constant([[1e-9]]))
     print(f"  plain probability tensor (no model): loss {float(np.ravel(plain)[0]):.4f}")
 
 
 def save_grid(images: np.ndarray, path: Path) -> None:
     from PIL import Image
+
     tiles = images[:64].reshape(8, 8, 28, 28).transpose(0, 2, 1, 3).reshape(224, 224)
     Image.fromarray(tiles).resize((448, 448), Image.NEAREST).save(path)
 

@@ -15,8 +15,15 @@ import time
 
 import torch
 
-SEED_SHAPES = [(128, 100, 256), (128, 256, 512), (128, 512, 1024), (128, 1024, 784),  # G forward
-               (128, 784, 1024), (128, 1024, 512), (128, 512, 256)]  # D forward
+SEED_SHAPES = [
+    (128, 100, 256),
+    (128, 256, 512),
+    (128, 512, 1024),
+    (128, 1024, 784),  # G forward
+    (128, 784, 1024),
+    (128, 1024, 512),
+    (128, 512, 256),
+]  # D forward
 SQUARES = [1024, 2048]
 
 
@@ -53,15 +60,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bf16 supported: "
-          f"{torch.ops.mkldnn._is_mkldnn_bf16_supported()}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, bf16 supported: "
+        f"{torch.ops.mkldnn._is_mkldnn_bf16_supported()}"
+    )
     for dtype in (torch.float32, torch.bfloat16):
         seed = [gflops(m, k, n, dtype, args.repeats) for m, k, n in SEED_SHAPES]
         blended = harmonic_blend(seed)
         squares = {s: gflops(s, s, s, dtype, args.repeats) for s in SQUARES}
         name = str(dtype).removeprefix("torch.")
-        print(f"{name}: seed-GAN shapes {blended:.0f} GFLOP/s (per layer: {', '.join(f'{r:.0f}' for r in seed)}); "
-              + ", ".join(f"{s}x{s}: {r:.0f} GFLOP/s" for s, r in squares.items()))
+        print(
+            f"{name}: seed-GAN shapes {blended:.0f} GFLOP/s (per layer: {', '.join(f'{r:.0f}' for r in seed)}); "
+            + ", ".join(f"{s}x{s}: {r:.0f} GFLOP/s" for s, r in squares.items())
+        )
 
 
 if __name__ == "__main__":

@@ -22,15 +22,29 @@ from typing import Any
 from gankit.plots import plot_history
 from gankit.training.callbacks import PLOT_EVERY_S
 
-SCORES = {"fid": 30.0, "kid_mean": 2.0, "precision": 0.85, "recall": 0.7, "density": 0.8, "coverage": 0.6,
-          "is_mean": 7.0, "classes_covered": 10}
+SCORES = {
+    "fid": 30.0,
+    "kid_mean": 2.0,
+    "precision": 0.85,
+    "recall": 0.7,
+    "density": 0.8,
+    "coverage": 0.6,
+    "is_mean": 7.0,
+    "classes_covered": 10,
+}
 
 
 def synthetic_history(epochs: int, eval_every: int) -> list[dict[str, Any]]:
     records = []
     for epoch in range(1, epochs + 1):
-        record = {"epoch": epoch, "d_loss": 0.9 + 0.1 / epoch, "g_loss": 1.4 + 5 / epoch, "d_acc_real": 0.7,
-                  "d_acc_fake": 0.85, "images_per_s": 6500.0}
+        record = {
+            "epoch": epoch,
+            "d_loss": 0.9 + 0.1 / epoch,
+            "g_loss": 1.4 + 5 / epoch,
+            "d_acc_real": 0.7,
+            "d_acc_fake": 0.85,
+            "images_per_s": 6500.0,
+        }
         if epoch % eval_every == 0:
             record.update(SCORES)
         records.append(record)
@@ -52,8 +66,11 @@ def main() -> None:
     parser.add_argument("--epoch-seconds", type=float, default=9.0, help="training time of one epoch")
     parser.add_argument("--metrics", type=Path, help="a run's metrics.jsonl instead of the synthetic history")
     args = parser.parse_args()
-    history = ([json.loads(line) for line in args.metrics.read_text().splitlines()] if args.metrics
-               else synthetic_history(200, 50))
+    history = (
+        [json.loads(line) for line in args.metrics.read_text().splitlines()]
+        if args.metrics
+        else synthetic_history(200, 50)
+    )
     epochs = len(history)
     lengths = sorted({1, 10, 50, 100, 150, epochs} & set(range(1, epochs + 1)))
     measured = {n: draw_seconds(history[:n]) for n in lengths}
@@ -62,7 +79,11 @@ def main() -> None:
     def cost(n: int) -> float:  # interpolate between the measured lengths
         low = max(m for m in lengths if m <= n)
         high = min(m for m in lengths if m >= n)
-        return measured[low] if high == low else measured[low] + (measured[high] - measured[low]) * (n - low) / (high - low)
+        return (
+            measured[low]
+            if high == low
+            else measured[low] + (measured[high] - measured[low]) * (n - low) / (high - low)
+        )
 
     every_epoch = sum(cost(n) for n in range(1, epochs + 1))
     throttled, clock, last = 0.0, 0.0, -PLOT_EVERY_S
@@ -73,9 +94,11 @@ def main() -> None:
             clock += cost(n)
             last = clock
     training = epochs * args.epoch_seconds
-    print(f"{epochs} epochs of {args.epoch_seconds:g} s: redrawn after every epoch {every_epoch:.0f} s "
-          f"({every_epoch / training:.1%} of training); at most once a minute {throttled:.0f} s "
-          f"({throttled / training:.1%})")
+    print(
+        f"{epochs} epochs of {args.epoch_seconds:g} s: redrawn after every epoch {every_epoch:.0f} s "
+        f"({every_epoch / training:.1%} of training); at most once a minute {throttled:.0f} s "
+        f"({throttled / training:.1%})"
+    )
 
 
 if __name__ == "__main__":

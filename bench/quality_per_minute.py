@@ -41,8 +41,11 @@ class KeepWithinBudgets(Callback):
         elapsed = epoch.record["elapsed_seconds"]
         for budget in self.budgets_s:
             if elapsed <= budget:
-                self.kept[budget] = {"epoch": epoch.state.epoch, "seconds": elapsed,
-                                     "weights": copy.deepcopy(epoch.state.sampler.state_dict())}
+                self.kept[budget] = {
+                    "epoch": epoch.state.epoch,
+                    "seconds": elapsed,
+                    "weights": copy.deepcopy(epoch.state.sampler.state_dict()),
+                }
         if elapsed >= max(self.budgets_s):
             epoch.stop = "the longest budget is spent"
 
@@ -53,14 +56,23 @@ def measure(preset: str, seed: int, args: argparse.Namespace) -> list[dict]:
     if (out / "scores.json").is_file():
         return json.loads((out / "scores.json").read_text())
     shutil.rmtree(out, ignore_errors=True)  # a run this script started and did not finish scoring
-    config = gankit.apply_overrides(gankit.load_preset(preset), [
-        f"train.seed={seed}", f"train.epochs={args.max_epochs}", "output.progress=false", "output.report=false",
-        "output.eval_every=0", *args.set])
+    config = gankit.apply_overrides(
+        gankit.load_preset(preset),
+        [
+            f"train.seed={seed}",
+            f"train.epochs={args.max_epochs}",
+            "output.progress=false",
+            "output.report=false",
+            "output.eval_every=0",
+            *args.set,
+        ],
+    )
     keep = KeepWithinBudgets([60.0 * m for m in args.minutes])
     gankit.train(config, out, data_dir=args.data_dir, hooks=gankit.Hooks(callbacks=[keep]))
     config = RunDir(out).load_config()  # as the run filled it in: a conditional run's classes
-    scorer = make_scorer(config, n=args.eval_n, metrics=["fid", "coverage"], features="evaluator",
-                         data_dir=args.data_dir, progress=False)
+    scorer = make_scorer(
+        config, n=args.eval_n, metrics=["fid", "coverage"], features="evaluator", data_dir=args.data_dir, progress=False
+    )
     G = build_models(config)[0]
     rows = []
     for minutes in args.minutes:
@@ -70,8 +82,15 @@ def measure(preset: str, seed: int, args: argparse.Namespace) -> list[dict]:
             continue
         G.load_state_dict(kept["weights"])
         metrics = score(scorer, G)["metrics"]
-        rows.append({"minutes": minutes, "epoch": kept["epoch"], "seconds": kept["seconds"], "fid": metrics["fid"],
-                     "classes_covered": metrics["classes_covered"]})
+        rows.append(
+            {
+                "minutes": minutes,
+                "epoch": kept["epoch"],
+                "seconds": kept["seconds"],
+                "fid": metrics["fid"],
+                "classes_covered": metrics["classes_covered"],
+            }
+        )
     (out / "scores.json").write_text(json.dumps(rows))
     return rows
 
@@ -92,14 +111,18 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/mnist"))
     parser.add_argument("--out", type=Path, default=Path("runs/qpm"))
     parser.add_argument("--eval-n", type=int, default=10_000)
-    parser.add_argument("--max-epochs", type=int, default=10_000, help="the runs' nominal length (the budget stops them)")
+    parser.add_argument(
+        "--max-epochs", type=int, default=10_000, help="the runs' nominal length (the budget stops them)"
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every run")
     args = parser.parse_args()
     low, _, high = args.seeds.partition("-")
     seeds = list(range(int(low), int(high or low) + 1))
     results = {preset: [measure(preset, seed, args) for seed in seeds] for preset in args.presets}
-    print(f"overrides {args.set or 'none'}; seeds {args.seeds}; FID and classes covered: gankit's evaluator, "
-          f"{args.eval_n} samples against the test split; time: training only, at the last epoch within the budget")
+    print(
+        f"overrides {args.set or 'none'}; seeds {args.seeds}; FID and classes covered: gankit's evaluator, "
+        f"{args.eval_n} samples against the test split; time: training only, at the last epoch within the budget"
+    )
     print(f"{'preset':24} {'minutes':>7} {'epochs':>9} {'FID mean ± std':>16} {'per seed':>24} {'classes (min)':>13}")
     for preset, runs in results.items():
         for i, minutes in enumerate(args.minutes):
@@ -109,8 +132,10 @@ def main() -> None:
                 continue
             per_seed = ", ".join(f"{r['fid']:.1f}" for r in rows)
             epochs = "-".join(sorted({str(r["epoch"]) for r in rows}, key=int))
-            print(f"{preset:24} {minutes:7g} {epochs:>9} {spread([r['fid'] for r in rows]):>16} {per_seed:>24} "
-                  f"{min(r['classes_covered'] for r in rows):>13}")
+            print(
+                f"{preset:24} {minutes:7g} {epochs:>9} {spread([r['fid'] for r in rows]):>16} {per_seed:>24} "
+                f"{min(r['classes_covered'] for r in rows):>13}"
+            )
 
 
 if __name__ == "__main__":

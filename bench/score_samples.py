@@ -30,16 +30,28 @@ def main() -> None:
     args = parser.parse_args()
     metrics = parse_metrics(args.metrics)
     first = np.load(args.samples[0])
-    scorer = make_scorer(gankit.load_preset(args.preset), n=len(first), metrics=metrics, features="evaluator",
-                         data_dir=args.data_dir, progress=False)
-    print(f"{scorer.extractor.name}, n = {scorer.n} against the test split; real floor: "
-          + ", ".join(f"{k} {v:.4g}" for k, v in scorer.floor.items() if isinstance(v, (int, float))))
+    scorer = make_scorer(
+        gankit.load_preset(args.preset),
+        n=len(first),
+        metrics=metrics,
+        features="evaluator",
+        data_dir=args.data_dir,
+        progress=False,
+    )
+    print(
+        f"{scorer.extractor.name}, n = {scorer.n} against the test split; real floor: "
+        + ", ".join(f"{k} {v:.4g}" for k, v in scorer.floor.items() if isinstance(v, (int, float)))
+    )
     for path in args.samples:
         images = torch.from_numpy(np.load(path))[: scorer.n]
         if images.dtype != torch.uint8 or images.ndim != 4:
-            raise SystemExit(f"error: {path} holds {images.dtype} of shape {tuple(images.shape)}, not uint8 (N, C, H, W)")
+            raise SystemExit(
+                f"error: {path} holds {images.dtype} of shape {tuple(images.shape)}, not uint8 (N, C, H, W)"
+            )
         result = compute(metrics, scorer.real, scorer.extractor(images))
-        print(f"{path}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()))
+        print(
+            f"{path}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items())
+        )
 
 
 if __name__ == "__main__":

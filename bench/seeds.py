@@ -25,17 +25,17 @@ import time
 from pathlib import Path
 
 import torch
+from quality_per_minute import spread  # bench/ is the script's folder, so on sys.path
 
 import gankit
 from gankit.evaluators import load_evaluator
-from gankit.rundir import RunDir
 from gankit.losses import build_loss
+from gankit.rundir import RunDir
 from gankit.stats import collapse_stretches, remark_collapses
-from quality_per_minute import spread  # bench/ is the script's folder, so on sys.path
 
 
 def parse_seeds(text: str) -> list[int]:
-    """"0-4" or "0,2,5"."""
+    """ "0-4" or "0,2,5"."""
     if "-" in text:
         low, high = text.split("-")
         return list(range(int(low), int(high) + 1))
@@ -46,10 +46,21 @@ def train_one(preset: str, seed: int, precision: str, args: argparse.Namespace) 
     out = args.out / f"{preset}-{precision}-seed{seed}"
     base = gankit.load_preset(preset)
     metrics = "fid, coverage" + (", class_acc, intra_fid" if base.model.conditioning != "none" else "")
-    config = gankit.apply_overrides(base, [
-        f"train.seed={seed}", f"train.precision={precision}", f"train.epochs={args.epochs}",
-        f"output.eval_every={args.epochs}", f"output.eval_n={args.eval_n}", f"output.eval_metrics=[{metrics}]",
-        "output.progress=false", "output.report=false", f"output.grid_every={max(1, args.epochs // 3)}", *args.set])
+    config = gankit.apply_overrides(
+        base,
+        [
+            f"train.seed={seed}",
+            f"train.precision={precision}",
+            f"train.epochs={args.epochs}",
+            f"output.eval_every={args.epochs}",
+            f"output.eval_n={args.eval_n}",
+            f"output.eval_metrics=[{metrics}]",
+            "output.progress=false",
+            "output.report=false",
+            f"output.grid_every={max(1, args.epochs // 3)}",
+            *args.set,
+        ],
+    )
     if any(r["epoch"] == args.epochs and "fid" in r for r in RunDir(out).read_metrics()):
         return out  # done in an earlier invocation
     gankit.train(config, out, data_dir=args.data_dir, resume=RunDir(out).exists())
@@ -77,8 +88,11 @@ def run_all(args: argparse.Namespace, jobs: list[tuple[str, int]]) -> None:
             precision, seed = waiting.pop(0)
             command = [sys.executable, __file__, *sys.argv[1:], "--only", f"{precision}:{seed}"]
             log = (args.out / f"{args.preset}-{precision}-seed{seed}.log").open("a")
-            running.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                            env={**os.environ, "OMP_NUM_THREADS": "1"}))
+            running.append(
+                subprocess.Popen(
+                    command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}
+                )
+            )
         time.sleep(2)
         for proc in [p for p in running if p.poll() is not None]:
             running.remove(proc)
@@ -106,13 +120,19 @@ def main() -> None:
         train_one(args.preset, int(seed), precision, args)
         return
     args.out.mkdir(parents=True, exist_ok=True)
-    load_evaluator(gankit.load_preset(args.preset).data.dataset, args.data_dir)  # trained once, before the runs share it
+    load_evaluator(
+        gankit.load_preset(args.preset).data.dataset, args.data_dir
+    )  # trained once, before the runs share it
     run_all(args, [(precision, seed) for precision in precisions for seed in seeds])
-    print(f"{args.preset}, {args.epochs} epochs, overrides {args.set or 'none'}; FID and classes covered: "
-          f"gankit's evaluator, {args.eval_n} samples against the test split")
+    print(
+        f"{args.preset}, {args.epochs} epochs, overrides {args.set or 'none'}; FID and classes covered: "
+        f"gankit's evaluator, {args.eval_n} samples against the test split"
+    )
     conditional = gankit.load_preset(args.preset).model.conditioning != "none"
     extra = f" {'class acc':>9} {'intra FID':>9}" if conditional else ""
-    print(f"{'precision':9} {'seed':>4} {'D acc real':>10} {'D acc gen':>10} {'G loss':>8} {'FID':>8} {'classes':>7}{extra}  verdict")
+    print(
+        f"{'precision':9} {'seed':>4} {'D acc real':>10} {'D acc gen':>10} {'G loss':>8} {'FID':>8} {'classes':>7}{extra}  verdict"
+    )
     for precision in precisions:
         fids, accuracies, intra, dead = [], [], [], 0
         for seed in seeds:
@@ -120,8 +140,9 @@ def main() -> None:
             done = gankit.load_run(run)
             # through gankit's own reader (a damaged line is an error, not skipped), marked by today's rule
             g_loss = done.config.train.collapse_g_loss
-            records = remark_collapses(done.metrics(), build_loss(done.config.train).collapse_g_loss
-                                       if g_loss is None else g_loss)
+            records = remark_collapses(
+                done.metrics(), build_loss(done.config.train).collapse_g_loss if g_loss is None else g_loss
+            )
             last, state = records[-1], verdict(records, done.config.train.collapse_epochs)
             dead += state != "alive"
             fids.append(last["fid"])
@@ -131,12 +152,16 @@ def main() -> None:
                 intra.append(last["intra_fid"])
                 columns = f" {100 * last['class_accuracy']:8.1f}% {last['intra_fid']:9.1f}"
             g_loss = last.get("g_loss", float("nan"))  # none in an epoch without a G update (train.d_steps)
-            print(f"{precision:9} {seed:4d} {last['d_acc_real']:10.3f} {last['d_acc_fake']:10.3f} {g_loss:8.2f} "
-                  f"{last['fid']:8.1f} {last['classes_covered']:7d}{columns}  {state}")
+            print(
+                f"{precision:9} {seed:4d} {last['d_acc_real']:10.3f} {last['d_acc_fake']:10.3f} {g_loss:8.2f} "
+                f"{last['fid']:8.1f} {last['classes_covered']:7d}{columns}  {state}"
+            )
         summary = f"{precision}: {dead} of {len(seeds)} seeds dead; FID {spread(fids, with_median=True)}"
         if conditional:
-            summary += (f"; class accuracy {spread([100 * a for a in accuracies], with_median=True)} %; "
-                        f"intra-class FID {spread(intra, with_median=True)}")
+            summary += (
+                f"; class accuracy {spread([100 * a for a in accuracies], with_median=True)} %; "
+                f"intra-class FID {spread(intra, with_median=True)}"
+            )
         print(summary)
 
 

@@ -67,12 +67,16 @@ def main() -> None:
     thread.join()
 
     run = load_run(args.run)
-    print(f"{run.config.name} ({args.run}), {args.n} samples per request, {args.requests} requests, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"{run.config.name} ({args.run}), {args.n} samples per request, {args.requests} requests, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     print(f"over HTTP: median {statistics.median(http):.1f} ms (min {min(http):.1f}, max {max(http):.1f})")
     print(f"in-process (sampling + PNG): median {statistics.median(direct):.1f} ms")
-    print(f"HTTP / in-process: {statistics.median(http) / statistics.median(direct):.2f}x; "
-          f"target < {TARGET_MS:.0f} ms: {'met' if statistics.median(http) < TARGET_MS else 'not met'}")
+    print(
+        f"HTTP / in-process: {statistics.median(http) / statistics.median(direct):.2f}x; "
+        f"target < {TARGET_MS:.0f} ms: {'met' if statistics.median(http) < TARGET_MS else 'not met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,15 @@ def make_step(precision: str, undo: str) -> GANStep:
         t = config.train
         state.opt_g = torch.optim.Adam(state.G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2), foreach=True)
         state.opt_d = torch.optim.Adam(state.D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2), foreach=True)
-    return GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
-                   precision=precision)
+    return GANStep(
+        state.G,
+        state.D,
+        state.opt_g,
+        state.opt_d,
+        build_loss(config.train),
+        device=torch.device("cpu"),
+        precision=precision,
+    )
 
 
 def time_steps(precision: str, undo: str, steps: int) -> dict[str, float]:
@@ -69,7 +76,10 @@ def time_step(step: GANStep, real: torch.Tensor, steps: int) -> dict[str, float]
     for _ in range(steps):
         step(real)
     seconds = time.perf_counter() - start
-    return {"ms": seconds / steps * 1e3, "faults": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps}
+    return {
+        "ms": seconds / steps * 1e3,
+        "faults": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps,
+    }
 
 
 def in_child(precision: str, undo: str, steps: int) -> dict[str, float]:
@@ -108,9 +118,11 @@ def main() -> None:
     unknown = [c for c in changes if c not in CHANGES]
     if unknown:
         sys.exit(f"error: unknown change {unknown[0]!r} (known: {', '.join(CHANGES)})")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, {args.precision}, "
-          f"batch 128, {args.steps} steps per timing, medians of "
-          f"{f'{2 * args.repeats} (in one process)' if args.in_process else args.repeats}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, {args.precision}, "
+        f"batch 128, {args.steps} steps per timing, medians of "
+        f"{f'{2 * args.repeats} (in one process)' if args.in_process else args.repeats}"
+    )
     for change in changes:
         if args.in_process:
             runs = in_process(args.precision, change, args.steps, args.repeats)
@@ -119,13 +131,16 @@ def main() -> None:
             for _ in range(args.repeats):
                 for undo in runs:
                     runs[undo].append(in_child(args.precision, undo, args.steps))
-        after, before = ({key: statistics.median(r[key] for r in runs[undo]) for key in ("ms", "faults")}
-                         for undo in runs)
+        after, before = (
+            {key: statistics.median(r[key] for r in runs[undo]) for key in ("ms", "faults")} for undo in runs
+        )
         # each before/after pair ran back to back: its ratio is less exposed to the machine's drift
         paired = statistics.median(b["ms"] / a["ms"] for a, b in zip(runs["none"], runs[change]))
-        print(f"{change}: before {before['ms']:.2f} ms/step ({before['faults']:.0f} page faults), "
-              f"after {after['ms']:.2f} ms/step ({after['faults']:.0f}), speed-up {before['ms'] / after['ms']:.2f}x "
-              f"(median of paired ratios {paired:.2f}x)")
+        print(
+            f"{change}: before {before['ms']:.2f} ms/step ({before['faults']:.0f} page faults), "
+            f"after {after['ms']:.2f} ms/step ({after['faults']:.0f}), speed-up {before['ms'] / after['ms']:.2f}x "
+            f"(median of paired ratios {paired:.2f}x)"
+        )
 
 
 if __name__ == "__main__":

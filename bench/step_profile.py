@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 
 import torch
+from speedups import make_step, time_step
 from torch.profiler import ProfilerActivity, profile
+from train_throughput import seed_gan_flops_per_image
 
 from gankit.config import load_preset
-from speedups import make_step, time_step
-from train_throughput import seed_gan_flops_per_image
 
 BATCH = 128
 KINDS = {
@@ -42,8 +42,10 @@ def main() -> None:
             step(real)
     self_ms = {e.key: e.self_cpu_time_total / 1e3 / args.steps for e in profiler.key_averages()}
     total = sum(self_ms.values())
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seed-gan-mnist step, {args.precision}, "
-          f"batch {BATCH}: {plain_ms:.2f} ms unprofiled, {total:.2f} ms profiled (self times below)")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, seed-gan-mnist step, {args.precision}, "
+        f"batch {BATCH}: {plain_ms:.2f} ms unprofiled, {total:.2f} ms profiled (self times below)"
+    )
     counted = 0.0
     for kind, names in KINDS.items():
         ms = sum(self_ms.get(name, 0.0) for name in names)

@@ -56,8 +56,8 @@ def seed_gan_flops_per_image(config: Config) -> float:
     activations except z.
     """
     m = config.model
-    g_layers = list(zip([m.noise_dim, *m.g_hidden], [*m.g_hidden, config.data.image_size ** 2]))
-    d_layers = list(zip([config.data.image_size ** 2, *m.d_hidden], [*m.d_hidden, 1]))
+    g_layers = list(zip([m.noise_dim, *m.g_hidden], [*m.g_hidden, config.data.image_size**2]))
+    d_layers = list(zip([config.data.image_size**2, *m.d_hidden], [*m.d_hidden, 1]))
     g = sum(i * o for i, o in g_layers)
     d = sum(i * o for i, o in d_layers)
     d_input = d_layers[0][0] * d_layers[0][1]  # D's input gradient, skipped in D's step
@@ -74,8 +74,15 @@ def gankit_loop(preset: str, data_dir: Path, steps: int, precision: str) -> floa
     config.train.precision = precision
     images = load_images(config.data, source_dir(preset, data_dir)).images
     state = new_state(config, torch.device("cpu"))
-    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, build_loss(config.train), device=torch.device("cpu"),
-                   precision=precision)
+    step = GANStep(
+        state.G,
+        state.D,
+        state.opt_g,
+        state.opt_d,
+        build_loss(config.train),
+        device=torch.device("cpu"),
+        precision=precision,
+    )
     subset = images[: steps * config.train.batch_size]
     run_epoch(step, subset[: 3 * config.train.batch_size], state, 1)  # warm-up
     _, seconds, n = run_epoch(step, subset, state, 1)
@@ -131,7 +138,7 @@ def tutorial_dataset(preset: str, data_dir: Path, n: int, workdir: Path) -> torc
     # CIFAR-10 JPEGs unpacked for ImageFolder, scaled to [-1, 1]
     with tarfile.open(data_dir / "cifar10-jpeg" / "cifar10-jpeg.tar.gz") as tf:
         members = [m for m in tf.getmembers() if m.name.startswith("train/") and m.isfile()]
-        tf.extractall(workdir, members=members[::max(1, len(members) // n)][:n], filter="data")
+        tf.extractall(workdir, members=members[:: max(1, len(members) // n)][:n], filter="data")
     normalise = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,) * 3, (0.5,) * 3)])
     return torchvision.datasets.ImageFolder(str(workdir / "train"), transform=normalise)
 
@@ -148,17 +155,42 @@ def child(kind: str, preset: str, data_dir: Path, steps: int) -> float:
 
 
 def in_child(kind: str, preset: str, args: argparse.Namespace, steps: int) -> float:
-    command = [sys.executable, __file__, "--child", kind, "--preset", preset, "--data-dir", str(args.data_dir),
-               "--steps", str(steps)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        kind,
+        "--preset",
+        preset,
+        "--data-dir",
+        str(args.data_dir),
+        "--steps",
+        str(steps),
+    ]
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
 def peak_rss_mib(preset: str, data_dir: Path) -> float:
     """Peak resident memory of a one-epoch `gankit train` of the preset, run from a process with no other children."""
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "gankit", "train", preset, "--epochs", "1", "--no-progress",
-                        "--data-dir", str(source_dir(preset, data_dir)), "--out", f"{tmp}/run"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gankit",
+                "train",
+                preset,
+                "--epochs",
+                "1",
+                "--no-progress",
+                "--data-dir",
+                str(source_dir(preset, data_dir)),
+                "--out",
+                f"{tmp}/run",
+            ],
+            check=True,
+            capture_output=True,
+        )
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux reports KiB
 
 
@@ -205,10 +237,14 @@ def main() -> None:
                 line += f", {achieved:.0f} GFLOP/s = {achieved / peak:.0%} of the {peak:.0f} GFLOP/s {precision} peak"
             print(line)
         if flops is not None:
-            print(f"  ({flops / 1e6:.1f} MFLOP of matrix products per image; "
-                  f"peak = matmul at the seed GAN's shapes, bench/peak.py, in the same run)")
+            print(
+                f"  ({flops / 1e6:.1f} MFLOP of matrix products per image; "
+                f"peak = matmul at the seed GAN's shapes, bench/peak.py, in the same run)"
+            )
         if args.rss:
-            print(f"  peak resident memory of `gankit train {preset} --epochs 1`: {in_child('rss', preset, args, 0):,.0f} MiB")
+            print(
+                f"  peak resident memory of `gankit train {preset} --epochs 1`: {in_child('rss', preset, args, 0):,.0f} MiB"
+            )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,13 @@ MNIST_DIR = SHARED_DATA / "mnist"
 CIFAR_ARCHIVE = SHARED_DATA / "cifar10-jpeg" / "cifar10-jpeg.tar.gz"
 
 # A tiny seed-GAN variant: same code paths, seconds to train.
-TINY = ["model.g_hidden=[32, 32]", "model.d_hidden=[32, 32]", "data.limit=512", "train.batch_size=64",
-        "output.progress=false"]
+TINY = [
+    "model.g_hidden=[32, 32]",
+    "model.d_hidden=[32, 32]",
+    "data.limit=512",
+    "train.batch_size=64",
+    "output.progress=false",
+]
 TINY_NETS = ["--set", "model.g_hidden=[32, 32]", "--set", "model.d_hidden=[32, 32]", "--no-progress"]
 TINY_MLP = [*TINY_NETS, "--limit", "512", "--batch-size", "64"]  # TINY as `gankit train` flags
 

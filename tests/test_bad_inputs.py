@@ -7,9 +7,10 @@ import hashlib
 
 import pytest
 
-from conftest import CIFAR_ARCHIVE, MNIST_DIR, train_tiny
-from gankit.errors import GankitError
 from gankit.cli import main
+from gankit.errors import GankitError
+
+from conftest import CIFAR_ARCHIVE, MNIST_DIR, train_tiny
 
 
 def _mnist_copy(tmp, mutate=None, gz=False):
@@ -19,7 +20,11 @@ def _mnist_copy(tmp, mutate=None, gz=False):
         data = gzip.decompress((MNIST_DIR / f"{name}.gz").read_bytes())
         data = mutate(name, data) if mutate else data
         if gz:
-            (folder / f"{name}.gz").write_bytes(gzip.compress(data, compresslevel=1)[:-200] if "images" in name else gzip.compress(data, compresslevel=1))
+            (folder / f"{name}.gz").write_bytes(
+                gzip.compress(data, compresslevel=1)[:-200]
+                if "images" in name
+                else gzip.compress(data, compresslevel=1)
+            )
         else:
             (folder / name).write_bytes(data)
     return folder
@@ -54,20 +59,80 @@ FOLDER = ["train", "seed-gan-mnist", "--set", "data.dataset=folder", "--set", "d
 # (id, setup(tmp) -> data dir or None, arguments ({data} and {out} filled in), words the error line holds)
 CASES = [
     ("missing data dir", lambda t: t / "nowhere", [*MLP, "--data-dir", "{data}"], "does not exist"),
-    ("truncated IDX", lambda t: _mnist_copy(t, lambda n, d: d[:-7] if "images" in n else d), [*MLP, "--data-dir", "{data}"], "is truncated"),
-    ("wrong IDX magic", lambda t: _mnist_copy(t, lambda n, d: b"\x01\x02\x08\x03" + d[4:] if "images" in n else d), [*MLP, "--data-dir", "{data}"], "bad header"),
-    ("IDX of wrong rank", lambda t: _mnist_copy(t, lambda n, d: d[:3] + b"\x02" + d[4:] if "images" in n else d), [*MLP, "--data-dir", "{data}"], "not a 3-dimensional"),
-    ("label count mismatch", lambda t: _mnist_copy(t, lambda n, d: d[:4] + (100).to_bytes(4, "big") + d[8:108] if "labels" in n else d), [*MLP, "--data-dir", "{data}"], "60000 images but 100 labels"),
+    (
+        "truncated IDX",
+        lambda t: _mnist_copy(t, lambda n, d: d[:-7] if "images" in n else d),
+        [*MLP, "--data-dir", "{data}"],
+        "is truncated",
+    ),
+    (
+        "wrong IDX magic",
+        lambda t: _mnist_copy(t, lambda n, d: b"\x01\x02\x08\x03" + d[4:] if "images" in n else d),
+        [*MLP, "--data-dir", "{data}"],
+        "bad header",
+    ),
+    (
+        "IDX of wrong rank",
+        lambda t: _mnist_copy(t, lambda n, d: d[:3] + b"\x02" + d[4:] if "images" in n else d),
+        [*MLP, "--data-dir", "{data}"],
+        "not a 3-dimensional",
+    ),
+    (
+        "label count mismatch",
+        lambda t: _mnist_copy(t, lambda n, d: d[:4] + (100).to_bytes(4, "big") + d[8:108] if "labels" in n else d),
+        [*MLP, "--data-dir", "{data}"],
+        "60000 images but 100 labels",
+    ),
     ("truncated gzip", lambda t: _mnist_copy(t, gz=True), [*MLP, "--data-dir", "{data}"], "cannot unpack"),
     ("folder without MNIST", lambda t: t, [*MLP, "--data-dir", "{data}"], "no mnist files found"),
-    ("empty image folder", lambda t: (t / "e").mkdir() or t / "e", [*FOLDER, "--data-dir", "{data}"], "holds no images"),
-    ("folder of text files", lambda t: _images(t, {"a.txt": b"hello"}), [*FOLDER, "--data-dir", "{data}"], "holds no images"),
-    ("corrupt image", lambda t: _images(t, {"a.png": _png(t), "b.png": b"\x89PNG\r\n\x1a\nnope"}), [*FOLDER, "--data-dir", "{data}"], "cannot read image"),
-    ("zero-byte image", lambda t: _images(t, {"a.png": _png(t), "b.jpg": b""}), [*FOLDER, "--data-dir", "{data}"], "cannot read image"),
-    ("folder data set without a folder", lambda t: None, FOLDER, "needs a folder or archive of images: name it with --data-dir"),
-    ("no CIFAR-10 in the folder", lambda t: t, ["train", "seed-dcgan-cifar10", "--out", "{out}", "--data-dir", "{data}"], "no CIFAR-10 found"),
-    ("fewer images than a batch", lambda t: MNIST_DIR, [*MLP, "--data-dir", "{data}", "--limit", "10"], "fewer than one batch"),
-    ("unknown preset", lambda t: None, ["train", "seed-gan-mnits", "--out", "{out}"], "unknown preset 'seed-gan-mnits'"),
+    (
+        "empty image folder",
+        lambda t: (t / "e").mkdir() or t / "e",
+        [*FOLDER, "--data-dir", "{data}"],
+        "holds no images",
+    ),
+    (
+        "folder of text files",
+        lambda t: _images(t, {"a.txt": b"hello"}),
+        [*FOLDER, "--data-dir", "{data}"],
+        "holds no images",
+    ),
+    (
+        "corrupt image",
+        lambda t: _images(t, {"a.png": _png(t), "b.png": b"\x89PNG\r\n\x1a\nnope"}),
+        [*FOLDER, "--data-dir", "{data}"],
+        "cannot read image",
+    ),
+    (
+        "zero-byte image",
+        lambda t: _images(t, {"a.png": _png(t), "b.jpg": b""}),
+        [*FOLDER, "--data-dir", "{data}"],
+        "cannot read image",
+    ),
+    (
+        "folder data set without a folder",
+        lambda t: None,
+        FOLDER,
+        "needs a folder or archive of images: name it with --data-dir",
+    ),
+    (
+        "no CIFAR-10 in the folder",
+        lambda t: t,
+        ["train", "seed-dcgan-cifar10", "--out", "{out}", "--data-dir", "{data}"],
+        "no CIFAR-10 found",
+    ),
+    (
+        "fewer images than a batch",
+        lambda t: MNIST_DIR,
+        [*MLP, "--data-dir", "{data}", "--limit", "10"],
+        "fewer than one batch",
+    ),
+    (
+        "unknown preset",
+        lambda t: None,
+        ["train", "seed-gan-mnits", "--out", "{out}"],
+        "unknown preset 'seed-gan-mnits'",
+    ),
     ("unknown --set key", lambda t: None, [*MLP, "--set", "train.lr=1"], "--set: unknown config key 'train.lr'"),
     ("unknown --set section", lambda t: None, [*MLP, "--set", "optim.lr=1"], "unknown config key 'optim'"),
     ("--set without =", lambda t: None, [*MLP, "--set", "train.epochs"], "--set 'train.epochs' must read key=value"),
@@ -79,16 +144,45 @@ CASES = [
     ("zero noise size", lambda t: None, [*MLP, "--set", "model.noise_dim=0"], "model.noise_dim must be positive"),
     ("NaN learning rate", lambda t: None, [*MLP, "--set", "train.lr_g=.nan"], "expected a finite number"),
     ("unknown loss", lambda t: None, [*MLP, "--set", "train.loss=wasserstein"], "train.loss must be one of"),
-    ("a parameter the loss does not take", lambda t: None, [*MLP, "--set", "train.loss=lsgan", "--set", "train.label_smoothing=0.1"],
-     "train.label_smoothing applies to the BCE losses, not to train.loss lsgan"),
+    (
+        "a parameter the loss does not take",
+        lambda t: None,
+        [*MLP, "--set", "train.loss=lsgan", "--set", "train.label_smoothing=0.1"],
+        "train.label_smoothing applies to the BCE losses, not to train.loss lsgan",
+    ),
     ("string where a list goes", lambda t: None, [*MLP, "--set", "model.g_hidden=wide"], "expected a list"),
-    ("config file with a wrong type", lambda t: _yaml(t, "train:\n  epochs: many\n"), ["train", "{data}", "--out", "{out}"], "train.epochs: expected int"),
-    ("config file that is not YAML", lambda t: _yaml(t, "train: [unclosed\n"), ["train", "{data}", "--out", "{out}"], "is not valid YAML"),
-    ("config file with an unknown field", lambda t: _yaml(t, "model:\n  depth: 3\n"), ["train", "{data}", "--out", "{out}"], "unknown config key 'model.depth'"),
+    (
+        "config file with a wrong type",
+        lambda t: _yaml(t, "train:\n  epochs: many\n"),
+        ["train", "{data}", "--out", "{out}"],
+        "train.epochs: expected int",
+    ),
+    (
+        "config file that is not YAML",
+        lambda t: _yaml(t, "train: [unclosed\n"),
+        ["train", "{data}", "--out", "{out}"],
+        "is not valid YAML",
+    ),
+    (
+        "config file with an unknown field",
+        lambda t: _yaml(t, "model:\n  depth: 3\n"),
+        ["train", "{data}", "--out", "{out}"],
+        "unknown config key 'model.depth'",
+    ),
     ("no GPU for --device cuda", lambda t: None, [*MLP, "--device", "cuda"], "no CUDA GPU is available"),
-    ("resume of a folder that is no run", lambda t: (t / "x").mkdir() or t / "x", ["train", "--resume", "--out", "{data}"], "is not a gankit run folder"),
+    (
+        "resume of a folder that is no run",
+        lambda t: (t / "x").mkdir() or t / "x",
+        ["train", "--resume", "--out", "{data}"],
+        "is not a gankit run folder",
+    ),
     ("unknown command", lambda t: None, ["fly"], "invalid choice: 'fly'"),
-    ("an empty --out", lambda t: None, ["train", "seed-gan-mnist", "--out", ""], "argument --out: expected a path, got an empty string"),
+    (
+        "an empty --out",
+        lambda t: None,
+        ["train", "seed-gan-mnist", "--out", ""],
+        "argument --out: expected a path, got an empty string",
+    ),
 ]
 
 
@@ -110,9 +204,11 @@ def test_bad_input(setup, args, words, tmp_path, capsys):
 def test_existing_run_is_neither_overwritten_nor_changed(tmp_path, capsys):
     run = _a_run(tmp_path)
     before = _snapshot(run)
-    for args in (["train", "seed-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(run)],
-                 ["train", "--resume", "--out", str(run), "--set", "train.lr_g=0.1"],
-                 ["train", "seed-dcgan-cifar10", "--resume", "--out", str(run), "--data-dir", str(CIFAR_ARCHIVE)]):
+    for args in (
+        ["train", "seed-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(run)],
+        ["train", "--resume", "--out", str(run), "--set", "train.lr_g=0.1"],
+        ["train", "seed-dcgan-cifar10", "--resume", "--out", str(run), "--data-dir", str(CIFAR_ARCHIVE)],
+    ):
         capsys.readouterr()
         assert main(args) == 2
         errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("gankit: error:")]
@@ -125,18 +221,25 @@ def test_the_table_is_large_enough():
 
 
 def _snapshot(folder):
-    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".lock"}
+    return {
+        p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
 
 
 def test_yaml_aliases_are_refused_before_they_expand(tmp_path, capsys):
     # nine levels of nine aliases: 9^9 strings if expanded
-    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"] + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"] + [
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)
+    ]
     path = tmp_path / "bomb.yaml"
     path.write_text("\n".join(lines) + "\n")
     assert main(["train", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"gankit: error: config {path} is not valid YAML: aliases (*name) are not accepted in a gankit config"]
+    assert err == [
+        f"gankit: error: config {path} is not valid YAML: aliases (*name) are not accepted in a gankit config"
+    ]
 
 
 def test_a_config_that_is_not_text_is_named(tmp_path, capsys):
@@ -148,8 +251,9 @@ def test_a_config_that_is_not_text_is_named(tmp_path, capsys):
 
 def test_a_flag_and_a_set_of_the_same_key_must_agree(capsys):
     assert main(["train", "seed-gan-mnist", "--epochs", "1", "--set", "train.epochs=5"]) == 2
-    assert capsys.readouterr().err.strip() == ("gankit: error: train.epochs is set twice, by a flag (1) and by --set "
-                                               "train.epochs=5: give it once")
+    assert capsys.readouterr().err.strip() == (
+        "gankit: error: train.epochs is set twice, by a flag (1) and by --set train.epochs=5: give it once"
+    )
 
 
 def test_a_file_that_is_no_image_is_named_without_python_internals(tmp_path, capsys):
@@ -173,7 +277,9 @@ def test_interrupting_a_command_that_is_not_training_does_not_suggest_resume(mon
 
 def test_a_users_files_are_not_replaced_without_force(tmp_path, capsys):
     run = _a_run(tmp_path)
-    mine = {name: f"the user's {name}".encode() for name in ("s.png", "s.npy", "w.gif", "g.onnx", "g.pt.json", "page.html")}
+    mine = {
+        name: f"the user's {name}".encode() for name in ("s.png", "s.npy", "w.gif", "g.onnx", "g.pt.json", "page.html")
+    }
     for name, data in mine.items():
         (tmp_path / name).write_bytes(data)
     (tmp_path / "folder").mkdir()
@@ -189,7 +295,9 @@ def test_a_users_files_are_not_replaced_without_force(tmp_path, capsys):
         capsys.readouterr()
         assert main(args) == 2, args
         err = capsys.readouterr().err.strip().splitlines()
-        assert err == [f"gankit: error: {tmp_path / name} already exists; name another file, or replace it with --force"]
+        assert err == [
+            f"gankit: error: {tmp_path / name} already exists; name another file, or replace it with --force"
+        ]
     assert main(["train", "seed-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(tmp_path / "folder")]) == 2
     assert "already holds files that are not a gankit run; choose a new or empty --out" in capsys.readouterr().err
     assert all((tmp_path / name).read_bytes() == data for name, data in mine.items())
@@ -198,10 +306,16 @@ def test_a_users_files_are_not_replaced_without_force(tmp_path, capsys):
     assert (tmp_path / "s.png").read_bytes() != mine["s.png"]
 
 
-@pytest.mark.parametrize("args, words", [
-    (["sample", "{run}", "--n", "1000000000", "--format", "npy"], "--n 1000000000 asks for 1,000,000,000 images of 784 bytes; at most 2,739,"),
-    (["interpolate", "{run}", "--steps", "100000000"], "pairs 8 x steps 100000000 asks for 800,000,000 images"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (
+            ["sample", "{run}", "--n", "1000000000", "--format", "npy"],
+            "--n 1000000000 asks for 1,000,000,000 images of 784 bytes; at most 2,739,",
+        ),
+        (["interpolate", "{run}", "--steps", "100000000"], "pairs 8 x steps 100000000 asks for 800,000,000 images"),
+    ],
+)
 def test_huge_requests_are_refused_before_allocating(tmp_path, capsys, args, words):
     run = _a_run(tmp_path)
     assert main([a.format(run=run) for a in args]) == 2
@@ -219,8 +333,9 @@ def test_long_values_are_cut_in_error_lines(capsys):
 
 def test_a_number_too_large_for_its_type_is_one_line(capsys):
     assert main(["train", "seed-gan-mnist", "--seed", "99999999999999999999"]) == 2
-    assert capsys.readouterr().err.strip() == ("gankit: error: --set: train.seed: 99999999999999999999 is too large "
-                                               "(whole numbers are below 2^63)")
+    assert capsys.readouterr().err.strip() == (
+        "gankit: error: --set: train.seed: 99999999999999999999 is too large (whole numbers are below 2^63)"
+    )
     assert main(["train", "seed-gan-mnist", "--seed", str(2**40)]) == 2
     assert "train.seed must be in [0, 2^32)" in capsys.readouterr().err
 
@@ -231,8 +346,9 @@ def test_a_cache_variable_naming_a_file_or_an_impossible_path_is_one_line(tmp_pa
         monkeypatch.setenv("GANKIT_CACHE_DIR", str(value))
         assert main(["train", "seed-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith(f"gankit: error: gankit's cache {value} (from $GANKIT_CACHE_DIR) "
-                                                   "cannot be a folder"), err
+        assert len(err) == 1 and err[0].startswith(
+            f"gankit: error: gankit's cache {value} (from $GANKIT_CACHE_DIR) cannot be a folder"
+        ), err
     assert not (tmp_path / "out").exists()
 
 
@@ -268,22 +384,28 @@ def test_set_values_take_no_aliases_and_force_never_replaces_a_device(tmp_path, 
     run = _a_run(tmp_path)
     capsys.readouterr()
     assert main(["sample", str(run), "--out", "/dev/null", "--force"]) == 2
-    assert capsys.readouterr().err.strip() == "gankit: error: /dev/null exists and is not a plain file; name another file"
+    assert (
+        capsys.readouterr().err.strip() == "gankit: error: /dev/null exists and is not a plain file; name another file"
+    )
     assert main(["report", str(run), "--out", ""]) == 2
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("train.seed", -1, "train.seed must be in [0, 2^32), got -1"),
-    ("train.precision", "fp16", "train.precision must be one of fp32, bf16; got 'fp16'"),
-    ("train.epochs", 0, "train.epochs must be positive, got 0"),
-    ("train.epochs", 1.5, "train.epochs: expected int, got 1.5"),
-    ("data.limit", -5, "data.limit must be positive, got -5"),
-    ("train.batch_size", 0, "train.batch_size must be positive, got 0"),
-    ("output.grid_samples", 0, "output.grid_samples must be positive, got 0"),
-    ("train.lr_g", "fast", "train.lr_g: expected float, got 'fast'"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("train.seed", -1, "train.seed must be in [0, 2^32), got -1"),
+        ("train.precision", "fp16", "train.precision must be one of fp32, bf16; got 'fp16'"),
+        ("train.epochs", 0, "train.epochs must be positive, got 0"),
+        ("train.epochs", 1.5, "train.epochs: expected int, got 1.5"),
+        ("data.limit", -5, "data.limit must be positive, got -5"),
+        ("train.batch_size", 0, "train.batch_size must be positive, got 0"),
+        ("output.grid_samples", 0, "output.grid_samples must be positive, got 0"),
+        ("train.lr_g", "fast", "train.lr_g: expected float, got 'fast'"),
+    ],
+)
 def test_the_library_checks_a_config_built_in_python_before_any_folder_exists(tmp_path, key, value, message):
     import gankit
+
     from conftest import tiny_config
 
     config = tiny_config("train.epochs=1")
@@ -302,11 +424,27 @@ def test_a_conditional_preset_on_a_folder_of_one_class_is_refused_before_trainin
     folder.mkdir(parents=True)
     for i in range(70):
         Image.new("RGB", (32, 32), (i, 100, 200)).save(folder / f"{i:03d}.png")
-    assert main(["train", "cgan-cifar10", "--data-dir", str(folder.parent), "--out", str(tmp_path / "run"),
-                 "--set", "data.dataset=folder", "--batch-size", "8"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "cgan-cifar10",
+                "--data-dir",
+                str(folder.parent),
+                "--out",
+                str(tmp_path / "run"),
+                "--set",
+                "data.dataset=folder",
+                "--batch-size",
+                "8",
+            ]
+        )
+        == 2
+    )
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"gankit: error: model.conditioning projection needs at least 2 classes, and {folder.parent} (train) has 1 "
-        "(['cat']); train an unconditional preset on it instead")
+        "(['cat']); train an unconditional preset on it instead"
+    )
     assert not (tmp_path / "run").exists()
 
 
@@ -318,19 +456,31 @@ def test_a_run_whose_config_yaml_is_broken_says_so_in_every_command(tmp_path, ca
     for args in (["sample", str(run)], ["report", str(run)], ["train", "--resume", "--out", str(run), "--epochs", "2"]):
         capsys.readouterr()
         assert main(args) == 2, args
-        assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
-            f"gankit: error: {run / 'config.yaml'}: model.num_classes must be 0"), args
+        assert (
+            capsys.readouterr()
+            .err.strip()
+            .splitlines()[-1]
+            .startswith(f"gankit: error: {run / 'config.yaml'}: model.num_classes must be 0")
+        ), args
 
 
 def test_too_few_samples_for_a_metric_are_refused_naming_it(tmp_path, capsys):
     run = tmp_path / "run"
     train_tiny(MNIST_DIR, run, "train.epochs=1")
     assert main(["eval", str(run), "--n", "3"]) == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == "gankit: error: --n must be at least 4 (metric pr needs them), got 3"
-    assert main(["train", "seed-gan-mnist", "--out", str(tmp_path / "new"), "--eval-every", "1",
-                 "--set", "output.eval_n=3"]) == 2
+    assert (
+        capsys.readouterr().err.strip().splitlines()[-1]
+        == "gankit: error: --n must be at least 4 (metric pr needs them), got 3"
+    )
+    assert (
+        main(
+            ["train", "seed-gan-mnist", "--out", str(tmp_path / "new"), "--eval-every", "1", "--set", "output.eval_n=3"]
+        )
+        == 2
+    )
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "gankit: error: output.eval_n must be at least 4 (metric pr needs them), got 3")
+        "gankit: error: output.eval_n must be at least 4 (metric pr needs them), got 3"
+    )
     assert not (tmp_path / "new").exists()
 
 
@@ -341,8 +491,10 @@ def test_a_config_too_deep_or_too_large_is_refused_at_once(tmp_path, capsys, con
     assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"gankit: error: config {path} is not valid YAML: values nested deeper than 8 levels are not accepted in a "
-        "gankit config" if config == "deep" else
-        f"gankit: error: config {path} has 2,000,000 bytes; a gankit config has at most 1,048,576")
+        "gankit config"
+        if config == "deep"
+        else f"gankit: error: config {path} has 2,000,000 bytes; a gankit config has at most 1,048,576"
+    )
 
 
 def _with_chunk_changed(png: bytes, kind: bytes, change) -> bytes:
@@ -351,10 +503,16 @@ def _with_chunk_changed(png: bytes, kind: bytes, change) -> bytes:
     import zlib
 
     at = png.index(kind)
-    length = struct.unpack(">I", png[at - 4:at])[0]
-    data = change(png[at + 4:at + 4 + length])
+    length = struct.unpack(">I", png[at - 4 : at])[0]
+    data = change(png[at + 4 : at + 4 + length])
     chunk = kind + data
-    return png[:at - 4] + struct.pack(">I", len(data)) + chunk + struct.pack(">I", zlib.crc32(chunk)) + png[at + 8 + length:]
+    return (
+        png[: at - 4]
+        + struct.pack(">I", len(data))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + png[at + 8 + length :]
+    )
 
 
 @pytest.mark.parametrize("damage", ["corrupt compressed data", "a huge header"])
@@ -406,26 +564,33 @@ def test_a_run_folder_inside_its_own_image_folder_is_refused(tmp_path, capsys):
     assert main(["train", "dcgan-small-data", "--data-dir", str(folder), "--out", str(folder / "run")]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"gankit: error: the run folder {folder / 'run'} is inside the data folder {folder}: its grids would be read "
-        "as training images; choose a run folder outside it")
+        "as training images; choose a run folder outside it"
+    )
     assert sorted(p.name for p in folder.iterdir()) == [f"{i:03d}.png" for i in range(70)]
 
 
 @pytest.mark.parametrize("setting", ["model.g_hidden=[100000000]", "model.noise_dim=1000000000"])
 def test_nets_that_cannot_fit_in_memory_are_refused_before_any_weight(tmp_path, capsys, setting):
-    assert main(["train", "seed-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(tmp_path / "run"),
-                 "--set", setting]) == 2
+    assert (
+        main(
+            ["train", "seed-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(tmp_path / "run"), "--set", setting]
+        )
+        == 2
+    )
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith("gankit: error: the model has ") and last.endswith("GiB of cpu memory here; choose smaller "
-                                                                             "model widths"), last
+    assert last.startswith("gankit: error: the model has ") and last.endswith(
+        "GiB of cpu memory here; choose smaller model widths"
+    ), last
     assert not (tmp_path / "run").exists()
 
 
 def test_the_memory_check_leaves_the_weights_a_seed_gives_unchanged():
     import torch
 
-    from conftest import tiny_config
     from gankit.models import build_models
     from gankit.training.state import check_fits
+
+    from conftest import tiny_config
 
     config = tiny_config()
     torch.manual_seed(0)
@@ -441,7 +606,8 @@ def test_a_sample_grid_too_large_for_one_picture_is_refused_before_sampling(tmp_
     train_tiny(MNIST_DIR, run, "train.epochs=1")
     assert main(["sample", str(run), "--n", "16385"]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "gankit: error: a grid holds at most 16,384 images, and --n is 16,385: write them with --format files or npy")
+        "gankit: error: a grid holds at most 16,384 images, and --n is 16,385: write them with --format files or npy"
+    )
     assert not (run / "samples").exists()
     assert main(["sample", str(run), "--n", "16385", "--format", "npy", "--out", str(tmp_path / "many.npy")]) == 0
     import numpy as np
@@ -452,8 +618,9 @@ def test_a_sample_grid_too_large_for_one_picture_is_refused_before_sampling(tmp_
 def test_a_config_built_in_python_may_use_paths_and_tuples():
     from pathlib import Path
 
-    from conftest import tiny_config
     from gankit.checks import validate
+
+    from conftest import tiny_config
 
     config = tiny_config()
     config.data.dir, config.model.g_hidden = Path("/somewhere"), (16, 16)

@@ -5,11 +5,12 @@ import logging
 
 import pytest
 
-from conftest import train_tiny
 from gankit import stats
 from gankit.config import load_preset
 from gankit.report import _collapse_banner
 from gankit.training.callbacks import CollapseWatch, EpochEnd
+
+from conftest import train_tiny
 
 
 class _State:
@@ -56,8 +57,9 @@ def test_a_win_goes_on_while_d_stays_all_but_sure():
     # a dead run's D can hover at 0.998 for good: once it has won outright, >= 0.99 on both sides keeps the mark,
     # but >= 0.99 alone never starts one (a live run's first epochs look like that)
     hovering = {"d_acc_real": 0.998, "d_acc_fake": 0.9985, "g_loss": 12.5}
-    history, _ = _watch([dict(hovering), dict(WON), dict(hovering), dict(hovering), {**hovering, "d_acc_real": 0.98},
-                         dict(hovering)])
+    history, _ = _watch(
+        [dict(hovering), dict(WON), dict(hovering), dict(hovering), {**hovering, "d_acc_real": 0.98}, dict(hovering)]
+    )
     assert [r["collapsed"] for r in history] == [False, True, True, True, False, False]
 
 
@@ -71,7 +73,8 @@ def test_an_epoch_without_a_g_update_carries_the_win_as_it_stood():
 def test_records_marked_by_an_older_rule_are_marked_afresh():
     # written when only >= 0.999 counted: the hovering epochs after the win carry no mark
     old = [{"epoch": 1, **WON, "collapsed": True}] + [
-        {"epoch": e, "d_acc_real": 0.998, "d_acc_fake": 0.999, "g_loss": 12.0, "collapsed": False} for e in (2, 3)]
+        {"epoch": e, "d_acc_real": 0.998, "d_acc_fake": 0.999, "g_loss": 12.0, "collapsed": False} for e in (2, 3)
+    ]
     marked = stats.remark_collapses(old, 5.0)
     assert [r["collapsed"] for r in marked] == [True, True, True] and not old[1]["collapsed"]
     assert stats.collapse_stretches(marked, 3) == [(1, 3)]
@@ -84,10 +87,13 @@ def test_stop_ends_the_run_after_the_streak():
     assert stops[1] == "the run stopped after epoch 2: D has won outright since epoch 1 (train.on_collapse stop)"
 
 
-@pytest.mark.parametrize("loss, won, fighting", [
-    ("minimax", -0.001, -0.2),  # E[log(1 - D(G(z)))] rises to 0 as D gets sure of every fake
-    ("lsgan", 0.49, 0.2),  # ½E[(D(G(z)) - 1)²] rises to ½
-])
+@pytest.mark.parametrize(
+    "loss, won, fighting",
+    [
+        ("minimax", -0.001, -0.2),  # E[log(1 - D(G(z)))] rises to 0 as D gets sure of every fake
+        ("lsgan", 0.49, 0.2),  # ½E[(D(G(z)) - 1)²] rises to ½
+    ],
+)
 def test_each_loss_has_its_own_g_loss_threshold(loss, won, fighting):
     history, _ = _watch([{**WON, "g_loss": won}, {**WON, "g_loss": fighting}], loss=loss)
     assert [r["collapsed"] for r in history] == [True, False]
@@ -106,8 +112,14 @@ def test_a_run_told_to_stop_on_collapse_stops_with_its_checkpoint_and_banner(mni
     for name in ("COLLAPSE_ACCURACY", "STILL_WON_ACCURACY"):  # every epoch counts as won outright
         monkeypatch.setattr(stats, name, 0.0)
     with caplog.at_level(logging.WARNING):
-        run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=5", "train.collapse_epochs=2",
-                         "train.collapse_g_loss=-100", "train.on_collapse=stop")
+        run = train_tiny(
+            mnist_dir,
+            tmp_path / "r",
+            "train.epochs=5",
+            "train.collapse_epochs=2",
+            "train.collapse_g_loss=-100",
+            "train.on_collapse=stop",
+        )
     assert "the run stopped after epoch 2: D has won outright since epoch 1" in caplog.text
     records = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
     assert [(r["epoch"], r["collapsed"]) for r in records] == [(1, True), (2, True)]

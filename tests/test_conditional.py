@@ -12,21 +12,22 @@ import torch.nn.functional as F
 from PIL import Image
 
 import gankit
-from conftest import SHARED_DATA, TINY, train_tiny
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.cli import main
 from gankit.config import apply_overrides, load_preset
 from gankit.data import load_images
 from gankit.errors import GankitError
-from gankit.training.loop import step_terms
 from gankit.metrics import compute
 from gankit.metrics.features import FeatureSet
 from gankit.models import build_models
 from gankit.models.conditioning import ConditionalBatchNorm, OutputHead
 from gankit.plots import grid_image
 from gankit.sampling import class_rows, resolve_class
+from gankit.training.loop import step_terms
 from gankit.training.state import new_state
 from gankit.training.step import GANStep
+
+from conftest import SHARED_DATA, TINY, train_tiny
 
 pytestmark = pytest.mark.usefixtures("one_epoch_evaluator")
 
@@ -39,14 +40,26 @@ def tiny_cgan(*overrides: str):
 def run(mnist_dir, tmp_path_factory):
     """A tiny cgan-mnist run of 2 epochs."""
     out = tmp_path_factory.mktemp("cgan") / "run"
-    gankit.train(apply_overrides(load_preset("cgan-mnist"), [*TINY, "train.epochs=2", "output.grid_every=1"]), out,
-                 data_dir=mnist_dir)
+    gankit.train(
+        apply_overrides(load_preset("cgan-mnist"), [*TINY, "train.epochs=2", "output.grid_every=1"]),
+        out,
+        data_dir=mnist_dir,
+    )
     return out
 
 
 def test_labels_survive_the_loaders_and_the_folder_cache_in_order(mnist_dir, tmp_path, caplog):
     mnist = load_images(load_preset("cgan-mnist").data, mnist_dir)
-    assert mnist.labels.shape == (60000,) and mnist.labels[:8].tolist() == [5, 0, 4, 1, 9, 2, 1, 3]  # MNIST's known start
+    assert mnist.labels.shape == (60000,) and mnist.labels[:8].tolist() == [
+        5,
+        0,
+        4,
+        1,
+        9,
+        2,
+        1,
+        3,
+    ]  # MNIST's known start
     assert mnist.classes[7] == "7 - seven"
     tree = tmp_path / "tree"
     for name, value in (("sandal", 30), ("bag", 130), ("coat", 230)):
@@ -64,8 +77,17 @@ def test_labels_survive_the_loaders_and_the_folder_cache_in_order(mnist_dir, tmp
     assert torch.equal(decoded.labels, cached.labels) and torch.equal(decoded.images, cached.images)
     assert all(type(name) is str for name in cached.classes)
     # a conditional run on the tree takes its classes by folder name (from the cache, here) and remembers them
-    config = apply_overrides(load_preset("cgan-mnist"), ["data.dataset=folder", "data.image_size=8", "train.batch_size=4",
-                                                          "train.epochs=1", "output.progress=false", "output.report=false"])
+    config = apply_overrides(
+        load_preset("cgan-mnist"),
+        [
+            "data.dataset=folder",
+            "data.image_size=8",
+            "train.batch_size=4",
+            "train.epochs=1",
+            "output.progress=false",
+            "output.report=false",
+        ],
+    )
     run = gankit.train(config, tmp_path / "run", data_dir=tree)
     assert gankit.load_run(run.path).classes == ["bag", "coat", "sandal"]
     assert run.sample(3, label="sandal").shape == (3, 1, 8, 8)
@@ -104,8 +126,15 @@ def test_acgan_adds_class_losses_to_both_nets_by_hand():
     config = tiny_cgan("model.conditioning=acgan", "model.dropout=0.0")
     state = new_state(config, torch.device("cpu"))
     weights = torch.ones(10)
-    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, step_terms(config), device=torch.device("cpu"),
-                   class_weights=weights)
+    step = GANStep(
+        state.G,
+        state.D,
+        state.opt_g,
+        state.opt_d,
+        step_terms(config),
+        device=torch.device("cpu"),
+        class_weights=weights,
+    )
     real, labels = torch.rand(64, 1, 28, 28) * 2 - 1, torch.randint(10, (64,))
     G_before, D_before = copy.deepcopy(state.G), copy.deepcopy(state.D)
     torch.manual_seed(1)
@@ -130,8 +159,15 @@ def test_g_draws_classes_in_the_data_s_mix():
     weights = torch.zeros(10)
     weights[[3, 7]] = torch.tensor([1.0, 3.0])
     seen = []
-    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, step_terms(config), device=torch.device("cpu"),
-                   class_weights=weights)
+    step = GANStep(
+        state.G,
+        state.D,
+        state.opt_g,
+        state.opt_d,
+        step_terms(config),
+        device=torch.device("cpu"),
+        class_weights=weights,
+    )
     original = state.G.forward
     state.G.forward = lambda z, y=None: (seen.append(y), original(z, y))[1]
     for _ in range(5):
@@ -143,8 +179,9 @@ def test_g_draws_classes_in_the_data_s_mix():
 def test_resume_is_bit_identical_with_labels(mnist_dir, tmp_path):
     config = apply_overrides(load_preset("cgan-mnist"), [*TINY, "train.epochs=2"])
     gankit.train(config, tmp_path / "straight", data_dir=mnist_dir)
-    gankit.train(apply_overrides(load_preset("cgan-mnist"), [*TINY, "train.epochs=1"]), tmp_path / "split",
-                 data_dir=mnist_dir)
+    gankit.train(
+        apply_overrides(load_preset("cgan-mnist"), [*TINY, "train.epochs=1"]), tmp_path / "split", data_dir=mnist_dir
+    )
     # the same command again with more epochs: the run remembers its data and its classes
     gankit.train(apply_overrides(load_preset("cgan-mnist"), [*TINY, "train.epochs=2"]), tmp_path / "split", resume=True)
     a, b = (load_checkpoint(list_checkpoints(tmp_path / r / "checkpoints")[-1]) for r in ("straight", "split"))
@@ -196,8 +233,10 @@ def test_a_class_is_found_by_name_before_index_and_an_int_is_always_an_index():
     folders = sorted(str(i) for i in range(12))  # a class-per-folder tree named 0..11 sorts as 0, 1, 10, 11, 2, ...
     assert resolve_class(folders, "10") == 2 and resolve_class(folders, "2") == 4  # text: the folder's name
     assert resolve_class(folders, 2) == 2  # an int: the index
-    mnist = [f"{i} - {w}" for i, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven",
-                                                  "eight", "nine"])]
+    mnist = [
+        f"{i} - {w}"
+        for i, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    ]
     assert resolve_class(mnist, "7") == resolve_class(mnist, "Seven") == resolve_class(mnist, "7 - seven") == 7
     for bad in ("²", "10", "-1", "x" * 500, 10):
         with pytest.raises(GankitError, match="is not one of this run's classes") as error:
@@ -227,8 +266,9 @@ def test_a_conditional_preset_refuses_a_folder_without_classes(tmp_path):
     flat.mkdir()
     for i in range(4):
         Image.fromarray(np.full((28, 28), 60 * i, dtype=np.uint8)).save(flat / f"{i}.png")
-    config = apply_overrides(load_preset("cgan-mnist"), ["data.dataset=folder", "train.batch_size=2",
-                                                          "output.progress=false"])
+    config = apply_overrides(
+        load_preset("cgan-mnist"), ["data.dataset=folder", "train.batch_size=2", "output.progress=false"]
+    )
     with pytest.raises(GankitError, match="needs class labels, and .* has none: give a class-per-folder tree"):
         gankit.train(config, tmp_path / "r", data_dir=flat)
     assert not (tmp_path / "r").exists()
@@ -279,10 +319,22 @@ def test_exports_take_z_and_labels_and_match_the_checkpoint(run, tmp_path):
 
 @pytest.mark.parametrize("conditioning", ["projection", "acgan"])
 def test_the_conditional_dcgan_trains_and_scores_its_classes(mnist_dir, tmp_path, conditioning):
-    config = apply_overrides(load_preset("dcgan-mnist"), [
-        f"model.conditioning={conditioning}", "model.spectral_norm=d", "train.loss=hinge", "model.base_channels=8",
-        "data.limit=256", "train.batch_size=32", "train.epochs=1", "output.progress=false", "output.eval_every=1",
-        "output.eval_n=100", "output.eval_metrics=[fid]"])
+    config = apply_overrides(
+        load_preset("dcgan-mnist"),
+        [
+            f"model.conditioning={conditioning}",
+            "model.spectral_norm=d",
+            "train.loss=hinge",
+            "model.base_channels=8",
+            "data.limit=256",
+            "train.batch_size=32",
+            "train.epochs=1",
+            "output.progress=false",
+            "output.eval_every=1",
+            "output.eval_n=100",
+            "output.eval_metrics=[fid]",
+        ],
+    )
     run = gankit.train(config, tmp_path / "r", data_dir=mnist_dir)
     record = run.metrics()[-1]
     assert {"fid", "class_accuracy", "intra_fid"} <= set(record)  # a conditional run adds the class metrics
@@ -301,4 +353,6 @@ def test_cgan_fashion_mnist_trains_with_its_projection_d_and_average_and_takes_g
     state = load_checkpoint(run.checkpoint())
     assert "generator_ema" in state and "head.embed.weight" in state["discriminator"]  # the projection's embedding
     sandals = run.sample(8, seed=1, label="sandal")
-    assert torch.equal(sandals, run.sample(8, seed=1, label=5)) and not torch.equal(sandals, run.sample(8, seed=1, label=0))
+    assert torch.equal(sandals, run.sample(8, seed=1, label=5)) and not torch.equal(
+        sandals, run.sample(8, seed=1, label=0)
+    )

@@ -24,25 +24,30 @@ def test_every_preset_loads():
 
 
 def test_overrides_parse_yaml_values():
-    c = apply_overrides(load_preset("seed-gan-mnist"),
-                        ["train.lr_g=1e-4", "model.g_hidden=[8, 16]", "data.limit=100", "model.noise=uniform"])
+    c = apply_overrides(
+        load_preset("seed-gan-mnist"),
+        ["train.lr_g=1e-4", "model.g_hidden=[8, 16]", "data.limit=100", "model.noise=uniform"],
+    )
     assert c.train.lr_g == 1e-4 and c.model.g_hidden == [8, 16] and c.data.limit == 100 and c.model.noise == "uniform"
     assert apply_overrides(c, ["data.limit=null"]).data.limit is None
 
 
-@pytest.mark.parametrize("override, message", [
-    ("train.nope=1", "unknown config key 'train.nope'"),
-    ("nope.lr=1", "unknown config key 'nope'"),
-    ("train.epochs=ten", "train.epochs: expected int, got 'ten'"),
-    ("train.epochs=0", "train.epochs must be positive"),
-    ("train.epochs=true", "expected int"),
-    ("train.loss=wasserstein", "train.loss must be one of minimax, nonsaturating"),
-    ("model.g_hidden=5", "expected a list"),
-    ("model.dropout=1.5", "model.dropout must be in [0, 1)"),
-    ("train.lr_d=-1", "train.lr_d must be positive"),
-    ("data.channels=3", "mnist is grey"),
-    ("noequals", "override 'noequals' must read key=value"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.nope=1", "unknown config key 'train.nope'"),
+        ("nope.lr=1", "unknown config key 'nope'"),
+        ("train.epochs=ten", "train.epochs: expected int, got 'ten'"),
+        ("train.epochs=0", "train.epochs must be positive"),
+        ("train.epochs=true", "expected int"),
+        ("train.loss=wasserstein", "train.loss must be one of minimax, nonsaturating"),
+        ("model.g_hidden=5", "expected a list"),
+        ("model.dropout=1.5", "model.dropout must be in [0, 1)"),
+        ("train.lr_d=-1", "train.lr_d must be positive"),
+        ("data.channels=3", "mnist is grey"),
+        ("noequals", "override 'noequals' must read key=value"),
+    ],
+)
 def test_bad_overrides_name_the_problem(override, message):
     with pytest.raises(GankitError, match=None) as err:
         validate(apply_overrides(load_preset("seed-gan-mnist"), [override]))
@@ -57,8 +62,17 @@ def test_config_from_dict_rejects_non_mappings():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from(known_keys()), st.one_of(st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=8),
-                                                st.booleans(), st.none(), st.lists(st.integers(-3, 300), max_size=3)))
+@given(
+    st.sampled_from(known_keys()),
+    st.one_of(
+        st.integers(-5, 5),
+        st.floats(allow_nan=True),
+        st.text(max_size=8),
+        st.booleans(),
+        st.none(),
+        st.lists(st.integers(-3, 300), max_size=3),
+    ),
+)
 def test_any_override_either_applies_or_fails_cleanly(key, value):
     config = load_preset("seed-gan-mnist")
     try:
@@ -81,7 +95,8 @@ def test_valid_numbers_round_trip(epochs, lr):
 def test_fast_mnist_trains_as_gan_mnist_tanh_with_ema_in_bf16():
     # BENCHMARKS measured fast-mnist as this pair of overrides: only the nominal length (no schedule reads it) differs
     fast = load_preset("fast-mnist").to_dict()
-    measured = apply_overrides(load_preset("gan-mnist-tanh"), ["train.ema_decay=0.999", "train.precision=bf16",
-                                                               "train.epochs=90"]).to_dict()
+    measured = apply_overrides(
+        load_preset("gan-mnist-tanh"), ["train.ema_decay=0.999", "train.precision=bf16", "train.epochs=90"]
+    ).to_dict()
     assert all(fast[section] == measured[section] for section in ("data", "model", "train"))
     assert fast["train"]["lr_decay"] == "none"

@@ -5,11 +5,12 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import CIFAR_ARCHIVE
 from gankit.config import DataConfig
 from gankit.data import load_images
 from gankit.data.images import load_image_folder
 from gankit.errors import GankitError
+
+from conftest import CIFAR_ARCHIVE
 
 
 def _make_folder(root):
@@ -127,7 +128,7 @@ def test_links_pipes_and_broken_links_in_a_folder_are_passed_over(tmp_path):
 def test_every_image_mode_converts_with_its_values_kept(tmp_path, mode):
     ramp = np.tile(np.arange(0, 256, 16, dtype=np.uint8), (16, 1))  # 16x16, 0..240 across
     if mode == "I;16":
-        image = Image.fromarray((ramp.astype(np.uint16) * 257))  # 16-bit: 0..61680
+        image = Image.fromarray(ramp.astype(np.uint16) * 257)  # 16-bit: 0..61680
     elif mode == "I":
         image = Image.fromarray(ramp.astype(np.int32) * 1000)  # a wide integer range: scaled from its min to max
     elif mode == "F":
@@ -152,10 +153,16 @@ def test_flat_pictures_are_named_in_a_warning(tmp_path, caplog):
 
     (tmp_path / "imgs" / "c").mkdir(parents=True)
     Image.new("RGB", (8, 8), "white").save(tmp_path / "imgs" / "c" / "white.png")
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(tmp_path / "imgs" / "c" / "noise.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(
+        tmp_path / "imgs" / "c" / "noise.png"
+    )
     with caplog.at_level(logging.WARNING):
         load_image_folder(tmp_path / "imgs", train=True, size=8, channels=3)
-    assert "1 of the images in" in caplog.text and "are a single flat colour" in caplog.text and "c/white.png" in caplog.text
+    assert (
+        "1 of the images in" in caplog.text
+        and "are a single flat colour" in caplog.text
+        and "c/white.png" in caplog.text
+    )
 
 
 def test_decoded_images_larger_than_the_free_disk_are_refused(tmp_path, monkeypatch):
@@ -163,5 +170,7 @@ def test_decoded_images_larger_than_the_free_disk_are_refused(tmp_path, monkeypa
 
     root = _make_folder(tmp_path / "imgs")
     monkeypatch.setattr(images, "free_disk_bytes", lambda path: 1000)
-    with pytest.raises(GankitError, match=r"5 images of 3x16x16 take 0.0 GiB decoded, more than the 0.0 GiB free in the cache"):
+    with pytest.raises(
+        GankitError, match=r"5 images of 3x16x16 take 0.0 GiB decoded, more than the 0.0 GiB free in the cache"
+    ):
         load_image_folder(root, train=True, size=16, channels=3)

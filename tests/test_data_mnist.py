@@ -49,7 +49,9 @@ def test_truncated_idx_file_is_named(mnist_dir, tmp_path):
 
 
 def test_wrong_magic_is_named(mnist_dir, tmp_path):
-    bad = _copy_mnist(mnist_dir, tmp_path / "m", mutate=lambda n, d: b"\x00\x00\x09\x03" + d[4:] if "images" in n else d)
+    bad = _copy_mnist(
+        mnist_dir, tmp_path / "m", mutate=lambda n, d: b"\x00\x00\x09\x03" + d[4:] if "images" in n else d
+    )
     with pytest.raises(GankitError, match="not a 3-dimensional uint8 IDX file"):
         load_images(DataConfig(dataset="mnist"), bad)
 
@@ -69,7 +71,8 @@ def test_label_count_mismatch(mnist_dir, tmp_path):
     def fewer_labels(name, data):
         if "labels" not in name:
             return data
-        return data[:4] + (59990).to_bytes(4, "big") + data[8:8 + 59990]
+        return data[:4] + (59990).to_bytes(4, "big") + data[8 : 8 + 59990]
+
     bad = _copy_mnist(mnist_dir, tmp_path / "m", mutate=fewer_labels)
     with pytest.raises(GankitError, match="60000 images but 59990 labels"):
         load_images(DataConfig(dataset="mnist"), bad)

@@ -8,12 +8,13 @@ import torch
 from PIL import Image
 
 import gankit
-from conftest import tiny_config
 from gankit.config import DataConfig
 from gankit.data import images, load_images
 from gankit.data.images import load_image_folder
 from gankit.data.placement import place_images
 from gankit.errors import GankitError
+
+from conftest import tiny_config
 
 
 def _many_images(root, n: int = 700):
@@ -52,8 +53,9 @@ def test_the_pool_decodes_what_one_process_does_and_an_interrupted_decode_resume
     kept = int((np.load(partial / "status.npy") != 0).sum())
     assert 0 < kept <= 300  # what the pool finished before the interruption is kept
 
-    monkeypatch.setattr(images, "_read_files", lambda source, names: (served.append(n) or (n, d) for n, d in
-                                                                         read_files(source, names)))
+    monkeypatch.setattr(
+        images, "_read_files", lambda source, names: (served.append(n) or (n, d) for n, d in read_files(source, names))
+    )
     served.clear()
     with caplog.at_level("INFO"):
         resumed = load_image_folder(root, train=True, size=8, channels=3)
@@ -92,11 +94,13 @@ def test_in_memory_choices_and_the_budget(mnist_dir, caplog):
 
 def test_training_from_disk_under_a_small_budget_equals_training_in_memory(mnist_dir, tmp_path, caplog):
     with caplog.at_level("INFO"):
-        from_disk = gankit.train(tiny_config("train.epochs=2", "data.memory_budget_gb=0.0001"), tmp_path / "disk",
-                                 data_dir=mnist_dir)
+        from_disk = gankit.train(
+            tiny_config("train.epochs=2", "data.memory_budget_gb=0.0001"), tmp_path / "disk", data_dir=mnist_dir
+        )
     assert "are read from disk as batches need them" in caplog.text
-    in_memory = gankit.train(tiny_config("train.epochs=2", "data.in_memory=true"), tmp_path / "memory",
-                             data_dir=mnist_dir)
+    in_memory = gankit.train(
+        tiny_config("train.epochs=2", "data.in_memory=true"), tmp_path / "memory", data_dir=mnist_dir
+    )
     for a, b in zip(from_disk.generator().parameters(), in_memory.generator().parameters()):
         assert torch.equal(a, b)
     assert from_disk.config.data.in_memory == "auto" and in_memory.config.data.in_memory == "true"

@@ -11,16 +11,30 @@ from gankit.models import build_models, count_parameters
 
 def test_seed_dcgan_parameter_counts_match_the_layer_sizes():
     G, D = build_models(load_preset("seed-dcgan-cifar10"))
-    g = (128 * 2048 + 2 * 2048  # Dense 2048 (no bias: batch norm follows) + its batch norm
-         + 512 * 256 * 16 + 2 * 256  # 4x4 transposed conv 512 -> 256 + batch norm
-         + 256 * 128 * 16 + 2 * 128
-         + 128 * 64 * 16 + 2 * 64
-         + 64 * 3 * 16 + 3)  # to 3 channels, with bias, no norm
-    d = (3 * 64 * 16 + 64  # input conv with bias, no norm
-         + 64 * 128 * 16 + 2 * 128
-         + 128 * 256 * 16 + 2 * 256
-         + 256 * 512 * 16 + 2 * 512
-         + 2048 + 1)  # Dense 1 on the flattened 2x2x512
+    g = (
+        128 * 2048
+        + 2 * 2048  # Dense 2048 (no bias: batch norm follows) + its batch norm
+        + 512 * 256 * 16
+        + 2 * 256  # 4x4 transposed conv 512 -> 256 + batch norm
+        + 256 * 128 * 16
+        + 2 * 128
+        + 128 * 64 * 16
+        + 2 * 64
+        + 64 * 3 * 16
+        + 3
+    )  # to 3 channels, with bias, no norm
+    d = (
+        3 * 64 * 16
+        + 64  # input conv with bias, no norm
+        + 64 * 128 * 16
+        + 2 * 128
+        + 128 * 256 * 16
+        + 2 * 256
+        + 256 * 512 * 16
+        + 2 * 512
+        + 2048
+        + 1
+    )  # Dense 1 on the flattened 2x2x512
     assert count_parameters(G) == g == 3_022_723
     assert count_parameters(D) == d == 2_759_489
 
@@ -63,14 +77,17 @@ def test_grey_dcgan_for_mnist():
 
 def test_dcgan_sizes_are_powers_of_two_from_32_to_256():
     for size in (28, 48, 512):
-        with pytest.raises(GankitError, match=f"dcgan makes images of side 32, 64, 128, 256; data.image_size is {size}"):
+        with pytest.raises(
+            GankitError, match=f"dcgan makes images of side 32, 64, 128, 256; data.image_size is {size}"
+        ):
             apply_overrides(load_preset("seed-dcgan-cifar10"), ["data.dataset=folder", f"data.image_size={size}"])
 
 
 @pytest.mark.parametrize("size", [64, 128, 256])
 def test_a_larger_dcgan_adds_blocks_and_keeps_its_widths_capped(size):
-    config = apply_overrides(load_preset("seed-dcgan-cifar10"), ["data.dataset=folder", f"data.image_size={size}",
-                                                                   "model.base_channels=4"])
+    config = apply_overrides(
+        load_preset("seed-dcgan-cifar10"), ["data.dataset=folder", f"data.image_size={size}", "model.base_channels=4"]
+    )
     G, D = build_models(config)
     images = G.sample(2)
     assert images.shape == (2, 3, size, size) and images.abs().max() <= 1
@@ -90,9 +107,17 @@ def test_a_folder_of_larger_images_trains_at_their_size_with_dcgan_small_data(tm
     for i in range(8):
         Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / f"{i}.png")
     user = [f"data.image_size={size}"] if size != 64 else []  # the one setting a user gives
-    config = apply_overrides(load_preset("dcgan-small-data"), [
-        *user, "model.base_channels=4", "train.batch_size=4", "train.epochs=1", "output.progress=false",
-        "output.report=false"])
+    config = apply_overrides(
+        load_preset("dcgan-small-data"),
+        [
+            *user,
+            "model.base_channels=4",
+            "train.batch_size=4",
+            "train.epochs=1",
+            "output.progress=false",
+            "output.report=false",
+        ],
+    )
     run = gankit.train(config, tmp_path / "run", data_dir=folder)  # EMA, DiffAugment and batch norm together
     assert run.sample(2).shape == (2, 3, size, size)
     assert "generator_ema" in load_checkpoint(run.checkpoint())

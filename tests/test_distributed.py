@@ -14,8 +14,8 @@ import torch
 
 import gankit
 from gankit.checkpoint import load_checkpoint
-from gankit.errors import GankitError
 from gankit.config import TrainConfig
+from gankit.errors import GankitError
 from gankit.training.distributed import World, check_options, shard_size
 
 WORKER = Path(__file__).with_name("torchrun_worker.py")
@@ -23,26 +23,68 @@ WORKER = Path(__file__).with_name("torchrun_worker.py")
 # compute what one process does; 2 steps an epoch
 # Adam with epsilon 1 moves each weight by about lr times its gradient, so a gradient of the wrong scale
 # (summed over the ranks, say) shows, as it would not with Adam's usual epsilon
-NETS = ["model.dropout=0", "model.g_hidden=[64, 64]", "model.d_hidden=[64, 64]", "train.adam_eps=1",
-        "train.lr_g=0.05", "train.lr_d=0.05"]
-SETTINGS = ["gan-mnist-tanh", *(arg for item in NETS for arg in ("--set", item)), "--limit", "256",
-            "--batch-size", "128", "--no-progress", "--set", "output.report=false"]
+NETS = [
+    "model.dropout=0",
+    "model.g_hidden=[64, 64]",
+    "model.d_hidden=[64, 64]",
+    "train.adam_eps=1",
+    "train.lr_g=0.05",
+    "train.lr_d=0.05",
+]
+SETTINGS = [
+    "gan-mnist-tanh",
+    *(arg for item in NETS for arg in ("--set", item)),
+    "--limit",
+    "256",
+    "--batch-size",
+    "128",
+    "--no-progress",
+    "--set",
+    "output.report=false",
+]
 # 4 to 6 steps apart from float rounding (a batch summed in halves, then averaged); a step moves weights by ~1e-3
 TOLERANCE = 2e-5
 
 
-def torchrun(tmp_path: Path, mnist_dir: Path, *args: str, ranks: int = 2, restarts: int = 0,
-             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks),
-               "--max-restarts", str(restarts), str(WORKER), *args, "--data-dir", str(mnist_dir.resolve())]
-    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+def torchrun(
+    tmp_path: Path, mnist_dir: Path, *args: str, ranks: int = 2, restarts: int = 0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        str(ranks),
+        "--max-restarts",
+        str(restarts),
+        str(WORKER),
+        *args,
+        "--data-dir",
+        str(mnist_dir.resolve()),
+    ]
+    return subprocess.run(
+        command,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+    )
 
 
 def one_process(mnist_dir: Path, out: Path, epochs: int, *, resume: bool = False) -> None:
-    config = gankit.apply_overrides(gankit.load_preset("gan-mnist-tanh"), [
-        *NETS, "data.limit=256", "train.batch_size=128", "output.progress=false", "output.report=false",
-        f"train.epochs={epochs}"])
+    config = gankit.apply_overrides(
+        gankit.load_preset("gan-mnist-tanh"),
+        [
+            *NETS,
+            "data.limit=256",
+            "train.batch_size=128",
+            "output.progress=false",
+            "output.report=false",
+            f"train.epochs={epochs}",
+        ],
+    )
     gankit.train(None if resume else config, out, data_dir=mnist_dir, resume=resume)
 
 
@@ -60,8 +102,9 @@ def largest_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -
 def two_rank_run(mnist_dir, tmp_path_factory):
     """2 epochs on 2 ranks (2 steps each), with each rank's writes recorded; and the same on one plain process."""
     tmp = tmp_path_factory.mktemp("ddp")
-    done = torchrun(tmp, mnist_dir, *SETTINGS, "--epochs", "2", "--out", "two",
-                    env={"GANKIT_TEST_WRITES": str(tmp / "writes")})
+    done = torchrun(
+        tmp, mnist_dir, *SETTINGS, "--epochs", "2", "--out", "two", env={"GANKIT_TEST_WRITES": str(tmp / "writes")}
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     one_process(mnist_dir, tmp / "one", 2)
     return tmp, done
@@ -111,8 +154,17 @@ def test_a_run_resumes_on_another_world_size(two_rank_run, mnist_dir):
 
 def test_a_killed_rank_restarts_the_group_which_resumes(mnist_dir, tmp_path):
     # rank 1 dies at its 4th step (epoch 2 of 2-step epochs); torchrun restarts both ranks, with no flag added
-    done = torchrun(tmp_path, mnist_dir, *SETTINGS, "--epochs", "3", "--out", "run", restarts=1,
-                    env={"GANKIT_TEST_KILL_AT_STEP": "4"})
+    done = torchrun(
+        tmp_path,
+        mnist_dir,
+        *SETTINGS,
+        "--epochs",
+        "3",
+        "--out",
+        "run",
+        restarts=1,
+        env={"GANKIT_TEST_KILL_AT_STEP": "4"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resuming" in done.stderr and "after epoch 1" in done.stderr
     assert [r["epoch"] for r in gankit.load_run(tmp_path / "run").metrics()] == [1, 2, 3]
@@ -122,12 +174,33 @@ def test_a_killed_rank_restarts_the_group_which_resumes(mnist_dir, tmp_path):
 
 def test_batch_norm_acgan_ema_penalties_diffaugment_d_steps_and_fresh_noise_on_two_ranks(mnist_dir, tmp_path):
     # the DCGAN's D has batch norm: two forwards (real, generated) before D's backward
-    options = ["output.report=false", "model.base_channels=8", "model.conditioning=acgan", "train.ema_decay=0.9",
-               "train.r1_gamma=1", "train.gp_lambda=1", "train.diffaugment=translation,cutout", "train.d_steps=2",
-               "train.g_noise=fresh"]
-    done = torchrun(tmp_path, mnist_dir, "dcgan-mnist", "--limit", "256", "--batch-size", "64", "--epochs", "1",
-                    "--no-progress", "--out", "run", *(arg for item in options for arg in ("--set", item)),
-                    env={"GANKIT_TEST_CHECKSUMS": str(tmp_path / "sums")})
+    options = [
+        "output.report=false",
+        "model.base_channels=8",
+        "model.conditioning=acgan",
+        "train.ema_decay=0.9",
+        "train.r1_gamma=1",
+        "train.gp_lambda=1",
+        "train.diffaugment=translation,cutout",
+        "train.d_steps=2",
+        "train.g_noise=fresh",
+    ]
+    done = torchrun(
+        tmp_path,
+        mnist_dir,
+        "dcgan-mnist",
+        "--limit",
+        "256",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "1",
+        "--no-progress",
+        "--out",
+        "run",
+        *(arg for item in options for arg in ("--set", item)),
+        env={"GANKIT_TEST_CHECKSUMS": str(tmp_path / "sums")},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     record = gankit.load_run(tmp_path / "run").metrics()[0]
     terms = ("d_loss", "g_loss", "r1_penalty", "gradient_penalty", "d_class_loss", "g_class_loss")

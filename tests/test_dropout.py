@@ -80,6 +80,7 @@ def test_the_discriminator_draws_one_mask_key_per_layer_in_order():
     h = x.flatten(1)
     for layer in (1, 4, 7):  # Linear, LeakyReLU, Dropout triples after the Flatten
         key = int(torch.empty((), dtype=torch.int64).random_())
-        h = F.leaky_relu(D.net[layer](h), 0.2) * dropout_mask(h.shape[:1] + (D.net[layer].out_features,), 0.3,
-                                                              torch.float32, key)
+        h = F.leaky_relu(D.net[layer](h), 0.2) * dropout_mask(
+            h.shape[:1] + (D.net[layer].out_features,), 0.3, torch.float32, key
+        )
     assert torch.equal(out, D.net[-1](h).squeeze(1))

@@ -7,7 +7,6 @@ import pytest
 
 import gankit
 import gankit.training.trainer
-from conftest import train_tiny
 from gankit import evaluators
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.cli import main
@@ -15,6 +14,7 @@ from gankit.config import DataConfig
 from gankit.data import load_images
 from gankit.training import callbacks
 
+from conftest import train_tiny
 
 pytestmark = pytest.mark.usefixtures("one_epoch_evaluator")
 
@@ -44,21 +44,44 @@ def test_eval_writes_figures_beside_the_real_floor(run, capsys):
     result = json.loads((run / "eval" / "epoch-0001-evaluator-mnist-n600.json").read_text())
     assert result["features"] == "evaluator-mnist" and result["n_generated"] == result["n_real"] == 600
     metrics, floor = result["metrics"], result["floor"]
-    assert set(metrics) == set(floor) >= {"fid", "kid_mean", "kid_std", "is_mean", "precision", "recall", "density",
-                                          "coverage", "classes_covered", "class_kl", "class_histogram"}
+    assert (
+        set(metrics)
+        == set(floor)
+        >= {
+            "fid",
+            "kid_mean",
+            "kid_std",
+            "is_mean",
+            "precision",
+            "recall",
+            "density",
+            "coverage",
+            "classes_covered",
+            "class_kl",
+            "class_histogram",
+        }
+    )
     assert floor["fid"] < metrics["fid"]  # one epoch of a tiny GAN is far from the real images
     assert floor["classes_covered"] == 10 and sum(metrics["class_histogram"]) == 600
 
 
 def test_eval_every_adds_metric_curves(mnist_dir, tmp_path):
     out = tmp_path / "run"
-    train_tiny(mnist_dir, out, "train.epochs=2", "output.eval_every=1", "output.eval_n=300",
-               "output.eval_metrics=[fid, coverage]")
+    train_tiny(
+        mnist_dir,
+        out,
+        "train.epochs=2",
+        "output.eval_every=1",
+        "output.eval_n=300",
+        "output.eval_metrics=[fid, coverage]",
+    )
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert all({"fid", "classes_covered", "class_kl"} <= r.keys() for r in records)
     assert "class_histogram" not in records[0]  # lists stay in RUN/eval/*.json
-    assert sorted(p.name for p in (out / "eval").iterdir()) == ["epoch-0001-evaluator-mnist-n300.json",
-                                                              "epoch-0002-evaluator-mnist-n300.json"]
+    assert sorted(p.name for p in (out / "eval").iterdir()) == [
+        "epoch-0001-evaluator-mnist-n300.json",
+        "epoch-0002-evaluator-mnist-n300.json",
+    ]
     assert "FID" in (out / "report.html").read_text()
     result, path = gankit.load_run(out).evaluate(n=300, metrics=["fid"], progress=False)  # the library call
     assert path.name == "epoch-0002-evaluator-mnist-n300.json" and result["metrics"]["fid"] > result["floor"]["fid"]
@@ -73,15 +96,24 @@ def test_best_pt_follows_the_lowest_finite_fid(mnist_dir, tmp_path, monkeypatch)
     monkeypatch.setattr(callbacks, "score", made_up_score)
     monkeypatch.setattr(gankit.training.trainer, "make_scorer", lambda *args, **kwargs: object())
     out = tmp_path / "run"
-    train_tiny(mnist_dir, out, "train.epochs=4", "output.eval_every=1", "output.eval_metrics=[fid]", "output.report=false")
+    train_tiny(
+        mnist_dir, out, "train.epochs=4", "output.eval_every=1", "output.eval_metrics=[fid]", "output.report=false"
+    )
     assert [r["fid"] for r in gankit.load_run(out).metrics()][1:] == [5.0, 3.0, 4.0]
     assert load_checkpoint(out / "checkpoints" / "best.pt")["epoch"] == 3  # not the NaN, not the last
 
 
 def test_the_lowest_fid_is_kept_as_the_best_checkpoint(mnist_dir, tmp_path, capsys):
     out = tmp_path / "run"
-    train_tiny(mnist_dir, out, "train.epochs=4", "output.eval_every=1", "output.eval_n=200", "output.eval_metrics=[fid]",
-               "output.keep_checkpoints=1")
+    train_tiny(
+        mnist_dir,
+        out,
+        "train.epochs=4",
+        "output.eval_every=1",
+        "output.eval_n=200",
+        "output.eval_metrics=[fid]",
+        "output.keep_checkpoints=1",
+    )
     records = gankit.load_run(out).metrics()
     best_epoch = min(records, key=lambda r: r["fid"])["epoch"]
     best = gankit.load_run(out).checkpoint("best")
@@ -91,8 +123,10 @@ def test_the_lowest_fid_is_kept_as_the_best_checkpoint(mnist_dir, tmp_path, caps
     plain = tmp_path / "plain"
     train_tiny(mnist_dir, plain, "train.epochs=1")
     assert main(["sample", str(plain), "--checkpoint", "best"]) == 2
-    assert _errors(capsys) == [f"gankit: error: {plain} has no best checkpoint: checkpoints/best.pt is kept when a run "
-                               "scores FID during training (output.eval_every)"]
+    assert _errors(capsys) == [
+        f"gankit: error: {plain} has no best checkpoint: checkpoints/best.pt is kept when a run "
+        "scores FID during training (output.eval_every)"
+    ]
 
 
 def test_eval_out_writes_the_result_there_and_keeps_an_existing_file(run, tmp_path, capsys):
@@ -114,10 +148,14 @@ def test_eval_bad_input(run, tmp_path, capsys):
     cases = [
         (["eval", str(empty)], "has no checkpoint yet"),
         (["eval", str(run), "--metrics", "fid,sharpness"], "unknown metric 'sharpness'"),
-        (["eval", str(run), "--metrics", "fid,class_acc"], "metric class_acc scores class-conditional samples; this "
-                                                          "generator is unconditional"),
-        (["eval", str(run), "--features", "inception", "--inception-weights", str(tmp_path / "none.pth")],
-         "Inception-v3 weights not found at"),
+        (
+            ["eval", str(run), "--metrics", "fid,class_acc"],
+            "metric class_acc scores class-conditional samples; this generator is unconditional",
+        ),
+        (
+            ["eval", str(run), "--features", "inception", "--inception-weights", str(tmp_path / "none.pth")],
+            "Inception-v3 weights not found at",
+        ),
         (["eval", str(run), "--n", "1"], "--n must be at least 4 (metric pr needs them), got 1"),
         (["eval", str(run), "--n", "1", "--metrics", "fid"], "--n must be at least 2 (metric fid needs them), got 1"),
         (["evaluator", "train", "svhn"], "invalid choice: 'svhn'"),

@@ -13,11 +13,12 @@ import pytest
 import torch
 
 import gankit
-from conftest import TINY_NETS, train_tiny
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.cli import main
 from gankit.errors import GankitError
 from gankit.training import loop
+
+from conftest import TINY_NETS, train_tiny
 
 
 def _resume(run, epochs, **kwargs):
@@ -149,8 +150,22 @@ def test_full_disk_fails_cleanly_and_keeps_what_was_written(mnist_dir, tmp_path)
 def test_signals_at_random_moments_keep_the_run_whole_and_resume_matches_an_uninterrupted_run(mnist_dir, tmp_path):
     """Ctrl-C (SIGINT), SIGTERM (torchrun, SLURM, docker) and SIGKILL at random moments: after each, the records match
     the checkpoints, a handled signal leaves no partial file and names itself, and the same command goes on."""
-    base = [sys.executable, "-m", "gankit", "train", "seed-gan-mnist", "--data-dir", str(mnist_dir),
-            "--epochs", "4", *TINY_NETS, "--limit", "3200", "--batch-size", "32"]
+    base = [
+        sys.executable,
+        "-m",
+        "gankit",
+        "train",
+        "seed-gan-mnist",
+        "--data-dir",
+        str(mnist_dir),
+        "--epochs",
+        "4",
+        *TINY_NETS,
+        "--limit",
+        "3200",
+        "--batch-size",
+        "32",
+    ]
     straight = tmp_path / "straight"
     start = time.monotonic()
     subprocess.run([*base, "--out", str(straight)], check=True, capture_output=True)
@@ -162,8 +177,11 @@ def test_signals_at_random_moments_keep_the_run_whole_and_resume_matches_an_unin
     kills = 0
     for _ in range(6):
         # a run killed before it wrote its config is started afresh, as a user would
-        cmd = [sys.executable, "-m", "gankit", "train", "--resume", "--out", str(run)] \
-            if (run / "config.yaml").exists() else [*base, "--out", str(run)]
+        cmd = (
+            [sys.executable, "-m", "gankit", "train", "--resume", "--out", str(run)]
+            if (run / "config.yaml").exists()
+            else [*base, "--out", str(run)]
+        )
         proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
         sig = rng.choice([signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
         try:
@@ -177,16 +195,24 @@ def test_signals_at_random_moments_keep_the_run_whole_and_resume_matches_an_unin
         # a handled signal ends in gankit's own line and code; -sig only before gankit had set its handlers (startup)
         assert proc.returncode in ((-sig,) if sig == signal.SIGKILL else (128 + sig, -sig)), (proc.returncode, err)
         if proc.returncode == 128 + sig:
-            assert err.strip().splitlines()[-1].startswith(
-                "gankit: interrupted" if sig == signal.SIGINT else "gankit: terminated"), err
+            assert (
+                err.strip()
+                .splitlines()[-1]
+                .startswith("gankit: interrupted" if sig == signal.SIGINT else "gankit: terminated")
+            ), err
             assert not [p for p in run.rglob("*.tmp")] if run.exists() else True  # no partial file
-        if (run / "config.yaml").exists():  # the records end at the newest checkpoint (or one before: resume repairs it)
+        if (
+            run / "config.yaml"
+        ).exists():  # the records end at the newest checkpoint (or one before: resume repairs it)
             newest = list_checkpoints(run / "checkpoints")
             done = load_checkpoint(newest[-1])["epoch"] if newest else 0
             assert _epochs(run) in ([*range(1, done + 1)], [*range(1, done)]), (_epochs(run), done)
     else:  # not finished within the tries: the same command, as a user would give it now
-        cmd = [sys.executable, "-m", "gankit", "train", "--resume", "--out", str(run)] \
-            if (run / "config.yaml").exists() else [*base, "--out", str(run)]
+        cmd = (
+            [sys.executable, "-m", "gankit", "train", "--resume", "--out", str(run)]
+            if (run / "config.yaml").exists()
+            else [*base, "--out", str(run)]
+        )
         subprocess.run(cmd, check=True, capture_output=True)
     assert kills >= 1
     print(f"stopped {kills} times")
@@ -217,15 +243,31 @@ def _alive(pid):
     return not open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z"  # a zombie has ended
 
 
-@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"), reason="needs Linux's /proc")
+@pytest.mark.skipif(
+    not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"), reason="needs Linux's /proc"
+)
 def test_sigterm_while_decoding_stops_the_decoding_pool_and_leaves_no_run(tmp_path):
     from conftest import CIFAR_ARCHIVE
 
     run = tmp_path / "run"
     env = {**os.environ, "GANKIT_CACHE_DIR": str(tmp_path / "cache")}  # a cold cache: the archive is decoded
-    proc = subprocess.Popen([sys.executable, "-m", "gankit", "train", "seed-dcgan-cifar10", "--data-dir",
-                             str(CIFAR_ARCHIVE), "--out", str(run), "--no-progress"], stderr=subprocess.PIPE, text=True,
-                            env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gankit",
+            "train",
+            "seed-dcgan-cifar10",
+            "--data-dir",
+            str(CIFAR_ARCHIVE),
+            "--out",
+            str(run),
+            "--no-progress",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     deadline = time.monotonic() + 120
     workers = []
     while not workers and time.monotonic() < deadline and proc.poll() is None:
@@ -249,8 +291,11 @@ def test_sigterm_while_writing_sample_files_leaves_no_partial_folder(mnist_dir, 
     run = tmp_path / "run"
     train_tiny(mnist_dir, run, "train.epochs=1")
     out = tmp_path / "samples"
-    proc = subprocess.Popen([sys.executable, "-m", "gankit", "sample", str(run), "--format", "files", "--n", "200000",
-                             "--out", str(out)], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gankit", "sample", str(run), "--format", "files", "--n", "200000", "--out", str(out)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".samples.*")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
@@ -264,15 +309,40 @@ def test_sigterm_while_writing_sample_files_leaves_no_partial_folder(mnist_dir, 
 def test_a_folder_in_use_by_a_live_run_is_refused(mnist_dir, tmp_path):
     run = tmp_path / "run"
     train_tiny(mnist_dir, run, "train.epochs=1")
-    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a');"
-                               "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
-                               str(run / ".lock")], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'a');"
+            "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
+            str(run / ".lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        result = subprocess.run([sys.executable, "-m", "gankit", "train", "--resume", "--out", str(run), "--epochs", "2",
-                                 "--data-dir", str(mnist_dir)], capture_output=True, text=True)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gankit",
+                "train",
+                "--resume",
+                "--out",
+                str(run),
+                "--epochs",
+                "2",
+                "--data-dir",
+                str(mnist_dir),
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 2
-        assert result.stderr.strip().splitlines()[-1] == f"gankit: error: run folder {run} is in use by another live run"
+        assert (
+            result.stderr.strip().splitlines()[-1] == f"gankit: error: run folder {run} is in use by another live run"
+        )
         assert _epochs(run) == [1]
     finally:
         holder.kill()
@@ -282,10 +352,18 @@ def test_a_folder_in_use_by_a_live_run_is_refused(mnist_dir, tmp_path):
 def test_a_checkpoint_of_another_model_is_refused(mnist_dir, tmp_path):
     mlp, dcgan = tmp_path / "mlp", tmp_path / "dcgan"
     train_tiny(mnist_dir, mlp, "train.epochs=1")
-    gankit.train(gankit.apply_overrides(gankit.load_preset("dcgan-mnist"), [
-        "train.epochs=1", "data.limit=128", "model.base_channels=4", "output.progress=false"]), dcgan, data_dir=mnist_dir)
+    gankit.train(
+        gankit.apply_overrides(
+            gankit.load_preset("dcgan-mnist"),
+            ["train.epochs=1", "data.limit=128", "model.base_channels=4", "output.progress=false"],
+        ),
+        dcgan,
+        data_dir=mnist_dir,
+    )
     (dcgan / "checkpoints" / "epoch-0002.pt").write_bytes((mlp / "checkpoints" / "epoch-0001.pt").read_bytes())
-    with pytest.raises(GankitError, match=r"holds a different model than this run \(model.arch is 'mlp' there, 'dcgan' here\)"):
+    with pytest.raises(
+        GankitError, match=r"holds a different model than this run \(model.arch is 'mlp' there, 'dcgan' here\)"
+    ):
         _resume(dcgan, 3)
 
 
@@ -318,16 +396,21 @@ def test_resume_after_checkpoints_are_gone_keeps_the_records(mnist_dir, tmp_path
     if loss == "the checkpoints folder":
         shutil.rmtree(run / "checkpoints")
     else:
-        for path in list_checkpoints(run / "checkpoints")[-1 if loss == "the newest checkpoint" else 0:]:
+        for path in list_checkpoints(run / "checkpoints")[-1 if loss == "the newest checkpoint" else 0 :]:
             path.unlink()
     assert main(["train", "--resume", "--out", str(run), "--epochs", "3"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    found = (f"its newest checkpoint is {run / 'checkpoints' / 'epoch-0001.pt'}" if loss == "the newest checkpoint"
-             else f"{run / 'checkpoints'} holds no checkpoint")
+    found = (
+        f"its newest checkpoint is {run / 'checkpoints' / 'epoch-0001.pt'}"
+        if loss == "the newest checkpoint"
+        else f"{run / 'checkpoints'} holds no checkpoint"
+    )
     back_to = 1 if loss == "the newest checkpoint" else 0
-    assert err[-1] == (f"gankit: error: {run / 'metrics.jsonl'} records epochs up to 2, but {found}: resuming would "
-                       f"drop those records; put the removed checkpoints back, or, to go back to epoch {back_to} on "
-                       "purpose, remove the later lines of metrics.jsonl first (or start a new run in another folder)")
+    assert err[-1] == (
+        f"gankit: error: {run / 'metrics.jsonl'} records epochs up to 2, but {found}: resuming would "
+        f"drop those records; put the removed checkpoints back, or, to go back to epoch {back_to} on "
+        "purpose, remove the later lines of metrics.jsonl first (or start a new run in another folder)"
+    )
     assert (run / "metrics.jsonl").read_bytes() == records  # not rewritten
     assert main(["train", "--resume", "--out", str(run), "--epochs", "3"]) == 2  # the same refusal: the folder is free
     assert "records epochs up to 2" in capsys.readouterr().err
@@ -376,8 +459,12 @@ def test_an_interrupted_new_run_removes_only_what_it_wrote(mnist_dir, tmp_path, 
     assert (run / "notes.txt").read_text() == "mine"
 
 
-GARBAGE = {"one byte": b"x", "/etc/passwd": b"root:x:0:0:root:/root:/bin/bash\nbin:x:1:1::/:/usr/sbin/nologin\n",
-           "empty": b"", "a zip header alone": b"PK\x03\x04" + bytes(60)}
+GARBAGE = {
+    "one byte": b"x",
+    "/etc/passwd": b"root:x:0:0:root:/root:/bin/bash\nbin:x:1:1::/:/usr/sbin/nologin\n",
+    "empty": b"",
+    "a zip header alone": b"PK\x03\x04" + bytes(60),
+}
 
 
 @pytest.mark.parametrize("garbage", list(GARBAGE))
@@ -386,9 +473,15 @@ def test_a_garbage_checkpoint_is_refused_in_one_line_naming_the_intact_one(mnist
     train_tiny(mnist_dir, run, "train.epochs=1")
     bad = run / "checkpoints" / "epoch-0002.pt"
     bad.write_bytes(GARBAGE[garbage])
-    for args in (["train", "--resume", "--out", str(run), "--epochs", "3"], ["sample", str(run)],
-                 ["interpolate", str(run)], ["export", str(run), "--format", "torchscript"], ["report", str(run)],
-                 ["eval", str(run), "--n", "64"], ["serve", str(run), "--port", "0"]):
+    for args in (
+        ["train", "--resume", "--out", str(run), "--epochs", "3"],
+        ["sample", str(run)],
+        ["interpolate", str(run)],
+        ["export", str(run), "--format", "torchscript"],
+        ["report", str(run)],
+        ["eval", str(run), "--n", "64"],
+        ["serve", str(run), "--port", "0"],
+    ):
         capsys.readouterr()
         assert main(args) == 2, args
         err = capsys.readouterr().err.strip().splitlines()
@@ -403,8 +496,12 @@ def test_a_checkpoint_missing_its_parts_is_refused_not_a_crash(mnist_dir, tmp_pa
     train_tiny(mnist_dir, run, "train.epochs=1")
     good = load_checkpoint(run / "checkpoints" / "epoch-0001.pt")
     bad = run / "checkpoints" / "epoch-0002.pt"
-    for broken in ({"format": "gankit-checkpoint", "format_version": 1},
-                   {**good, "generator": "not weights"}, {**good, "epoch": "two"}, {**good, "config": [1, 2]}):
+    for broken in (
+        {"format": "gankit-checkpoint", "format_version": 1},
+        {**good, "generator": "not weights"},
+        {**good, "epoch": "two"},
+        {**good, "config": [1, 2]},
+    ):
         torch.save(broken, bad)
         for args in (["train", "--resume", "--out", str(run), "--epochs", "3"], ["sample", str(run)]):
             capsys.readouterr()
@@ -445,8 +542,11 @@ def test_an_export_onto_a_full_disk_says_no_space_in_one_line(mnist_dir, tmp_pat
     train_tiny(mnist_dir, run, "train.epochs=1", "model.g_hidden=[256, 512]")  # G of about 0.6 MB
     _fill(small_disk, leave=128 * 1024)
     out = small_disk / "g.torchscript.pt"
-    result = subprocess.run([sys.executable, "-m", "gankit", "export", str(run), "--format", "torchscript", "--out",
-                             str(out)], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "gankit", "export", str(run), "--format", "torchscript", "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1] == f"gankit: error: cannot write {out}: No space left on device"
     assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]
@@ -461,17 +561,35 @@ def test_decoding_into_a_cache_without_room_fails_in_one_line_not_sigbus(tmp_pat
         Image.new("RGB", (256, 256), (i, 2 * i, 3 * i)).save(folder / f"{i:03d}.png")
     program = (  # the free-space check is fooled, as a disk that fills while decoding would be: allocation must catch it
         "import sys; from gankit.data import images; images.free_disk_bytes = lambda path: 1 << 40\n"
-        "from gankit.cli import main; sys.exit(main(sys.argv[1:]))\n")
-    result = subprocess.run([sys.executable, "-c", program, "train", "dcgan-small-data", "--data-dir", str(folder),
-                             "--out", str(tmp_path / "run"), "--set", "data.image_size=256"],
-                            capture_output=True, text=True, env={**os.environ, "GANKIT_CACHE_DIR": str(small_disk)})
+        "from gankit.cli import main; sys.exit(main(sys.argv[1:]))\n"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            program,
+            "train",
+            "dcgan-small-data",
+            "--data-dir",
+            str(folder),
+            "--out",
+            str(tmp_path / "run"),
+            "--set",
+            "data.image_size=256",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GANKIT_CACHE_DIR": str(small_disk)},
+    )
     assert result.returncode == 2, (result.returncode, result.stderr[-2000:])  # SIGBUS would be -7
     assert "no space left in the cache" in result.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("edit", [("batch_size", "64", "32"), ("seed", "0", "9"), ("lr_g", "0.0002", "0.001"),
-                                  ("loss", "nonsaturating", "hinge")])
+@pytest.mark.parametrize(
+    "edit",
+    [("batch_size", "64", "32"), ("seed", "0", "9"), ("lr_g", "0.0002", "0.001"), ("loss", "nonsaturating", "hinge")],
+)
 def test_an_edited_config_yaml_is_refused_on_resume(mnist_dir, tmp_path, capsys, edit):
     key, before, after = edit
     run = tmp_path / "run"
@@ -484,7 +602,8 @@ def test_an_edited_config_yaml_is_refused_on_resume(mnist_dir, tmp_path, capsys,
         f"gankit: error: train.{key} is {gankit.load_run(run).config.to_dict()['train'][key]!r} in {run / 'config.yaml'}, "
         f"but {run / 'checkpoints' / 'epoch-0001.pt'} was trained with "
         f"{load_checkpoint(run / 'checkpoints' / 'epoch-0001.pt')['config']['train'][key]!r}: put it back to resume "
-        "the run, or start a new run")
+        "the run, or start a new run"
+    )
     assert _epochs(run) == [1]
 
 
@@ -520,7 +639,8 @@ def test_resume_refuses_another_data_set_of_the_same_format(mnist_dir, tmp_path,
     assert main(["train", "--resume", "--out", str(run), "--epochs", "2", "--data-dir", str(fashion)]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"gankit: error: the images in {fashion} are not the ones {run / 'checkpoints' / 'epoch-0001.pt'} was trained "
-        "on (their fingerprints differ): give the run's own data with --data-dir")
+        "on (their fingerprints differ): give the run's own data with --data-dir"
+    )
     assert _epochs(run) == [1]
     assert main(["train", "--resume", "--out", str(run), "--epochs", "2", "--data-dir", str(mnist_dir)]) == 0
     assert _epochs(run) == [1, 2]

@@ -24,11 +24,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import MNIST_DIR, train_tiny
 from gankit.cli import main
 from gankit.config import known_keys, load_config_file
 from gankit.data.images import load_image_folder
 from gankit.errors import GankitError
+
+from conftest import MNIST_DIR, train_tiny
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about the damaged files it is fed
 
@@ -37,12 +38,16 @@ FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=30))
 keys = st.one_of(st.sampled_from(known_keys()), st.text(max_size=12))
-documents = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                          st.dictionaries(st.text(max_size=12), inner, max_size=4)),
-                         max_leaves=12)
-configs = st.dictionaries(st.sampled_from(["name", "data", "model", "train", "output", "extra"]),
-                          st.one_of(documents, st.dictionaries(keys.map(lambda k: k.rpartition(".")[2]), scalars,
-                                                               max_size=5)), max_size=5)
+documents = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+    max_leaves=12,
+)
+configs = st.dictionaries(
+    st.sampled_from(["name", "data", "model", "train", "output", "extra"]),
+    st.one_of(documents, st.dictionaries(keys.map(lambda k: k.rpartition(".")[2]), scalars, max_size=5)),
+    max_size=5,
+)
 
 
 def _within_memory(call):
@@ -61,8 +66,13 @@ def _within_memory(call):
 
 
 @FUZZ
-@given(st.one_of(configs.map(lambda c: yaml.safe_dump(c).encode()), st.binary(max_size=300),
-                 st.text(max_size=300).map(str.encode)))
+@given(
+    st.one_of(
+        configs.map(lambda c: yaml.safe_dump(c).encode()),
+        st.binary(max_size=300),
+        st.text(max_size=300).map(str.encode),
+    )
+)
 def test_config_files(tmp_path_factory, content):
     path = tmp_path_factory.mktemp("config") / "c.yaml"
     path.write_bytes(content)
@@ -84,9 +94,11 @@ def image_files(draw) -> tuple[str, bytes]:
     w, h = draw(st.integers(1, 40)), draw(st.integers(1, 40))
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     array = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-    wide = {"I;16": lambda: Image.fromarray(rng.integers(0, 2**16, (h, w), dtype=np.uint16)),  # the full 16 bits
-            "I": lambda: Image.fromarray(rng.integers(-2**31, 2**31 - 1, (h, w), dtype=np.int32)),
-            "F": lambda: Image.fromarray(rng.normal(0, draw(st.sampled_from([0.1, 1.0, 1e6])), (h, w)).astype(np.float32))}
+    wide = {
+        "I;16": lambda: Image.fromarray(rng.integers(0, 2**16, (h, w), dtype=np.uint16)),  # the full 16 bits
+        "I": lambda: Image.fromarray(rng.integers(-(2**31), 2**31 - 1, (h, w), dtype=np.int32)),
+        "F": lambda: Image.fromarray(rng.normal(0, draw(st.sampled_from([0.1, 1.0, 1e6])), (h, w)).astype(np.float32)),
+    }
     buffer = io.BytesIO()
     try:
         image = wide[mode]() if mode in wide and draw(st.booleans()) else Image.fromarray(array).convert(mode)
@@ -112,8 +124,10 @@ def test_image_folders(tmp_path_factory, files, channels, skip_bad):
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.text(min_size=1, max_size=20), image_files()), min_size=1, max_size=4),
-       st.sampled_from(["a.zip", "a.tar", "a.tar.gz"]))
+@given(
+    st.lists(st.tuples(st.text(min_size=1, max_size=20), image_files()), min_size=1, max_size=4),
+    st.sampled_from(["a.zip", "a.tar", "a.tar.gz"]),
+)
 @pytest.mark.filterwarnings("ignore:Duplicate name")  # a zip may hold one name twice: gankit must cope
 def test_archives(tmp_path_factory, members, name):
     path = tmp_path_factory.mktemp("archive") / name
@@ -140,15 +154,41 @@ REWRITTEN = {".lock", "report.html", "progress.gif", "progress.mp4"}  # gankit's
 
 def _snapshot(folder: Path) -> dict[Path, str]:
     """The run's files that no using command may change (its samples and exports are new files it writes)."""
-    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name not in REWRITTEN and "samples" not in p.parts and "export" not in p.parts}
+    return {
+        p: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name not in REWRITTEN and "samples" not in p.parts and "export" not in p.parts
+    }
 
 
-flags = st.lists(st.one_of(
-    st.sampled_from(["--n", "--seed", "--pairs", "--steps", "--mode", "--format", "--checkpoint", "--out", "--force"]),
-    st.sampled_from(["0", "-1", "3", "2", "99999999999999999999", "1e9", "", "nan", "grid", "gif", "npy", "files",
-                     "onnx", "slerp", "/dev/null", "/proc/x"]),
-), max_size=6)
+flags = st.lists(
+    st.one_of(
+        st.sampled_from(
+            ["--n", "--seed", "--pairs", "--steps", "--mode", "--format", "--checkpoint", "--out", "--force"]
+        ),
+        st.sampled_from(
+            [
+                "0",
+                "-1",
+                "3",
+                "2",
+                "99999999999999999999",
+                "1e9",
+                "",
+                "nan",
+                "grid",
+                "gif",
+                "npy",
+                "files",
+                "onnx",
+                "slerp",
+                "/dev/null",
+                "/proc/x",
+            ]
+        ),
+    ),
+    max_size=6,
+)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -164,8 +204,16 @@ def test_command_flags(run, capsys, command, extra):
     assert _snapshot(run) == before
 
 
-ODDITIES = ["fifo", "broken link", "link loop", "link to a device", "folder named like an image", "empty file",
-            "link to an image elsewhere", "deep folder"]
+ODDITIES = [
+    "fifo",
+    "broken link",
+    "link loop",
+    "link to a device",
+    "folder named like an image",
+    "empty file",
+    "link to an image elsewhere",
+    "deep folder",
+]
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -199,8 +247,11 @@ def test_file_system_oddities(tmp_path_factory, oddities):
 
 
 @FUZZ
-@given(assignments=st.lists(st.tuples(st.sampled_from(known_keys()), st.one_of(scalars, documents)), min_size=1,
-                            max_size=4))
+@given(
+    assignments=st.lists(
+        st.tuples(st.sampled_from(known_keys()), st.one_of(scalars, documents)), min_size=1, max_size=4
+    )
+)
 def test_fuzzed_configs_built_in_python_end_in_one_line_before_any_folder(tmp_path, assignments):
     """The library's own door: a Config whose fields a caller set to anything is checked as a file is, and refused
     before a run folder exists (the data folder is missing, so a config that passes stops there, also in one line)."""

@@ -56,7 +56,11 @@ def test_minimax_saturates_where_nonsaturating_does_not():
 
 def test_losses_stay_finite_at_extreme_logits():
     extreme = torch.tensor([-200.0, 200.0])
-    for value in (discriminator_loss(extreme, extreme), minimax_generator_loss(extreme), nonsaturating_generator_loss(extreme)):
+    for value in (
+        discriminator_loss(extreme, extreme),
+        minimax_generator_loss(extreme),
+        nonsaturating_generator_loss(extreme),
+    ):
         assert torch.isfinite(value)
 
 
@@ -123,19 +127,22 @@ def test_wasserstein_loss_by_hand():
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("name", LOSSES.names())
 def test_every_loss_runs_a_step_of_a_conv_gan_in_both_precisions(name, precision):
-    from conftest import tiny_config
-    from gankit.training.state import new_state
     from gankit.training.loop import step_terms
+    from gankit.training.state import new_state
     from gankit.training.step import GANStep
 
+    from conftest import tiny_config
+
     critic = ["train.gp_lambda=10"] if name == "wgan" else []  # WGAN-GP: its double backward in bf16 too
-    config = tiny_config(f"train.loss={name}", f"train.precision={precision}", "model.base_channels=4", *critic,
-                         preset="dcgan-mnist")
+    config = tiny_config(
+        f"train.loss={name}", f"train.precision={precision}", "model.base_channels=4", *critic, preset="dcgan-mnist"
+    )
     torch.manual_seed(0)
     state = new_state(config, torch.device("cpu"))
     before = [p.detach().clone() for net in (state.G, state.D) for p in net.parameters()]
-    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, step_terms(config), device=torch.device("cpu"),
-                   precision=precision)
+    step = GANStep(
+        state.G, state.D, state.opt_g, state.opt_d, step_terms(config), device=torch.device("cpu"), precision=precision
+    )
     stats = step(torch.rand(8, 1, 32, 32) * 2 - 1)
     assert {"d_loss", "g_loss"} <= set(stats) and all(torch.isfinite(v) for v in stats.values())
     assert ("gradient_penalty" in stats) == bool(critic)
@@ -145,13 +152,17 @@ def test_every_loss_runs_a_step_of_a_conv_gan_in_both_precisions(name, precision
 
 def test_a_new_wasserstein_critic_without_a_lipschitz_constraint_is_refused(mnist_dir, tmp_path):
     import gankit
+
     from conftest import tiny_config
 
     with pytest.raises(GankitError, match="train.loss wgan needs D kept Lipschitz: set train.gp_lambda"):
         gankit.train(tiny_config("train.loss=wgan"), tmp_path / "r", data_dir=mnist_dir)
     assert not (tmp_path / "r").exists()
-    run = gankit.train(tiny_config("train.loss=wgan", "model.spectral_norm=d", "train.epochs=1", "output.report=false"),
-                       tmp_path / "sn", data_dir=mnist_dir)
+    run = gankit.train(
+        tiny_config("train.loss=wgan", "model.spectral_norm=d", "train.epochs=1", "output.report=false"),
+        tmp_path / "sn",
+        data_dir=mnist_dir,
+    )
     assert run.metrics()[-1]["epoch"] == 1
 
 
@@ -159,10 +170,18 @@ def test_a_gradient_penalty_on_a_batch_norm_critic_warns_when_the_run_starts(mni
     import logging
 
     import gankit
+
     from conftest import tiny_config
 
-    config = tiny_config("train.loss=wgan", "train.gp_lambda=10", "model.base_channels=4", "train.epochs=1",
-                         "data.limit=128", "output.report=false", preset="dcgan-mnist")
+    config = tiny_config(
+        "train.loss=wgan",
+        "train.gp_lambda=10",
+        "model.base_channels=4",
+        "train.epochs=1",
+        "data.limit=128",
+        "output.report=false",
+        preset="dcgan-mnist",
+    )
     warning = "train.gp_lambda with batch norm in D (model.arch dcgan)"
     with caplog.at_level(logging.WARNING):
         gankit.train(config, tmp_path / "r", data_dir=mnist_dir)

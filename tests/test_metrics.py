@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from gankit.errors import GankitError
 from gankit.metrics import compute, parse_metrics
 from gankit.metrics.classes import class_coverage
 from gankit.metrics.features import FeatureSet
@@ -13,7 +14,6 @@ from gankit.metrics.fid import fid, frechet_distance
 from gankit.metrics.inception_score import inception_score
 from gankit.metrics.kid import kid
 from gankit.metrics.prdc import prdc
-from gankit.errors import GankitError
 
 
 def _gaussian(n, mean, std, seed):
@@ -22,7 +22,9 @@ def _gaussian(n, mean, std, seed):
 
 
 def _set(features, probs=None, labels=None):
-    return FeatureSet(features, probs if probs is not None else torch.full((len(features), 2), 0.5, dtype=torch.float64), labels)
+    return FeatureSet(
+        features, probs if probs is not None else torch.full((len(features), 2), 0.5, dtype=torch.float64), labels
+    )
 
 
 def test_frechet_distance_closed_form():

@@ -67,7 +67,11 @@ def test_the_output_activation_keeps_float32_gradients_under_bf16():
         y = Float32Output(torch.nn.Sigmoid())(x)
     assert y.dtype == torch.float32
     y.sum().backward()
-    assert torch.allclose(x.grad.float(), torch.full((4,), torch.sigmoid(torch.tensor(7.0)).item() * (1 - torch.sigmoid(torch.tensor(7.0)).item())), rtol=0.01)
+    assert torch.allclose(
+        x.grad.float(),
+        torch.full((4,), torch.sigmoid(torch.tensor(7.0)).item() * (1 - torch.sigmoid(torch.tensor(7.0)).item())),
+        rtol=0.01,
+    )
 
 
 def test_the_report_s_models_keep_their_parameter_names_so_old_checkpoints_load():
@@ -77,9 +81,17 @@ def test_the_report_s_models_keep_their_parameter_names_so_old_checkpoints_load(
     assert list(mlp_d.state_dict()) == [f"net.{i}.{p}" for i in (1, 4, 7, 10) for p in ("weight", "bias")]
     conv_g, conv_d = build_models(load_preset("seed-dcgan-cifar10"))
     norm = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
-    assert list(conv_g.state_dict()) == ["project.0.weight", *(f"project.1.{p}" for p in norm),
-                                         *(k for i in (0, 3, 6) for k in (f"net.{i}.weight", *(f"net.{i + 1}.{p}" for p in norm))),
-                                         "net.9.weight", "net.9.bias"]
-    assert list(conv_d.state_dict()) == ["net.0.weight", "net.0.bias",
-                                         *(k for i in (2, 5, 8) for k in (f"net.{i}.weight", *(f"net.{i + 1}.{p}" for p in norm))),
-                                         "net.12.weight", "net.12.bias"]
+    assert list(conv_g.state_dict()) == [
+        "project.0.weight",
+        *(f"project.1.{p}" for p in norm),
+        *(k for i in (0, 3, 6) for k in (f"net.{i}.weight", *(f"net.{i + 1}.{p}" for p in norm))),
+        "net.9.weight",
+        "net.9.bias",
+    ]
+    assert list(conv_d.state_dict()) == [
+        "net.0.weight",
+        "net.0.bias",
+        *(k for i in (2, 5, 8) for k in (f"net.{i}.weight", *(f"net.{i + 1}.{p}" for p in norm))),
+        "net.12.weight",
+        "net.12.bias",
+    ]

@@ -3,11 +3,12 @@
 import pytest
 import torch
 
-from conftest import tiny_config, train_tiny
 from gankit.errors import GankitError
 from gankit.regularisers import config_terms
 from gankit.regularisers.r2 import r2_penalty
 from gankit.terms import Seen
+
+from conftest import tiny_config, train_tiny
 
 
 def _seen(D, real, fake, fake_labels=None):
@@ -34,15 +35,20 @@ def test_r2_asks_d_about_the_generated_images_classes_and_reaches_d_s_weights():
 
 def test_r2_from_the_config_is_a_lazy_term_of_d_s_loss_after_r1():
     config = tiny_config("train.r1_gamma=1", "train.r2_gamma=2", "train.r2_every=4")
-    assert [(t.name, t.net, t.every) for t in config_terms(config.train)] == [("r1_penalty", "D", 1),
-                                                                              ("r2_penalty", "D", 4)]
+    assert [(t.name, t.net, t.every) for t in config_terms(config.train)] == [
+        ("r1_penalty", "D", 1),
+        ("r2_penalty", "D", 4),
+    ]
 
 
-@pytest.mark.parametrize("override, message", [
-    ("train.r2_gamma=-1", "train.r2_gamma must be >= 0, got -1"),
-    ("train.r2_every=0", "train.r2_every must be positive"),
-    ("train.r2_every=4", "train.r2_every 4 makes the R2 penalty lazy, but train.r2_gamma is 0 (no penalty)"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.r2_gamma=-1", "train.r2_gamma must be >= 0, got -1"),
+        ("train.r2_every=0", "train.r2_every must be positive"),
+        ("train.r2_every=4", "train.r2_every 4 makes the R2 penalty lazy, but train.r2_gamma is 0 (no penalty)"),
+    ],
+)
 def test_r2_options_are_checked(override, message):
     with pytest.raises(GankitError, match=None) as err:
         tiny_config(override)

@@ -2,17 +2,18 @@ import pytest
 import torch
 
 import gankit
-from conftest import tiny_config, train_tiny
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.config import apply_overrides, load_preset
-from gankit.models import build_models
-from gankit.training.callbacks import Callback
 from gankit.errors import GankitError
+from gankit.models import build_models
 from gankit.regularisers import config_terms
 from gankit.regularisers.gradient_penalty import interpolated_gradient_penalty
 from gankit.regularisers.r1 import gradient_norm_penalty, r1_penalty
 from gankit.terms import Seen, Term
+from gankit.training.callbacks import Callback
 from gankit.training.loop import step_terms
+
+from conftest import tiny_config, train_tiny
 
 
 def test_r1_against_its_definition_on_a_linear_discriminator():
@@ -63,7 +64,9 @@ def test_spectral_norm_makes_each_layer_s_largest_singular_value_one():
 
 def test_spectral_norm_on_g_too_makes_each_layer_s_largest_singular_value_one():
     torch.manual_seed(0)
-    G, _ = build_models(apply_overrides(load_preset("dcgan-mnist"), ["model.spectral_norm=both", "model.base_channels=8"]))
+    G, _ = build_models(
+        apply_overrides(load_preset("dcgan-mnist"), ["model.spectral_norm=both", "model.base_channels=8"])
+    )
     G.train()
     for _ in range(30):
         G(torch.randn(4, G.noise_dim))
@@ -78,14 +81,18 @@ def test_spectral_norm_on_g_too_makes_each_layer_s_largest_singular_value_one():
 
 def test_spectral_norm_trains_and_resumes_exactly(mnist_dir, tmp_path):
     import gankit
-    from conftest import tiny_config
     from gankit.checkpoint import list_checkpoints, load_checkpoint
+
+    from conftest import tiny_config
 
     train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=2", "model.spectral_norm=both", "train.r1_gamma=1")
     train_tiny(mnist_dir, tmp_path / "split", "train.epochs=1", "model.spectral_norm=both", "train.r1_gamma=1")
-    gankit.train(tiny_config("train.epochs=2", "model.spectral_norm=both", "train.r1_gamma=1"), tmp_path / "split",
-                 resume=True)
-    a, b = (load_checkpoint(list_checkpoints(p / "checkpoints")[-1]) for p in (tmp_path / "straight", tmp_path / "split"))
+    gankit.train(
+        tiny_config("train.epochs=2", "model.spectral_norm=both", "train.r1_gamma=1"), tmp_path / "split", resume=True
+    )
+    a, b = (
+        load_checkpoint(list_checkpoints(p / "checkpoints")[-1]) for p in (tmp_path / "straight", tmp_path / "split")
+    )
     for net in ("generator", "discriminator"):
         assert any("parametrizations" in key for key in a[net])
         assert all(torch.equal(a[net][k], b[net][k]) for k in a[net])
@@ -95,8 +102,10 @@ def test_ema_update_formula_and_warmup():
     from gankit.config import apply_overrides, load_preset
     from gankit.training.state import EMAUpdate, new_state
 
-    config = apply_overrides(load_preset("seed-gan-mnist"), ["train.ema_decay=0.9", "train.ema_warmup=1",
-                                                             "model.g_hidden=[8]", "model.d_hidden=[8]"])
+    config = apply_overrides(
+        load_preset("seed-gan-mnist"),
+        ["train.ema_decay=0.9", "train.ema_warmup=1", "model.g_hidden=[8]", "model.d_hidden=[8]"],
+    )
     state = new_state(config, torch.device("cpu"))
     update = EMAUpdate(state)
     with torch.no_grad():
@@ -116,14 +125,17 @@ def test_ema_update_formula_and_warmup():
 
 def test_ema_trains_resumes_exactly_and_samples_by_default(mnist_dir, tmp_path):
     import gankit
-    from conftest import tiny_config
     from gankit.checkpoint import list_checkpoints, load_checkpoint
+
+    from conftest import tiny_config
 
     ema = ("train.ema_decay=0.99", "train.ema_warmup=3")
     train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=2", *ema)
     train_tiny(mnist_dir, tmp_path / "split", "train.epochs=1", *ema)
     run = gankit.train(tiny_config("train.epochs=2", *ema), tmp_path / "split", resume=True)
-    a, b = (load_checkpoint(list_checkpoints(p / "checkpoints")[-1]) for p in (tmp_path / "straight", tmp_path / "split"))
+    a, b = (
+        load_checkpoint(list_checkpoints(p / "checkpoints")[-1]) for p in (tmp_path / "straight", tmp_path / "split")
+    )
     assert a["ema_updates"] == b["ema_updates"] == 2 * 512 // 64
     assert all(torch.equal(a["generator_ema"][k], b["generator_ema"][k]) for k in a["generator_ema"])
     average, raw = run.generator(), run.generator(raw=True)
@@ -177,14 +189,17 @@ def test_diffaugment_is_differentiable_seeded_and_off_when_empty():
 
 def test_diffaugment_trains_and_resumes_exactly(mnist_dir, tmp_path):
     import gankit
-    from conftest import tiny_config
     from gankit.checkpoint import list_checkpoints, load_checkpoint
+
+    from conftest import tiny_config
 
     aug = ("train.diffaugment=color,translation,cutout",)
     train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=2", *aug)
     train_tiny(mnist_dir, tmp_path / "split", "train.epochs=1", *aug)
     gankit.train(tiny_config("train.epochs=2", *aug), tmp_path / "split", resume=True)
-    a, b = (load_checkpoint(list_checkpoints(p / "checkpoints")[-1]) for p in (tmp_path / "straight", tmp_path / "split"))
+    a, b = (
+        load_checkpoint(list_checkpoints(p / "checkpoints")[-1]) for p in (tmp_path / "straight", tmp_path / "split")
+    )
     assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
     with pytest.raises(GankitError, match="train.diffaugment: unknown part 'rotate'"):
         tiny_config("train.diffaugment=color,rotate")
@@ -214,13 +229,16 @@ def test_diffaugment_sees_the_real_and_the_generated_images_in_d_s_step_r1_and_g
     config = tiny_config("train.r1_gamma=1")
     torch.manual_seed(0)
     state = new_state(config, torch.device("cpu"))
-    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, step_terms(config), device=torch.device("cpu"),
-                   augment=record)
+    step = GANStep(
+        state.G, state.D, state.opt_g, state.opt_d, step_terms(config), device=torch.device("cpu"), augment=record
+    )
     real = torch.rand(4, 1, 28, 28) * 2 - 1
     step(real)
     d_real, d_fake, r1_real, g_fake = seen
     assert torch.equal(d_real, real) and torch.equal(r1_real, real)
-    assert not d_fake.requires_grad and g_fake.requires_grad  # G learns through the augmentation, D's step does not reach G
+    assert (
+        not d_fake.requires_grad and g_fake.requires_grad
+    )  # G learns through the augmentation, D's step does not reach G
     assert torch.equal(d_fake, g_fake.detach())  # the same generated images, augmented in each step
 
 
@@ -260,19 +278,28 @@ def test_the_gradient_penalty_is_taken_between_real_and_fake():
 
 def test_the_gradient_penalty_is_zero_for_a_unit_gradient_and_reaches_d_s_weights():
     unit = torch.full((1, 2, 2), 0.5)  # ‖w‖ = 1
-    term = interpolated_gradient_penalty(lambda x: (x * unit).flatten(1).sum(1), torch.randn(3, 1, 2, 2),
-                                         torch.randn(3, 1, 2, 2), 10.0)
+    term = interpolated_gradient_penalty(
+        lambda x: (x * unit).flatten(1).sum(1), torch.randn(3, 1, 2, 2), torch.randn(3, 1, 2, 2), 10.0
+    )
     assert term.item() == pytest.approx(0.0, abs=1e-10)
     D = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
-    interpolated_gradient_penalty(lambda x: D(x).squeeze(1), torch.randn(6, 1, 2, 2), torch.randn(6, 1, 2, 2),
-                                  1.0).backward()
+    interpolated_gradient_penalty(
+        lambda x: D(x).squeeze(1), torch.randn(6, 1, 2, 2), torch.randn(6, 1, 2, 2), 1.0
+    ).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in D[1].parameters())
 
 
 def test_d_steps_update_g_on_every_n_th_batch_of_the_run_not_of_the_epoch(mnist_dir, tmp_path):
     # 3 batches of 64 an epoch and 5 D updates per G update: G at the run's batches 0 and 5, none in epoch 3
-    run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=3", "train.d_steps=5", "train.loss=wgan",
-                     "train.gp_lambda=10", "data.limit=192")
+    run = train_tiny(
+        mnist_dir,
+        tmp_path / "r",
+        "train.epochs=3",
+        "train.d_steps=5",
+        "train.loss=wgan",
+        "train.gp_lambda=10",
+        "data.limit=192",
+    )
     state = load_checkpoint(run.checkpoint())
     assert {float(s["step"]) for s in state["opt_g"]["state"].values()} == {2.0}  # counted per epoch: 3
     assert {float(s["step"]) for s in state["opt_d"]["state"].values()} == {9.0}
@@ -288,8 +315,15 @@ def test_a_d_only_step_updates_d_alone_and_reports_d_s_terms_only():
     config = tiny_config("model.dropout=0")
     state = new_state(config, torch.device("cpu"))
     hooked = []
-    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, step_terms(config), device=torch.device("cpu"),
-                   after_step=[hooked.append])
+    step = GANStep(
+        state.G,
+        state.D,
+        state.opt_g,
+        state.opt_d,
+        step_terms(config),
+        device=torch.device("cpu"),
+        after_step=[hooked.append],
+    )
     g_before = [p.detach().clone() for p in state.G.parameters()]
     d_before = [p.detach().clone() for p in state.D.parameters()]
     stats = step(torch.rand(16, 1, 28, 28), update_g=False)  # a fresh step may start on a D-only update (resume)
@@ -305,8 +339,11 @@ def test_epoch_stats_average_each_term_over_the_steps_that_report_it():
 
     sums = StatSums()
     for d_loss, g_loss in [(1.0, 4.0), (2.0, None), (3.0, None), (6.0, 8.0)]:
-        stats = {"d_loss": torch.tensor(d_loss), **({"g_loss": torch.tensor(g_loss)} if g_loss else {}),
-                 "d_acc_real": torch.tensor(d_loss / 10)}
+        stats = {
+            "d_loss": torch.tensor(d_loss),
+            **({"g_loss": torch.tensor(g_loss)} if g_loss else {}),
+            "d_acc_real": torch.tensor(d_loss / 10),
+        }
         sums.add(stats)
     means = sums.means()
     assert list(means) == ["d_loss", "g_loss", "d_acc_real"]
@@ -340,8 +377,12 @@ def test_ema_of_a_batch_norm_g_resumes_exactly(mnist_dir, tmp_path):
                 epoch.stop = "stopped for the test"
 
     straight = gankit.train(tiny_config(*options, preset="dcgan-mnist"), tmp_path / "straight", data_dir=mnist_dir)
-    gankit.train(tiny_config(*options, preset="dcgan-mnist"), tmp_path / "split", data_dir=mnist_dir,
-                 hooks=gankit.Hooks(callbacks=[StopAfterEpochOne()]))
+    gankit.train(
+        tiny_config(*options, preset="dcgan-mnist"),
+        tmp_path / "split",
+        data_dir=mnist_dir,
+        hooks=gankit.Hooks(callbacks=[StopAfterEpochOne()]),
+    )
     split = gankit.train(None, tmp_path / "split", resume=True)
     a, b = (load_checkpoint(r.checkpoint())["generator_ema"] for r in (straight, split))
     assert any("running_mean" in key for key in a) and all(torch.equal(a[key], b[key]) for key in a)
@@ -377,9 +418,16 @@ def test_lazy_r1_needs_a_penalty_and_a_term_a_net_and_an_interval():
 
 def test_resume_is_bit_identical_with_ema_lazy_r1_gp_diffaugment_d_steps_and_fresh_noise(mnist_dir, tmp_path):
     # 8 batches an epoch and R1 on every 3rd: the resumed run must keep the phase of the lazy penalty
-    options = ["train.ema_decay=0.9", "train.r1_gamma=1", "train.r1_every=3", "train.gp_lambda=10", "train.loss=wgan",
-               "train.d_steps=3",
-               "train.diffaugment=color,translation,cutout", "train.g_noise=fresh"]
+    options = [
+        "train.ema_decay=0.9",
+        "train.r1_gamma=1",
+        "train.r1_every=3",
+        "train.gp_lambda=10",
+        "train.loss=wgan",
+        "train.d_steps=3",
+        "train.diffaugment=color,translation,cutout",
+        "train.g_noise=fresh",
+    ]
     train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=2", *options)
     train_tiny(mnist_dir, tmp_path / "split", "train.epochs=1", *options)
     gankit.train(tiny_config("train.epochs=2", *options), tmp_path / "split", resume=True)
@@ -389,6 +437,8 @@ def test_resume_is_bit_identical_with_ema_lazy_r1_gp_diffaugment_d_steps_and_fre
             assert torch.equal(a[net][key], b[net][key]), (net, key)
     # epoch 2 starts on a D-only step (the run's batch 8 of every 3rd): its G terms average over G's updates alike
     timing = {"images_per_s", "epoch_seconds", "elapsed_seconds"}
-    records = [{k: v for k, v in gankit.load_run(tmp_path / r).metrics()[-1].items() if k not in timing}
-               for r in ("straight", "split")]
+    records = [
+        {k: v for k, v in gankit.load_run(tmp_path / r).metrics()[-1].items() if k not in timing}
+        for r in ("straight", "split")
+    ]
     assert records[0] == records[1] and "g_loss" in records[0]

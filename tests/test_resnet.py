@@ -2,13 +2,14 @@ import pytest
 import torch
 
 import gankit
-from conftest import CIFAR_ARCHIVE
 from gankit.checkpoint import load_checkpoint
 from gankit.config import apply_overrides, load_preset
 from gankit.errors import GankitError
 from gankit.models import build_models, count_parameters
 from gankit.models.resnet import DownBlock, UpBlock
 from gankit.training.callbacks import Callback
+
+from conftest import CIFAR_ARCHIVE
 
 
 def _sngan(*overrides: str):
@@ -30,7 +31,11 @@ def test_sngan_32_has_mimicry_s_layers_and_parameter_counts():
     downs = [m for m in D.modules() if isinstance(m, DownBlock)]
     assert [(b.conv1.in_channels, b.conv1.out_channels) for b in ups] == [(256, 256)] * 3
     assert [(b.conv1.in_channels, b.conv1.out_channels, b.down) for b in downs] == [
-        (3, 128, True), (128, 128, True), (128, 128, False), (128, 128, False)]
+        (3, 128, True),
+        (128, 128, True),
+        (128, 128, False),
+        (128, 128, False),
+    ]
     # by hand: G = Dense 128 -> 4096 + 3 blocks (2 BNs of 256, two 3x3 convs 256->256, 1x1 shortcut) + BN + conv 3x3 -> 3
     block = 2 * 2 * 256 + 2 * (256 * 256 * 9 + 256) + 256 * 256 + 256
     assert count_parameters(G) == 128 * 4096 + 4096 + 3 * block + 2 * 256 + 256 * 3 * 9 + 3
@@ -55,14 +60,21 @@ def test_resnet_shapes_and_ranges(size):
     if size == 64:  # widths halve from 16b in G and double to 16b in D, b = 4
         assert [b.conv1.out_channels for b in ups] == [32, 16, 8, 4]
         downs = [b for b in D.modules() if isinstance(b, DownBlock)]  # a block widens in its second conv
-        assert [(b.conv1.out_channels, b.conv2.out_channels) for b in downs] == [(4, 4), (4, 8), (8, 16), (16, 32), (32, 64)]
+        assert [(b.conv1.out_channels, b.conv2.out_channels) for b in downs] == [
+            (4, 4),
+            (4, 8),
+            (8, 16),
+            (16, 32),
+            (32, 64),
+        ]
 
 
 def test_conditional_resnet_projection_and_acgan():
     torch.manual_seed(0)
     for conditioning in ("projection", "acgan"):
-        G, D = build_models(_sngan("model.base_channels=4", f"model.conditioning={conditioning}",
-                                   "model.num_classes=10"))
+        G, D = build_models(
+            _sngan("model.base_channels=4", f"model.conditioning={conditioning}", "model.num_classes=10")
+        )
         labels = torch.tensor([0, 3, 9])
         images = G.sample(3, labels=labels)
         out = D(images, labels)
@@ -72,7 +84,9 @@ def test_conditional_resnet_projection_and_acgan():
             assert out.shape == (3,)
         # G's norms are per class: another label, another image from the same noise
         z = torch.randn(1, 128)
-        assert not torch.equal(G.sample(1, noise=z, labels=torch.tensor([0])), G.sample(1, noise=z, labels=torch.tensor([5])))
+        assert not torch.equal(
+            G.sample(1, noise=z, labels=torch.tensor([0])), G.sample(1, noise=z, labels=torch.tensor([5]))
+        )
 
 
 def test_resnet_sizes_are_32_and_64():
@@ -88,10 +102,19 @@ class StopAfterEpochOne(Callback):  # an interruption: the linear decay still sp
 
 
 def test_sngan_recipe_trains_and_resumes_exactly(tmp_path):
-    config = _sngan("train.epochs=2", "model.base_channels=4", "train.batch_size=16", "data.limit=64",
-                    "output.progress=false", "output.report=false", "output.grid_every=100")
+    config = _sngan(
+        "train.epochs=2",
+        "model.base_channels=4",
+        "train.batch_size=16",
+        "data.limit=64",
+        "output.progress=false",
+        "output.report=false",
+        "output.grid_every=100",
+    )
     straight = gankit.train(config, tmp_path / "straight", data_dir=CIFAR_ARCHIVE)
-    gankit.train(config, tmp_path / "split", data_dir=CIFAR_ARCHIVE, hooks=gankit.Hooks(callbacks=[StopAfterEpochOne()]))
+    gankit.train(
+        config, tmp_path / "split", data_dir=CIFAR_ARCHIVE, hooks=gankit.Hooks(callbacks=[StopAfterEpochOne()])
+    )
     split = gankit.train(None, tmp_path / "split", resume=True)
     a, b = (load_checkpoint(r.checkpoint()) for r in (straight, split))
     for net in ("generator", "discriminator"):

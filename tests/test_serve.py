@@ -27,12 +27,13 @@ import torch
 from PIL import Image
 
 import gankit
-from conftest import train_tiny
 from gankit.cli import main
 from gankit.config import apply_overrides, load_preset
 from gankit.metrics import EXTRACTORS
 from gankit.serve import MAX_REQUESTS, _allowed_hosts, make_server, serve
 from gankit.serve.playground import MAX_SAMPLES
+
+from conftest import train_tiny
 
 pytestmark = pytest.mark.usefixtures("one_epoch_evaluator")
 
@@ -67,8 +68,9 @@ class Served:
 @pytest.fixture(scope="module")
 def served(mnist_dir, tmp_path_factory):
     run = tmp_path_factory.mktemp("serve") / "run"
-    train_tiny(mnist_dir, run, "train.epochs=1", "output.eval_every=1", "output.eval_n=100",
-               "output.eval_metrics=[fid]")
+    train_tiny(
+        mnist_dir, run, "train.epochs=1", "output.eval_every=1", "output.eval_n=100", "output.eval_metrics=[fid]"
+    )
     page = Served(run)
     yield page
     page.stop()
@@ -78,9 +80,20 @@ def served(mnist_dir, tmp_path_factory):
 def conditional(mnist_dir, tmp_path_factory):
     """A small cgan-mnist, pushed hard (4,000 steps at lr 1e-3): about 60% of its samples are of the class asked for."""
     run = tmp_path_factory.mktemp("serve") / "cgan"
-    config = apply_overrides(load_preset("cgan-mnist"), [
-        "model.g_hidden=[128, 256]", "model.d_hidden=[256, 128]", "data.limit=12800", "train.batch_size=32",
-        "train.epochs=10", "train.lr_g=1e-3", "train.lr_d=1e-3", "output.progress=false", "output.report=false"])
+    config = apply_overrides(
+        load_preset("cgan-mnist"),
+        [
+            "model.g_hidden=[128, 256]",
+            "model.d_hidden=[256, 128]",
+            "data.limit=12800",
+            "train.batch_size=32",
+            "train.epochs=10",
+            "train.lr_g=1e-3",
+            "train.lr_d=1e-3",
+            "output.progress=false",
+            "output.report=false",
+        ],
+    )
     gankit.train(config, run, data_dir=mnist_dir)
     page = Served(run)
     yield page
@@ -135,7 +148,9 @@ def test_new_samples_change_the_image_and_the_same_seed_gives_the_same_image(bro
     first_seed = page.input_value("#seed")
     new = _samples_after(page, lambda: page.click("#new-samples"))
     assert page.input_value("#seed") != first_seed and new != first
-    five, six, five_again = (_samples_after(page, lambda seed=seed: _set(page, "#seed", seed)) for seed in ("5", "6", "5"))
+    five, six, five_again = (
+        _samples_after(page, lambda seed=seed: _set(page, "#seed", seed)) for seed in ("5", "6", "5")
+    )
     assert five == five_again != six
     assert page.get_attribute("#download-png", "download") == "samples-seed5.png"
     page.close()
@@ -211,8 +226,13 @@ def test_the_generator_download_is_the_checkpoint_as_onnx(served):
 def test_picking_a_class_shows_that_class(browser, conditional, mnist_dir):
     page, _ = _open(browser, conditional)
     names = page.eval_on_selector_all("#class option", "options => options.map(o => o.textContent)")
-    assert names == ["any", *(f"{k} - {w}" for k, w in enumerate(
-        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]))]
+    assert names == [
+        "any",
+        *(
+            f"{k} - {w}"
+            for k, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+        ),
+    ]
     for k in (0, 7):
         shown = _samples_after(page, lambda k=k: page.select_option("#class", names[k + 1]))
         status, asked = conditional.get(f"api/samples?seed=0&n=64&class={k}")
@@ -221,8 +241,10 @@ def test_picking_a_class_shows_that_class(browser, conditional, mnist_dir):
     # makes its class only about half the time, and how often moves with the CPU's float rounding, so the check is
     # against chance (10%) and against the same noise asked for the other class, not against a fixed share
     evaluator = EXTRACTORS["evaluator"]("mnist", mnist_dir, None, False)
-    named = {k: evaluator(_tiles(conditional.get(f"api/samples?seed=0&n={MAX_SAMPLES}&class={k}")[1])).probs.argmax(1)
-             for k in (0, 7)}
+    named = {
+        k: evaluator(_tiles(conditional.get(f"api/samples?seed=0&n={MAX_SAMPLES}&class={k}")[1])).probs.argmax(1)
+        for k in (0, 7)
+    }
     for k, other in ((0, 7), (7, 0)):
         share, share_asked_other = float((named[k] == k).float().mean()), float((named[other] == k).float().mean())
         assert share > 0.2 and share > share_asked_other + 0.15, (k, share, share_asked_other)
@@ -236,8 +258,13 @@ def _tiles(png: bytes, size: int = 28, padding: int = 2) -> torch.Tensor:
     grid = torch.from_numpy(_pixels(png).astype(np.uint8))
     step = size + padding
     rows, columns = (grid.shape[0] - padding) // step, (grid.shape[1] - padding) // step
-    return torch.stack([grid[padding + step * r:step * (r + 1), padding + step * c:step * (c + 1)]
-                        for r in range(rows) for c in range(columns)])[:, None]
+    return torch.stack(
+        [
+            grid[padding + step * r : step * (r + 1), padding + step * c : step * (c + 1)]
+            for r in range(rows)
+            for c in range(columns)
+        ]
+    )[:, None]
 
 
 def test_serve_refuses_what_it_cannot_do_in_one_line(served, mnist_dir, tmp_path, capsys, monkeypatch):
@@ -267,8 +294,12 @@ def test_ctrl_c_stops_the_server_and_leaves_nothing_behind(served, tmp_path):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = {**os.environ, "TMPDIR": str(scratch), "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "gankit", "serve", str(served.run), "--port", "0"],
-                               stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gankit", "serve", str(served.run), "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         line = process.stderr.readline()
         assert line.startswith(f"gankit: serving {served.run} at http://127.0.0.1:"), line
@@ -289,7 +320,9 @@ def test_listening_beyond_this_machine_warns_and_admits_any_host_name(served, mo
         serve(served.run, host="0.0.0.0", port=0)
     assert len(caplog.records) == 1
     message = caplog.records[0].getMessage()
-    assert message.startswith("listening on 0.0.0.0: anyone who can reach this machine on port ") and " 0 " not in message
+    assert (
+        message.startswith("listening on 0.0.0.0: anyone who can reach this machine on port ") and " 0 " not in message
+    )
     assert _allowed_hosts("0.0.0.0") == ["*"] and "attacker.example" not in _allowed_hosts("127.0.0.1")
 
 

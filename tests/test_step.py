@@ -6,13 +6,14 @@ import pytest
 import torch
 
 import gankit
-from conftest import tiny_config, train_tiny
 from gankit.losses import LOSSES
 from gankit.plots import history_panels
 from gankit.terms import Term
 from gankit.training.loop import step_terms
 from gankit.training.state import new_state
 from gankit.training.step import GANStep
+
+from conftest import tiny_config, train_tiny
 
 
 def _step(*overrides, terms=(), loss=None, **kwargs):
@@ -30,7 +31,9 @@ def _grads(module):
 
 
 def _same(a, b):
-    return all((x is None and y is None) or (x is not None and y is not None and torch.equal(x, y)) for x, y in zip(a, b))
+    return all(
+        (x is None and y is None) or (x is not None and y is not None and torch.equal(x, y)) for x, y in zip(a, b)
+    )
 
 
 def test_a_joint_discriminator_forward_equals_two_separate_ones():
@@ -95,8 +98,9 @@ def test_a_penalty_s_term_appears_everywhere_without_edits(mnist_dir, tmp_path):
     assert list(stats) == ["d_loss", "toy_penalty", "g_loss", "d_acc_real", "d_acc_fake"]
     assert stats["toy_penalty"] > 0
 
-    run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=2", "output.tensorboard=true",
-                     hooks=gankit.Hooks(terms=[toy_penalty]))
+    run = train_tiny(
+        mnist_dir, tmp_path / "r", "train.epochs=2", "output.tensorboard=true", hooks=gankit.Hooks(terms=[toy_penalty])
+    )
     records = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
     assert all(r["toy_penalty"] > 0 for r in records)
     assert ("toy_penalty", ["toy_penalty"]) in history_panels(records)

@@ -9,16 +9,20 @@ import pytest
 import torch
 
 import gankit
-from conftest import TINY_MLP, TINY_NETS, tiny_config, train_tiny
 from gankit import device
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.errors import GankitError
 from gankit.training.callbacks import Callback
 
+from conftest import TINY_MLP, TINY_NETS, tiny_config, train_tiny
+
 
 def _weights(run):
     state = load_checkpoint(list_checkpoints(run / "checkpoints")[-1])
-    return {**{f"G.{k}": v for k, v in state["generator"].items()}, **{f"D.{k}": v for k, v in state["discriminator"].items()}}
+    return {
+        **{f"G.{k}": v for k, v in state["generator"].items()},
+        **{f"D.{k}": v for k, v in state["discriminator"].items()},
+    }
 
 
 def _assert_same(a, b):
@@ -111,8 +115,9 @@ def test_resume_accepts_the_same_values_and_names_a_real_change(mnist_dir, tmp_p
     assert [r["epoch"] for r in _records(tmp_path / "r")] == [1, 2]
     with pytest.raises(GankitError) as error:
         gankit.train(tiny_config("train.epochs=3", "train.seed=4"), tmp_path / "r", resume=True)
-    assert str(error.value) == ("cannot change train.seed from 3 to 4 when resuming: it would change the run's maths "
-                                "(start a new run)")
+    assert str(error.value) == (
+        "cannot change train.seed from 3 to 4 when resuming: it would change the run's maths (start a new run)"
+    )
 
 
 def test_the_same_config_resumes_without_naming_the_data_again(mnist_dir, tmp_path):
@@ -173,16 +178,36 @@ def test_bf16_is_refused_on_a_cpu_without_it(mnist_dir, tmp_path, monkeypatch, c
     monkeypatch.setattr(device, "cpu_supports_bf16", lambda: False)
     with pytest.raises(GankitError, match=r"^train.precision bf16: this CPU has no bf16 support \(use fp32\)$"):
         train_tiny(mnist_dir, tmp_path / "r", "train.precision=bf16")
-    assert main(["train", "seed-gan-mnist", "--data-dir", str(mnist_dir), "--out", str(tmp_path / "r"),
-                 "--precision", "bf16", *TINY_MLP]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "seed-gan-mnist",
+                "--data-dir",
+                str(mnist_dir),
+                "--out",
+                str(tmp_path / "r"),
+                "--precision",
+                "bf16",
+                *TINY_MLP,
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["gankit: error: --precision bf16: this CPU has no bf16 support (use fp32)"]  # the CLI names its flag
     assert not (tmp_path / "r").exists()
 
 
 def test_minimax_uniform_and_smoothing_train(mnist_dir, tmp_path):
-    train_tiny(mnist_dir, tmp_path / "r", "train.epochs=1", "train.loss=minimax", "model.noise=uniform",
-               "train.label_smoothing=0.1")
+    train_tiny(
+        mnist_dir,
+        tmp_path / "r",
+        "train.epochs=1",
+        "train.loss=minimax",
+        "model.noise=uniform",
+        "train.label_smoothing=0.1",
+    )
     assert load_checkpoint(list_checkpoints(tmp_path / "r" / "checkpoints")[-1])["config"]["train"]["loss"] == "minimax"
 
 
@@ -198,8 +223,24 @@ def test_sampling_with_replacement_and_keras_settings_train_and_resume_exactly(m
 
 def test_killed_mid_epoch_resumes_without_duplicate_or_missing_epochs(mnist_dir, tmp_path):
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "gankit", "train", "seed-gan-mnist", "--data-dir", str(mnist_dir), "--out", str(run),
-           "--epochs", "4", *TINY_NETS, "--limit", "6400", "--batch-size", "32"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gankit",
+        "train",
+        "seed-gan-mnist",
+        "--data-dir",
+        str(mnist_dir),
+        "--out",
+        str(run),
+        "--epochs",
+        "4",
+        *TINY_NETS,
+        "--limit",
+        "6400",
+        "--batch-size",
+        "32",
+    ]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     # wait for the first finished epoch, then kill in the middle of a later one
     deadline = time.time() + 120
@@ -210,8 +251,11 @@ def test_killed_mid_epoch_resumes_without_duplicate_or_missing_epochs(mnist_dir,
     proc.wait()
     done = load_checkpoint(list_checkpoints(run / "checkpoints")[-1])["epoch"]
     assert 1 <= done < 4
-    resumed = subprocess.run([sys.executable, "-m", "gankit", "train", "--resume", "--out", str(run), "--no-progress"],
-                             capture_output=True, text=True)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "gankit", "train", "--resume", "--out", str(run), "--no-progress"],
+        capture_output=True,
+        text=True,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming {run} after epoch {done}" in resumed.stderr
     assert [r["epoch"] for r in _records(run)] == [1, 2, 3, 4]
@@ -230,8 +274,13 @@ def test_trains_where_fcntl_does_not_exist(mnist_dir, tmp_path):
         "try:\n    second.lock()\nexcept GankitError as e:\n    print(e)\n"
         "import filelock; print(filelock.FileLock.__name__)\n"
     )
-    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                            cwd=os.path.dirname(__file__), env=os.environ.copy())
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        cwd=os.path.dirname(__file__),
+        env=os.environ.copy(),
+    )
     assert result.returncode == 0, result.stderr
     refused, lock_class = result.stdout.strip().splitlines()
     assert refused == f"run folder {tmp_path / 'r'} is in use by another live run"
@@ -265,13 +314,23 @@ def test_batch_norm_with_a_batch_of_one_is_refused_before_a_folder_exists(mnist_
 
 
 def test_linear_decay_takes_each_net_s_own_learning_rate_to_zero_and_d_has_its_own_betas(mnist_dir, tmp_path):
-    run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=2", "train.lr_decay=linear", "train.lr_g=1e-4",
-                     "train.lr_d=4e-4", "train.beta1_d=0.0", "train.beta2_d=0.9")
+    run = train_tiny(
+        mnist_dir,
+        tmp_path / "r",
+        "train.epochs=2",
+        "train.lr_decay=linear",
+        "train.lr_g=1e-4",
+        "train.lr_d=4e-4",
+        "train.beta1_d=0.0",
+        "train.beta2_d=0.9",
+    )
     state = load_checkpoint(run.checkpoint())
     steps = 2 * 8  # 2 epochs of 8 batches of 64
     (g_group,), (d_group,) = state["opt_g"]["param_groups"], state["opt_d"]["param_groups"]
     assert g_group["base_lr"] == 1e-4 and d_group["base_lr"] == 4e-4
-    assert g_group["lr"] == pytest.approx(1e-4 / steps) and d_group["lr"] == pytest.approx(4e-4 / steps)  # the last step's
+    assert g_group["lr"] == pytest.approx(1e-4 / steps) and d_group["lr"] == pytest.approx(
+        4e-4 / steps
+    )  # the last step's
     assert g_group["betas"] == (0.5, 0.999) and d_group["betas"] == (0.0, 0.9)
 
 
@@ -289,7 +348,13 @@ def test_resume_is_bit_identical_with_linear_decay(mnist_dir, tmp_path):
                 epoch.stop = "stopped for the test"
 
     train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=3", "train.lr_decay=linear")
-    train_tiny(mnist_dir, tmp_path / "split", "train.epochs=3", "train.lr_decay=linear", hooks=gankit.Hooks(callbacks=[StopAfterEpochOne()]))
+    train_tiny(
+        mnist_dir,
+        tmp_path / "split",
+        "train.epochs=3",
+        "train.lr_decay=linear",
+        hooks=gankit.Hooks(callbacks=[StopAfterEpochOne()]),
+    )
     assert [r["epoch"] for r in gankit.load_run(tmp_path / "split").metrics()] == [1]
     gankit.train(None, tmp_path / "split", resume=True)
     _assert_same(_weights(tmp_path / "straight"), _weights(tmp_path / "split"))
@@ -299,8 +364,9 @@ def test_compile_trains_as_eager_does_and_resumes(mnist_dir, tmp_path):
     """torch.compile of G and D (a tiny MLP with gankit's dropout, whose mask is made outside the graph): the same
     step, so the same losses within float reordering, and checkpoints of the bare nets that resume."""
     eager = train_tiny(mnist_dir, tmp_path / "eager", "train.epochs=1", "output.report=false")
-    compiled = train_tiny(mnist_dir, tmp_path / "compiled", "train.epochs=1", "train.compile=true",
-                          "output.report=false")
+    compiled = train_tiny(
+        mnist_dir, tmp_path / "compiled", "train.epochs=1", "train.compile=true", "output.report=false"
+    )
     for name in ("d_loss", "g_loss", "d_acc_real"):
         # compiled kernels sum in another order: after one epoch of 8 steps the runs agree to 4 digits here
         assert compiled.metrics()[0][name] == pytest.approx(eager.metrics()[0][name], rel=1e-2, abs=1e-2), name

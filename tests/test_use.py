@@ -12,12 +12,13 @@ import torch
 from PIL import Image
 
 import gankit
-from conftest import train_tiny
 from gankit.checkpoint import list_checkpoints
 from gankit.cli import main
 from gankit.errors import GankitError
 from gankit.models import build_models, to_uint8
 from gankit.sampling import interpolate, sample_images, slerp
+
+from conftest import train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,9 @@ def test_tensorboard_has_the_epoch_scalars_and_grids(run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0}).Reload()
-    assert {"train/d_loss", "train/g_loss", "train/d_acc_real", "train/d_acc_fake", "train/images_per_s"} <= set(events.Tags()["scalars"])
+    assert {"train/d_loss", "train/g_loss", "train/d_acc_real", "train/d_acc_fake", "train/images_per_s"} <= set(
+        events.Tags()["scalars"]
+    )
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     logged = [e.value for e in events.Scalars("train/g_loss")]
     assert logged == pytest.approx([m["g_loss"] for m in metrics])
@@ -63,7 +66,9 @@ def test_sample_is_deterministic_and_in_range(run):
     assert a.shape == (10, 1, 28, 28) and a.dtype == torch.uint8
     assert torch.equal(a, b) and not torch.equal(a, c)
     noise = G.sample_noise(300, generator=torch.Generator().manual_seed(1))
-    assert torch.equal(sample_images(G, 300, seed=1), to_uint8(G.sample(300, noise=noise), G.value_range))  # batches of 256
+    assert torch.equal(
+        sample_images(G, 300, seed=1), to_uint8(G.sample(300, noise=noise), G.value_range)
+    )  # batches of 256
 
 
 def test_one_sampling_path_runs_in_eval_mode_restores_the_mode_and_refuses_labels():
@@ -116,7 +121,23 @@ def test_interpolate_command(run, tmp_path):
     assert torch.equal(walks[:, -1], sample_images(G, noise=b))
     assert main(["interpolate", str(run), "--pairs", "3", "--steps", "5", "--out", str(tmp_path / "w.png")]) == 0
     assert Image.open(tmp_path / "w.png").size == (5 * 30 + 2, 3 * 30 + 2)
-    assert main(["interpolate", str(run), "--pairs", "2", "--steps", "4", "--format", "gif", "--out", str(tmp_path / "w.gif")]) == 0
+    assert (
+        main(
+            [
+                "interpolate",
+                str(run),
+                "--pairs",
+                "2",
+                "--steps",
+                "4",
+                "--format",
+                "gif",
+                "--out",
+                str(tmp_path / "w.gif"),
+            ]
+        )
+        == 0
+    )
     assert Image.open(tmp_path / "w.gif").n_frames == 4 + 2  # there and back
 
 
@@ -164,8 +185,14 @@ def test_bad_input_for_the_using_commands(run, tmp_path, capsys):
 
 def test_checkpoint_of_another_model_is_refused(run, mnist_dir, tmp_path, capsys):
     dcgan = tmp_path / "dcgan"
-    gankit.train(gankit.apply_overrides(gankit.load_preset("dcgan-mnist"), [
-        "train.epochs=1", "data.limit=128", "model.base_channels=4", "output.progress=false"]), dcgan, data_dir=mnist_dir)
+    gankit.train(
+        gankit.apply_overrides(
+            gankit.load_preset("dcgan-mnist"),
+            ["train.epochs=1", "data.limit=128", "model.base_channels=4", "output.progress=false"],
+        ),
+        dcgan,
+        data_dir=mnist_dir,
+    )
     capsys.readouterr()
     foreign = list_checkpoints(dcgan / "checkpoints")[-1]
     for command in ("sample", "interpolate", "export"):
@@ -181,7 +208,9 @@ def test_report_in_a_real_browser(run, tmp_path, browser):
     page.on("request", lambda r: requests.append(r.url))
     page.goto((run / "report.html").as_uri())
     page.wait_for_load_state("load")
-    images = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.id, i.complete, i.naturalWidth, i.naturalHeight])")
+    images = page.eval_on_selector_all(
+        "img", "imgs => imgs.map(i => [i.id, i.complete, i.naturalWidth, i.naturalHeight])"
+    )
     assert len(images) >= 3 + 3  # view, 3 strip thumbnails, animation, final samples
     for img_id, complete, width, height in images:
         assert complete and width > 0 and height > 0, img_id

@@ -28,8 +28,13 @@ def grid_frames(grids: Path) -> list[tuple[int, Path]]:
         try:
             with Image.open(path) as image:
                 if image.width * image.height > MAX_GRID_PIXELS:
-                    log.warning("%s is %dx%d pixels, larger than any grid gankit writes: left out of the report and "
-                                "the animation", path, image.width, image.height)
+                    log.warning(
+                        "%s is %dx%d pixels, larger than any grid gankit writes: left out of the report and "
+                        "the animation",
+                        path,
+                        image.width,
+                        image.height,
+                    )
                     continue
                 image.load()  # decoded whole: verify() alone passes a PNG whose compressed data is corrupt
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
@@ -58,8 +63,12 @@ def write_animation(grids: Path, gif_path: Path, *, mp4: bool = True) -> list[Pa
     if not frames:
         return []
     durations = [FRAME_MS] * (len(frames) - 1) + [3 * FRAME_MS]
-    atomic_write(gif_path, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
-                                                       duration=durations, loop=0))
+    atomic_write(
+        gif_path,
+        lambda tmp: frames[0].save(
+            tmp, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0
+        ),
+    )
     written = [gif_path]
     if mp4 and shutil.which("ffmpeg"):
         mp4_path = gif_path.with_suffix(".mp4")
@@ -72,11 +81,31 @@ def _write_mp4(frames: list[Image.Image], path: Path) -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         for i, frame in enumerate(frames):
             frame.save(Path(tmp) / f"{i:05d}.png")
+
         def encode(out: Path) -> None:
             # H.264 needs even sides; yuv420p plays everywhere
-            subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-framerate", str(1000 / FRAME_MS),
-                            "-i", str(Path(tmp) / "%05d.png"), "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2:color=white",
-                            "-pix_fmt", "yuv420p", "-f", "mp4", str(out)], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    "ffmpeg",
+                    "-loglevel",
+                    "error",
+                    "-y",
+                    "-framerate",
+                    str(1000 / FRAME_MS),
+                    "-i",
+                    str(Path(tmp) / "%05d.png"),
+                    "-vf",
+                    "pad=ceil(iw/2)*2:ceil(ih/2)*2:color=white",
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-f",
+                    "mp4",
+                    str(out),
+                ],
+                check=True,
+                capture_output=True,
+            )
+
         try:
             atomic_write(path, encode)
         except subprocess.CalledProcessError as exc:

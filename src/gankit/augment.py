@@ -50,7 +50,12 @@ def cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     cx = torch.randint(0, w + (1 - cw % 2), (n, 1, 1), device=x.device)
     rows = torch.arange(h, device=x.device)[None, :, None]
     cols = torch.arange(w, device=x.device)[None, None, :]
-    inside = ((rows - cy + ch // 2) >= 0) & ((rows - cy + ch // 2) < ch) & ((cols - cx + cw // 2) >= 0) & ((cols - cx + cw // 2) < cw)
+    inside = (
+        ((rows - cy + ch // 2) >= 0)
+        & ((rows - cy + ch // 2) < ch)
+        & ((cols - cx + cw // 2) >= 0)
+        & ((cols - cx + cw // 2) < cw)
+    )
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 

@@ -79,15 +79,18 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         # torch's message suggests weights_only=False, which would run the file's code: never. A file that names a
         # function or class to call ("unsupported GLOBAL") tried to; anything else is damaged
         if "unsupported global" in str(exc).lower():
-            raise _corrupt(path, "it holds more than tensors and plain values; gankit refuses to run code from a "
-                                 "file") from None
+            raise _corrupt(
+                path, "it holds more than tensors and plain values; gankit refuses to run code from a file"
+            ) from None
         raise _corrupt(path, "not a file torch wrote") from None
     except Exception as exc:  # noqa: BLE001 - a damaged file fails in torch's readers in many ways, all meaning one
         raise _corrupt(path, _first_sentence(str(exc)) or type(exc).__name__) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise GankitError(f"{path} is not a gankit checkpoint")
     if state.get("format_version") != FORMAT_VERSION:
-        raise GankitError(f"checkpoint {path} has format version {state.get('format_version')}; this gankit reads {FORMAT_VERSION}")
+        raise GankitError(
+            f"checkpoint {path} has format version {state.get('format_version')}; this gankit reads {FORMAT_VERSION}"
+        )
     return state
 
 
@@ -119,13 +122,13 @@ def list_checkpoints(folder: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def newest_checkpoint(run: "RunDir") -> tuple[dict[str, Any] | None, str]:
+def newest_checkpoint(run: RunDir) -> tuple[dict[str, Any] | None, str]:
     """The run's newest checkpoint, loaded, and its path in words; (None, "") when it has none yet."""
     checkpoints = list_checkpoints(run.checkpoints)
     return (load_checkpoint(checkpoints[-1]), str(checkpoints[-1])) if checkpoints else (None, "")
 
 
-def check_records_agree(run: "RunDir", epoch: int, record: Any, source: str) -> None:
+def check_records_agree(run: RunDir, epoch: int, record: Any, source: str) -> None:
     """Refuse to resume from the checkpoint of `epoch` (0: none) that carries `record`, where the run's records disagree
     with it: a resume cuts the records back to its epoch, so records past it (its later checkpoints were removed) or
     another record of its own epoch (another run's checkpoint) would be lost. Runs before anything is written."""
@@ -133,13 +136,16 @@ def check_records_agree(run: "RunDir", epoch: int, record: Any, source: str) -> 
     past = [r["epoch"] for r in records if r["epoch"] > epoch]
     if past:
         found = f"its newest checkpoint is {source}" if epoch else f"{run.checkpoints} holds no checkpoint"
-        raise GankitError(f"{run.metrics_path} records epochs up to {max(past)}, but {found}: resuming would drop those "
-                          f"records; put the removed checkpoints back, or, to go back to epoch {epoch} on purpose, "
-                          "remove the later lines of metrics.jsonl first (or start a new run in another folder)")
+        raise GankitError(
+            f"{run.metrics_path} records epochs up to {max(past)}, but {found}: resuming would drop those "
+            f"records; put the removed checkpoints back, or, to go back to epoch {epoch} on purpose, "
+            "remove the later lines of metrics.jsonl first (or start a new run in another folder)"
+        )
     own = [r for r in records if r["epoch"] == epoch]
     if own and record is not None and _as_json(own[0]) != _as_json(record):
-        raise GankitError(f"{source} is not this run's checkpoint: its record of epoch {epoch} differs from "
-                          f"{run.metrics_path}'s")
+        raise GankitError(
+            f"{source} is not this run's checkpoint: its record of epoch {epoch} differs from {run.metrics_path}'s"
+        )
 
 
 def _as_json(record: Any) -> str | None:

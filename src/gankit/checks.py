@@ -60,16 +60,20 @@ def check_new_run(config: Config, *, own_d_terms: bool) -> None:
     t = config.train
     if t.loss == "wgan" and not t.gp_lambda and config.model.spectral_norm == "none" and not own_d_terms:
         # an unconstrained critic's loss has no floor: its outputs run off and the game means nothing
-        raise GankitError("train.loss wgan needs D kept Lipschitz: set train.gp_lambda (10 in WGAN-GP) or "
-                          "model.spectral_norm d (or pass a term of D's loss of your own)")
+        raise GankitError(
+            "train.loss wgan needs D kept Lipschitz: set train.gp_lambda (10 in WGAN-GP) or "
+            "model.spectral_norm d (or pass a term of D's loss of your own)"
+        )
 
 
 def warn_risky(config: Config) -> None:
     """Log what trains, but worse than it might."""
     if config.train.precision == "bf16" and config.model.arch == "mlp" and config.model.output == "sigmoid":
-        log.warning("bf16 with the sigmoid-output MLP: in gankit's seed study D won for good on one seed in bf16 where "
-                    "fp32 kept it alive; fp32 is safer for this model, and gan-mnist-tanh lived on every seed in bf16 "
-                    "(see docs/training.md)")
+        log.warning(
+            "bf16 with the sigmoid-output MLP: in gankit's seed study D won for good on one seed in bf16 where "
+            "fp32 kept it alive; fp32 is safer for this model, and gan-mnist-tanh lived on every seed in bf16 "
+            "(see docs/training.md)"
+        )
 
 
 def _check_penalties(config: Config) -> None:
@@ -82,8 +86,12 @@ def _check_penalties(config: Config) -> None:
             every = getattr(t, entry.every_key)
             positive(f"train.{entry.every_key}", every)
             if every > 1 and not weight:
-                raise GankitError(f"train.{entry.every_key} {every} makes the {entry.title} penalty lazy, but "
-                                  f"train.{entry.weight_key} is 0 (no penalty)")
+                raise GankitError(
+                    f"train.{entry.every_key} {every} makes the {entry.title} penalty lazy, but "
+                    f"train.{entry.weight_key} is 0 (no penalty)"
+                )
         if weight and t.compile:
-            raise GankitError(f"train.{entry.weight_key} needs the gradient of a gradient, which torch.compile'd modules "
-                              "do not give: turn off train.compile")
+            raise GankitError(
+                f"train.{entry.weight_key} needs the gradient of a gradient, which torch.compile'd modules "
+                "do not give: turn off train.compile"
+            )

@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gankit.checkpoint import list_checkpoints
-from gankit.config import DEVICES, ON_NAN, PRECISIONS, Config, apply_overrides, load_config_file, load_preset, preset_names
+from gankit.config import (
+    DEVICES,
+    ON_NAN,
+    PRECISIONS,
+    Config,
+    apply_overrides,
+    load_config_file,
+    load_preset,
+    preset_names,
+)
 from gankit.errors import GankitError
 from gankit.interrupts import Terminated, stop_on_signals
 
@@ -21,12 +30,28 @@ if TYPE_CHECKING:
 log = logging.getLogger("gankit")
 
 # the library's names for what a user can set, and the flags that set them here (GankitError.options)
-FLAGS = {"data_dir": "--data-dir", "run_dir": "--out", "resume": "--resume", "n": "--n", "seed": "--seed",
-         "pairs": "--pairs", "steps": "--steps", "mode": "--mode", "inception_weights": "--inception-weights",
-         "train.on_nan": "--on-nan", "train.precision": "--precision", "train.device": "--device",
-         "output.tensorboard": "--tensorboard", "override": "--set", "force": "--force", "class": "--class",
-         "port": "--port", "train.batch_size": "--batch-size",
-         "train.compile": "--compile", "format": "--format"}
+FLAGS = {
+    "data_dir": "--data-dir",
+    "run_dir": "--out",
+    "resume": "--resume",
+    "n": "--n",
+    "seed": "--seed",
+    "pairs": "--pairs",
+    "steps": "--steps",
+    "mode": "--mode",
+    "inception_weights": "--inception-weights",
+    "train.on_nan": "--on-nan",
+    "train.precision": "--precision",
+    "train.device": "--device",
+    "output.tensorboard": "--tensorboard",
+    "override": "--set",
+    "force": "--force",
+    "class": "--class",
+    "port": "--port",
+    "train.batch_size": "--batch-size",
+    "train.compile": "--compile",
+    "format": "--format",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,26 +84,50 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--on-nan", choices=ON_NAN, help="train.on_nan: what a NaN/Inf loss does")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    train.add_argument("--tensorboard", action="store_true", default=None, help="also log to RUN/tensorboard (output.tensorboard)")
-    train.add_argument("--eval-every", type=_non_negative_int, metavar="K",
-                       help="score the generator every K epochs and the last (output.eval_every; 0: never)")
-    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override any config field, e.g. --set train.lr_g=1e-4 (repeatable)")
+    train.add_argument(
+        "--tensorboard", action="store_true", default=None, help="also log to RUN/tensorboard (output.tensorboard)"
+    )
+    train.add_argument(
+        "--eval-every",
+        type=_non_negative_int,
+        metavar="K",
+        help="score the generator every K epochs and the last (output.eval_every; 0: never)",
+    )
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config field, e.g. --set train.lr_g=1e-4 (repeatable)",
+    )
 
     report = commands.add_parser("report", help="write the run's HTML report page and grid animation")
     report.add_argument("run", type=Path, help="run folder")
     report.add_argument("--out", type=_path, help="page to write (default: RUN/report.html)")
     report.add_argument("--force", action="store_true", help="replace --out if it exists")
-    report.add_argument("--raw", action="store_true", default=None,
-                        help="new samples from G's own weights, not their moving average (runs with train.ema_decay)")
+    report.add_argument(
+        "--raw",
+        action="store_true",
+        default=None,
+        help="new samples from G's own weights, not their moving average (runs with train.ema_decay)",
+    )
 
     sample = commands.add_parser("sample", help="generate images with a trained generator")
     _add_run_arguments(sample)
     sample.add_argument("--n", type=int, help="number of images (default 64; with --class all, 8 per class)")
-    sample.add_argument("--class", dest="label", metavar="CLASS",
-                        help="conditional runs: a class by index or name, or 'all' for one row per class")
-    sample.add_argument("--format", choices=("grid", "files", "npy"), default="grid",
-                        help="one PNG grid, a folder of PNG files, or a uint8 .npy array (N, H, W, C)")
+    sample.add_argument(
+        "--class",
+        dest="label",
+        metavar="CLASS",
+        help="conditional runs: a class by index or name, or 'all' for one row per class",
+    )
+    sample.add_argument(
+        "--format",
+        choices=("grid", "files", "npy"),
+        default="grid",
+        help="one PNG grid, a folder of PNG files, or a uint8 .npy array (N, H, W, C)",
+    )
 
     walk = commands.add_parser("interpolate", help="latent walks between random noise vectors")
     _add_run_arguments(walk)
@@ -86,16 +135,27 @@ def build_parser() -> argparse.ArgumentParser:
     walk.add_argument("--steps", type=int, default=10, help="images along each walk (columns, or frames)")
     walk.add_argument("--mode", choices=WALK_MODES, default="slerp", help="spherical or straight path")
     walk.add_argument("--format", choices=("grid", "gif"), default="grid", help="one PNG grid or an animated GIF")
-    walk.add_argument("--class", dest="label", metavar="CLASS",
-                      help="conditional runs: walk within this class (index or name; default: a class drawn per walk)")
+    walk.add_argument(
+        "--class",
+        dest="label",
+        metavar="CLASS",
+        help="conditional runs: walk within this class (index or name; default: a class drawn per walk)",
+    )
 
     evaluate = commands.add_parser("eval", help="score a run's generator against the held-out real images")
     _add_run_arguments(evaluate)
     evaluate.add_argument("--n", type=int, default=10000, help="generated (and real) images to score")
-    evaluate.add_argument("--metrics", help=f"comma-separated: {','.join(METRICS)} (default: all that apply to the run; "
-                                            "class_acc and intra_fid are for conditional runs)")
-    evaluate.add_argument("--features", choices=EXTRACTORS.names(), default="evaluator",
-                          help="gankit's classifier for the data set, or Inception-v3")
+    evaluate.add_argument(
+        "--metrics",
+        help=f"comma-separated: {','.join(METRICS)} (default: all that apply to the run; "
+        "class_acc and intra_fid are for conditional runs)",
+    )
+    evaluate.add_argument(
+        "--features",
+        choices=EXTRACTORS.names(),
+        default="evaluator",
+        help="gankit's classifier for the data set, or Inception-v3",
+    )
     evaluate.add_argument("--inception-weights", type=Path, help="Inception-v3 weights file (for --features inception)")
     evaluate.add_argument("--data-dir", type=Path, help="folder or archive holding the data set (default: the run's)")
 
@@ -107,12 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="a local page to play with the run's generator (gankit[serve])")
     serve.add_argument("run", type=Path, help="run folder")
-    serve.add_argument("--checkpoint", type=Path,
-                       help="checkpoint to use: a path, or 'best' (the lowest FID scored in training); default: the newest")
+    serve.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="checkpoint to use: a path, or 'best' (the lowest FID scored in training); default: the newest",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     serve.add_argument("--port", type=int, default=7860, help="port to listen on (0: any free one)")
-    serve.add_argument("--raw", action="store_true",
-                       help="G's own weights, not their moving average (runs with train.ema_decay)")
+    serve.add_argument(
+        "--raw", action="store_true", help="G's own weights, not their moving average (runs with train.ema_decay)"
+    )
 
     export = commands.add_parser("export", help="export the generator alone")
     _add_run_arguments(export, seed=False)
@@ -122,12 +186,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run_arguments(parser: argparse.ArgumentParser, *, seed: bool = True) -> None:
     parser.add_argument("run", type=Path, help="run folder")
-    parser.add_argument("--checkpoint", type=Path,
-                        help="checkpoint to use: a path, or 'best' (the lowest FID scored in training); default: the newest")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="checkpoint to use: a path, or 'best' (the lowest FID scored in training); default: the newest",
+    )
     parser.add_argument("--out", type=_path, help="where to write (default: inside the run folder)")
     parser.add_argument("--force", action="store_true", help="replace --out if it is an existing file")
-    parser.add_argument("--raw", action="store_true",
-                        help="G's own weights, not their moving average (runs with train.ema_decay)")
+    parser.add_argument(
+        "--raw", action="store_true", help="G's own weights, not their moving average (runs with train.ema_decay)"
+    )
     if seed:
         parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the noise")
 
@@ -142,24 +210,41 @@ def _main(argv: list[str] | None) -> int:
     args = None
     try:
         args = build_parser().parse_args(argv)
-        commands = {"presets": cmd_presets, "train": cmd_train, "report": cmd_report, "sample": cmd_sample,
-                    "interpolate": cmd_interpolate, "export": cmd_export, "eval": cmd_eval, "evaluator": cmd_evaluator,
-                    "serve": cmd_serve}
+        commands = {
+            "presets": cmd_presets,
+            "train": cmd_train,
+            "report": cmd_report,
+            "sample": cmd_sample,
+            "interpolate": cmd_interpolate,
+            "export": cmd_export,
+            "eval": cmd_eval,
+            "evaluator": cmd_evaluator,
+            "serve": cmd_serve,
+        }
         return commands[args.command](args)
     except GankitError as exc:
         print(f"gankit: error: {cli_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:
-        resumable = args is not None and args.command == "train" and args.out is not None and \
-            bool(list_checkpoints(args.out / "checkpoints"))
+        resumable = (
+            args is not None
+            and args.command == "train"
+            and args.out is not None
+            and bool(list_checkpoints(args.out / "checkpoints"))
+        )
         what = "terminated" if isinstance(stop, Terminated) else "interrupted"
-        print(f"gankit: {what}; continue with --resume --out {args.out}" if resumable else f"gankit: {what}",
-              file=sys.stderr)
+        print(
+            f"gankit: {what}; continue with --resume --out {args.out}" if resumable else f"gankit: {what}",
+            file=sys.stderr,
+        )
         return 128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
     except Exception as exc:  # noqa: BLE001 - a bug, or a failure gankit did not foresee: one line, details on disk
         where = _save_traceback()
-        print(f"gankit: internal error: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
-              f" (the traceback is in {where}; please report it)", file=sys.stderr)
+        print(
+            f"gankit: internal error: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
+            f" (the traceback is in {where}; please report it)",
+            file=sys.stderr,
+        )
         return 1
 
 
@@ -242,7 +327,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _numbered_run_dir(name: str) -> Path:
     """runs/NNNNN-NAME, chosen by rank 0 under torchrun; after torchrun restarts the group, the one it was training."""
-    from gankit.rundir import numbered_run_dirs, next_run_dir
+    from gankit.rundir import next_run_dir, numbered_run_dirs
     from gankit.training.distributed import join, made_by_this_job, on_main, restarted
 
     def choose() -> Path:
@@ -289,8 +374,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
     run = _run(args)
     checkpoint = run.checkpoint(args.checkpoint)
-    walks = run.interpolate(args.pairs, args.steps, mode=args.mode, seed=args.seed, checkpoint=checkpoint, raw=args.raw,
-                            label=args.label)
+    walks = run.interpolate(
+        args.pairs, args.steps, mode=args.mode, seed=args.seed, checkpoint=checkpoint, raw=args.raw, label=args.label
+    )
     suffix = ".gif" if args.format == "gif" else ".png"
     mark = f"-class{run.class_index(args.label)}" if args.label is not None else ""
     default = args.run / "samples" / f"{checkpoint.stem}{_raw(args)}{mark}-{args.mode}-seed{args.seed}{suffix}"
@@ -302,11 +388,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from gankit.metrics import parse_metrics
 
     metrics = parse_metrics(args.metrics) if args.metrics is not None else None
-    result, path = _run(args).evaluate(n=args.n, metrics=metrics, features=args.features,
-                                       data_dir=args.data_dir, inception_weights=args.inception_weights,
-                                       seed=args.seed, checkpoint=args.checkpoint, raw=args.raw, out=args.out,
-                                       force=args.force)
-    print(f"{'metric':16s} {'generated':>12s} {'real floor':>12s}   ({result['features']}, n = {result['n_generated']})")
+    result, path = _run(args).evaluate(
+        n=args.n,
+        metrics=metrics,
+        features=args.features,
+        data_dir=args.data_dir,
+        inception_weights=args.inception_weights,
+        seed=args.seed,
+        checkpoint=args.checkpoint,
+        raw=args.raw,
+        out=args.out,
+        force=args.force,
+    )
+    print(
+        f"{'metric':16s} {'generated':>12s} {'real floor':>12s}   ({result['features']}, n = {result['n_generated']})"
+    )
     for key, value in result["metrics"].items():
         if isinstance(value, (int, float)):
             print(f"{key:16s} {value:12.4f} {result['floor'][key]:12.4f}")
@@ -320,14 +416,17 @@ def cmd_evaluator(args: argparse.Namespace) -> int:
     from gankit.evaluators import load_evaluator
 
     _, info = load_evaluator(args.dataset, args.data_dir)
-    print(f"{args.dataset} evaluator: test accuracy {100 * info['test_accuracy']:.2f}% "
-          f"({info['epochs']} epochs on {info['train_images']} images, trained in {info['train_seconds']:.0f} s)")
+    print(
+        f"{args.dataset} evaluator: test accuracy {100 * info['test_accuracy']:.2f}% "
+        f"({info['epochs']} epochs on {info['train_images']} images, trained in {info['train_seconds']:.0f} s)"
+    )
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    out, description = _run(args).export(args.format, args.out, checkpoint=args.checkpoint, force=args.force,
-                                         raw=args.raw)
+    out, description = _run(args).export(
+        args.format, args.out, checkpoint=args.checkpoint, force=args.force, raw=args.raw
+    )
     print(out)
     print(description)
     return 0
@@ -378,10 +477,19 @@ def _base_config(preset: str) -> Config:
 
 def _flag_overrides(args: argparse.Namespace) -> list[str]:
     """The flags as overrides; a key also set with --set must agree, not silently win."""
-    flags = {"train.epochs": args.epochs, "train.seed": args.seed, "data.limit": args.limit,
-             "train.batch_size": args.batch_size, "train.device": args.device, "train.precision": args.precision,
-             "train.compile": args.compile, "train.on_nan": args.on_nan, "output.tensorboard": args.tensorboard,
-             "output.progress": False if args.no_progress else None, "output.eval_every": args.eval_every}
+    flags = {
+        "train.epochs": args.epochs,
+        "train.seed": args.seed,
+        "data.limit": args.limit,
+        "train.batch_size": args.batch_size,
+        "train.device": args.device,
+        "train.precision": args.precision,
+        "train.compile": args.compile,
+        "train.on_nan": args.on_nan,
+        "output.tensorboard": args.tensorboard,
+        "output.progress": False if args.no_progress else None,
+        "output.eval_every": args.eval_every,
+    }
     given = {key: value for key, value in flags.items() if value is not None}
     for item in args.overrides:
         key = item.partition("=")[0].strip()

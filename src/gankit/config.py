@@ -31,8 +31,19 @@ IN_MEMORY = ("auto", "true", "false")
 LR_DECAYS = ("none", "linear")
 # keys a resumed run may change: they alter how long it runs, where it reads and what it writes, not its maths
 # (but a linear lr decay spans train.epochs, so a longer run's rate steps up where it resumes; the trainer warns)
-RESUMABLE = ("train.epochs", "train.device", "train.compile", "train.on_nan", "train.on_collapse", "train.collapse_",
-             "data.dir", "data.in_memory", "data.memory_budget_gb", "output.", "description")
+RESUMABLE = (
+    "train.epochs",
+    "train.device",
+    "train.compile",
+    "train.on_nan",
+    "train.on_collapse",
+    "train.collapse_",
+    "data.dir",
+    "data.in_memory",
+    "data.memory_budget_gb",
+    "output.",
+    "description",
+)
 
 
 @dataclass
@@ -44,7 +55,9 @@ class DataConfig:
     limit: int | None = None  # train on the first N images only
     skip_bad_images: bool = False  # image folders: skip unreadable files (counted in the log) instead of failing
     classes: list[str] | None = None  # class names by label; filled from the data when a conditional run starts
-    in_memory: str = "auto"  # auto (in memory or on the GPU when within memory_budget_gb, else read from disk) | true | false
+    in_memory: str = (
+        "auto"  # auto (in memory or on the GPU when within memory_budget_gb, else read from disk) | true | false
+    )
     # what auto may hold; 0: half the machine's memory, shared by the processes on it (on a GPU, a quarter of it)
     memory_budget_gb: float = 0.0
 
@@ -60,7 +73,9 @@ class ModelConfig:
     output: str = "sigmoid"  # mlp: G's output, sigmoid (pixels in [0, 1], the report's) | tanh (pixels in [-1, 1])
     base_channels: int = 64  # dcgan: D's first conv width, doubling per layer up to 8x; resnet: 32x32 G 4x, D 2x it
     spectral_norm: str = "none"  # spectral normalisation of the layers' weights: none | d | both (G's too)
-    conditioning: str = "none"  # class labels: none | concat (cGAN, mlp) | projection (projection D) | acgan (classifier D)
+    conditioning: str = (
+        "none"  # class labels: none | concat (cGAN, mlp) | projection (projection D) | acgan (classifier D)
+    )
     num_classes: int = 0  # classes of a conditional model; 0: as many as the data has (filled when the run starts)
 
 
@@ -71,15 +86,27 @@ class TrainConfig:
     loss: str = "nonsaturating"  # a name of gankit.losses.LOSSES, e.g. nonsaturating | minimax
     ema_decay: float = 0.0  # an exponential moving average of G's weights (e.g. 0.999), used for samples; 0: none
     ema_warmup: int = 0  # G updates during which the average copies G outright, before it starts averaging
-    diffaugment: str = ""  # DiffAugment's parts for D's inputs, real and generated, e.g. "color,translation,cutout"; "": none
+    diffaugment: str = (
+        ""  # DiffAugment's parts for D's inputs, real and generated, e.g. "color,translation,cutout"; "": none
+    )
     r1_gamma: float = 0.0  # R1 penalty on real images, γ/2·E[‖∇D(x)‖²] (Mescheder et al. 2018); 0: off
-    r1_every: int = 1  # lazy R1: the penalty on every k-th D update only, multiplied by k (StyleGAN2: 16); 1: every update
-    r2_gamma: float = 0.0  # R2 penalty on generated images, γ/2·E[‖∇D(G(z))‖²] (Roth et al. 2017; R3GAN with R1); 0: off
+    r1_every: int = (
+        1  # lazy R1: the penalty on every k-th D update only, multiplied by k (StyleGAN2: 16); 1: every update
+    )
+    r2_gamma: float = (
+        0.0  # R2 penalty on generated images, γ/2·E[‖∇D(G(z))‖²] (Roth et al. 2017; R3GAN with R1); 0: off
+    )
     r2_every: int = 1  # lazy R2, as r1_every
-    gp_lambda: float = 0.0  # WGAN-GP's gradient penalty λ·E[(‖∇D(x̂)‖ − 1)²] between real and fake images (10 in the paper); 0: off
-    d_steps: int = 1  # D updates per G update (n_critic; WGAN-GP and SNGAN use 5): G updates on every d_steps-th batch of the run
+    gp_lambda: float = (
+        0.0  # WGAN-GP's gradient penalty λ·E[(‖∇D(x̂)‖ − 1)²] between real and fake images (10 in the paper); 0: off
+    )
+    d_steps: int = (
+        1  # D updates per G update (n_critic; WGAN-GP and SNGAN use 5): G updates on every d_steps-th batch of the run
+    )
     label_smoothing: float = 0.0  # BCE losses, one-sided: D's target for real images is 1 - label_smoothing
-    probability_clip: float = 0.0  # BCE losses: D's probability clipped to [c, 1 - c] first, as Keras's BCE does (1e-7); 0: exact
+    probability_clip: float = (
+        0.0  # BCE losses: D's probability clipped to [c, 1 - c] first, as Keras's BCE does (1e-7); 0: exact
+    )
     lr_g: float = 2e-4  # Adam learning rate of G
     lr_d: float = 2e-4  # Adam learning rate of D
     beta1: float = 0.5  # Adam beta1 (of both nets, unless beta1_d is set)
@@ -97,9 +124,13 @@ class TrainConfig:
     on_nan: str = "stop"  # a NaN/Inf loss: stop (checkpoints stay intact) | rollback (to the last checkpoint, lower lr)
     rollback_lr_factor: float = 0.5  # on rollback, both learning rates are multiplied by this
     collapse_epochs: int = 3  # D winning outright (accuracy >= 0.999 on both sides, then >= 0.99) this many epochs running is a collapse; 0: not watched
-    collapse_g_loss: float | None = None  # ... while G's loss is at least this; None: the loss's own (D sure of every fake)
+    collapse_g_loss: float | None = (
+        None  # ... while G's loss is at least this; None: the loss's own (D sure of every fake)
+    )
     on_collapse: str = "warn"  # a collapse: warn (one line; metrics.jsonl and the report mark it) | stop (the run ends)
-    sync_batch_norm: bool = False  # under torchrun on GPUs: batch norm's statistics over the global batch (SyncBatchNorm)
+    sync_batch_norm: bool = (
+        False  # under torchrun on GPUs: batch norm's statistics over the global batch (SyncBatchNorm)
+    )
 
 
 @dataclass
@@ -115,7 +146,9 @@ class OutputConfig:
     eval_n: int = 5000  # generated and real images per score
     # gankit.metrics.METRICS; conditional runs add the class metrics (class_acc, intra_fid)
     eval_metrics: list[str] = field(default_factory=lambda: ["fid", "kid", "is", "pr", "coverage"])
-    eval_features: str = "evaluator"  # gankit.metrics.EXTRACTORS: evaluator (gankit's classifier for the data set) | inception
+    eval_features: str = (
+        "evaluator"  # gankit.metrics.EXTRACTORS: evaluator (gankit's classifier for the data set) | inception
+    )
     # what grids, scores during training and the report's samples come from: ema (the average of G's weights, where
     # train.ema_decay keeps one) | raw (G's own weights)
     sample_from: str = "ema"
@@ -161,7 +194,9 @@ class _NoAliasLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             raise yaml.YAMLError("aliases (*name) are not accepted in a gankit config")
         if self.depth >= MAX_CONFIG_DEPTH:
-            raise yaml.YAMLError(f"values nested deeper than {MAX_CONFIG_DEPTH} levels are not accepted in a gankit config")
+            raise yaml.YAMLError(
+                f"values nested deeper than {MAX_CONFIG_DEPTH} levels are not accepted in a gankit config"
+            )
         self.depth += 1
         try:
             return super().compose_node(parent, index)
@@ -185,7 +220,9 @@ def load_config_file(path: Path) -> Config:
         return config_from_dict(data, source=str(path))
     except GankitError as exc:  # every message names the file that holds the value
         message = str(exc)
-        raise GankitError(message if message.startswith(str(path)) else f"{path}: {message}", option=exc.options) from None
+        raise GankitError(
+            message if message.startswith(str(path)) else f"{path}: {message}", option=exc.options
+        ) from None
 
 
 def config_from_dict(data: Any, *, source: str = "config") -> Config:
@@ -363,8 +400,10 @@ def check_values(config: Config) -> None:
     positive("output.grid_every", o.grid_every)
     positive("output.grid_samples", o.grid_samples)
     if o.grid_samples > MAX_GRID_SAMPLES:
-        raise GankitError(f"output.grid_samples is at most {MAX_GRID_SAMPLES} (a {int(MAX_GRID_SAMPLES ** 0.5)}-wide grid), "
-                          f"got {o.grid_samples}")
+        raise GankitError(
+            f"output.grid_samples is at most {MAX_GRID_SAMPLES} (a {int(MAX_GRID_SAMPLES**0.5)}-wide grid), "
+            f"got {o.grid_samples}"
+        )
     positive("output.keep_checkpoints", o.keep_checkpoints)
     if o.eval_every < 0:
         raise GankitError(f"output.eval_every must be >= 0, got {o.eval_every}")
@@ -376,8 +415,10 @@ def check_resume(stored: Config, wanted: Config) -> None:
     change = maths_change(stored.to_dict(), wanted.to_dict())
     if change:
         key, old, new = change
-        raise GankitError(f"cannot change {key} from {short(old)} to {short(new)} when resuming: "
-                          "it would change the run's maths (start a new run)")
+        raise GankitError(
+            f"cannot change {key} from {short(old)} to {short(new)} when resuming: "
+            "it would change the run's maths (start a new run)"
+        )
 
 
 def maths_change(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, Any, Any] | None:
@@ -420,7 +461,7 @@ def short(value: Any, limit: int = 80) -> str:
     cut = reprlib.Repr()
     cut.maxstring = cut.maxother = cut.maxlong = limit
     text = cut.repr(value)
-    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def choice(key: str, value: Any, choices: tuple) -> None:

@@ -35,8 +35,16 @@ class Scorer:
     n: int
 
 
-def make_scorer(config: Config, *, n: int, metrics: list[str], features: str, data_dir: Path | None = None,
-                inception_weights: Path | None = None, progress: bool = True) -> Scorer:
+def make_scorer(
+    config: Config,
+    *,
+    n: int,
+    metrics: list[str],
+    features: str,
+    data_dir: Path | None = None,
+    inception_weights: Path | None = None,
+    progress: bool = True,
+) -> Scorer:
     """Load (or train) the extractor and score a real training subset against the test split."""
     least, needing = fewest_samples(metrics)
     if n < least:
@@ -49,8 +57,10 @@ def make_scorer(config: Config, *, n: int, metrics: list[str], features: str, da
     if config.model.conditioning != "none":
         for split in (test, train):  # label k must mean the class G learnt as k
             if split.labels is None or list(split.classes) != list(config.data.classes or []):
-                raise GankitError(f"{split.source} has the classes {short(split.classes)}, but the run was trained on "
-                                  f"{short(config.data.classes)}: its class metrics would compare different classes")
+                raise GankitError(
+                    f"{split.source} has the classes {short(split.classes)}, but the run was trained on "
+                    f"{short(config.data.classes)}: its class metrics would compare different classes"
+                )
     n_real = min(n, len(test), len(train))
     if n_real < least:
         raise GankitError(f"the real splits hold {n_real} images, and metric {needing} needs at least {least}")
@@ -58,7 +68,9 @@ def make_scorer(config: Config, *, n: int, metrics: list[str], features: str, da
         log.warning("the real splits hold %d images: scoring with %d on each side", n_real, n_real)
     pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:n_real]
     real = extractor(test.images[:n_real], test.labels[:n_real] if test.labels is not None else None)
-    floor = compute(metrics, real, extractor(train.images[pick], train.labels[pick] if train.labels is not None else None))
+    floor = compute(
+        metrics, real, extractor(train.images[pick], train.labels[pick] if train.labels is not None else None)
+    )
     return Scorer(extractor, real, floor, metrics, n_real)
 
 

@@ -69,12 +69,33 @@ def export_generator(G: Generator, path: Path, fmt: str, classes: list[str] | No
     finally:
         tmp.unlink(missing_ok=True)
     description = path.with_name(path.name + ".json")
-    labels = {"labels": "int64 class indices, one per row of z", "num_classes": G.num_classes,
-              "classes": list(classes or range(G.num_classes))} if G.num_classes else {}
-    atomic_write_text(description, json.dumps({
-        "format": fmt, "input": ["z", "labels"] if G.num_classes else "z", "noise_dim": G.noise_dim, "noise": G.noise,
-        **labels, "output": "images", "image_shape": list(G.image_shape), "value_range": list(G.value_range),
-    }, indent=2) + "\n", durable=False)
+    labels = (
+        {
+            "labels": "int64 class indices, one per row of z",
+            "num_classes": G.num_classes,
+            "classes": list(classes or range(G.num_classes)),
+        }
+        if G.num_classes
+        else {}
+    )
+    atomic_write_text(
+        description,
+        json.dumps(
+            {
+                "format": fmt,
+                "input": ["z", "labels"] if G.num_classes else "z",
+                "noise_dim": G.noise_dim,
+                "noise": G.noise,
+                **labels,
+                "output": "images",
+                "image_shape": list(G.image_shape),
+                "value_range": list(G.value_range),
+            },
+            indent=2,
+        )
+        + "\n",
+        durable=False,
+    )
     return description
 
 
@@ -84,7 +105,9 @@ def _torchscript(sampler: nn.Module, example: tuple[torch.Tensor, ...], path: Pa
         traced = torch.jit.trace(sampler, example)
     buffer = io.BytesIO()
     torch.jit.save(traced, buffer)
-    path.write_bytes(buffer.getvalue())  # written by Python: a full disk is an OSError here, where torch's writer aborts
+    path.write_bytes(
+        buffer.getvalue()
+    )  # written by Python: a full disk is an OSError here, where torch's writer aborts
 
 
 def _onnx(sampler: nn.Module, example: tuple[torch.Tensor, ...], path: Path) -> None:
@@ -93,11 +116,17 @@ def _onnx(sampler: nn.Module, example: tuple[torch.Tensor, ...], path: Path) -> 
     except ImportError:
         raise GankitError("ONNX export needs the onnx package: pip install 'gankit[onnx]'") from None
     batch = torch.export.Dim("batch", min=1)
-    names = ["z", "labels"][:len(example)]
+    names = ["z", "labels"][: len(example)]
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(sampler, example, input_names=names, output_names=["images"],
-                                    dynamic_shapes={name: {0: batch} for name in names}, dynamo=True)
+        program = torch.onnx.export(
+            sampler,
+            example,
+            input_names=names,
+            output_names=["images"],
+            dynamic_shapes={name: {0: batch} for name in names},
+            dynamo=True,
+        )
     program.save(str(path))
 
 

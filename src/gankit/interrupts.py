@@ -26,7 +26,10 @@ class Terminated(KeyboardInterrupt):
 _held = 0  # depth of `deferred()` blocks (signal handlers run on the main thread only: no lock needed)
 _pending: int | None = None  # a signal that arrived in one
 _STDLIB = sysconfig.get_paths()["stdlib"]
-RESEND_SECONDS, MOST_RESENDS = 0.05, 40  # a signal waits at most about 2 s for the program to leave the standard library
+RESEND_SECONDS, MOST_RESENDS = (
+    0.05,
+    40,
+)  # a signal waits at most about 2 s for the program to leave the standard library
 _resends = 0
 _resend_timers: list[threading.Timer] = []
 

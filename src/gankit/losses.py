@@ -61,8 +61,9 @@ def build_loss(train: TrainConfig) -> GANLoss:
     return cls(**{name: getattr(train, name) for name in params})
 
 
-def bce_discriminator_loss(real: torch.Tensor, fake: torch.Tensor, label_smoothing: float = 0.0,
-                           probability_clip: float = 0.0) -> torch.Tensor:
+def bce_discriminator_loss(
+    real: torch.Tensor, fake: torch.Tensor, label_smoothing: float = 0.0, probability_clip: float = 0.0
+) -> torch.Tensor:
     """-(E[log D(x)] + E[log(1 - D(G(z)))]); with one-sided smoothing s the real target is 1 - s."""
     if probability_clip:
         return clipped_bce(real, 1.0 - label_smoothing, probability_clip) + clipped_bce(fake, 0.0, probability_clip)

@@ -22,8 +22,10 @@ MAX_GRID_IMAGES = 16384  # one PNG grid (128 x 128 images); more are written as 
 def check_sample_format(n: int, fmt: str) -> None:
     """Refuse, before any image is made, a grid too large to be one picture (its RGB canvas would take gigabytes)."""
     if fmt == "grid" and n > MAX_GRID_IMAGES:
-        raise GankitError(f"a grid holds at most {MAX_GRID_IMAGES:,} images, and n is {n:,}: write them with format "
-                          "files or npy", option=("n", "format"))
+        raise GankitError(
+            f"a grid holds at most {MAX_GRID_IMAGES:,} images, and n is {n:,}: write them with format files or npy",
+            option=("n", "format"),
+        )
 
 
 def write_samples(images: torch.Tensor, out: Path, fmt: str, *, force: bool = False, nrow: int | None = None) -> Path:
@@ -55,8 +57,12 @@ def write_walks(walks: torch.Tensor, out: Path, fmt: str, *, force: bool = False
     else:
         frames = [grid_image(walks[:, t]) for t in range(steps)]
         frames += frames[-2:0:-1]  # and back again, so the loop has no jump
-        atomic_write(out, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
-                                                     duration=WALK_FRAME_MS, loop=0))
+        atomic_write(
+            out,
+            lambda tmp: frames[0].save(
+                tmp, format="GIF", save_all=True, append_images=frames[1:], duration=WALK_FRAME_MS, loop=0
+            ),
+        )
     return out
 
 

@@ -62,7 +62,7 @@ def history_figure(records: list[dict[str, Any]]) -> plt.Figure:
         ax.set(xlabel="epoch", title=title)
         ax.grid(alpha=0.3)
         ax.legend()
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
     fig.tight_layout()
     return fig
@@ -86,4 +86,4 @@ def history_svg(records: list[dict[str, Any]]) -> str:
     finally:
         plt.close(fig)
     svg = buffer.getvalue()
-    return svg[svg.index("<svg"):]  # drop the XML prologue and doctype
+    return svg[svg.index("<svg") :]  # drop the XML prologue and doctype

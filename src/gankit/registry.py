@@ -23,11 +23,13 @@ class Registry(Generic[T]):
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator: `@LOSSES.register("hinge")` adds the decorated object under `name`."""
+
         def add(entry: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.kind} '{name}' is registered twice")
             self._entries[name] = entry
             return entry
+
         return add
 
     def __getitem__(self, name: str) -> T:

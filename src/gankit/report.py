@@ -17,8 +17,14 @@ from gankit.checkpoint import list_checkpoints
 from gankit.files import atomic_write_text
 from gankit.metrics import quality_keys
 from gankit.plots import grid_image, history_svg
-from gankit.stats import (COLLAPSE_ACCURACY, COLLAPSE_ADVICE, STILL_WON_ACCURACY, collapse_stretches, is_number,
-                          step_stat_names)
+from gankit.stats import (
+    COLLAPSE_ACCURACY,
+    COLLAPSE_ADVICE,
+    STILL_WON_ACCURACY,
+    collapse_stretches,
+    is_number,
+    step_stat_names,
+)
 
 if TYPE_CHECKING:
     from gankit.run import Run  # a run's page is written from the run: run.py imports this module
@@ -65,8 +71,10 @@ def write_report(run: Run, out: Path | None = None, *, raw: bool = False) -> Pat
         _per_class(run, raw),
         f"<section id='config'><h2>Config</h2><pre>{_e(yaml.safe_dump(config.to_dict(), sort_keys=False))}</pre></section>",
     ]
-    page = (f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>gankit run: {_e(config.name)}</title>"
-            f"<style>{STYLE}</style></head>\n<body>\n" + "\n".join(s for s in sections if s) + "\n</body></html>\n")
+    page = (
+        f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>gankit run: {_e(config.name)}</title>"
+        f"<style>{STYLE}</style></head>\n<body>\n" + "\n".join(s for s in sections if s) + "\n</body></html>\n"
+    )
     out = out or run.path / "report.html"
     atomic_write_text(out, page, durable=False)
     return out
@@ -79,9 +87,11 @@ def _collapse_banner(records: list[dict[str, Any]], min_epochs: int) -> str:
         return ""
     spans = ", ".join(f"epochs {a} to {b}" for a, b in stretches)
     ongoing = records and stretches[-1][1] == records[-1]["epoch"]
-    return (f"<section id='collapse' class='banner'>D won outright in {spans} (D accuracy at least {COLLAPSE_ACCURACY} on real and "
-            f"generated images, then at least {STILL_WON_ACCURACY}, G's loss high): G learned next to nothing there and its samples are likely all alike."
-            f"{' It had not recovered by the last epoch.' if ongoing else ''} {_e(COLLAPSE_ADVICE)}</section>")
+    return (
+        f"<section id='collapse' class='banner'>D won outright in {spans} (D accuracy at least {COLLAPSE_ACCURACY} on real and "
+        f"generated images, then at least {STILL_WON_ACCURACY}, G's loss high): G learned next to nothing there and its samples are likely all alike."
+        f"{' It had not recovered by the last epoch.' if ongoing else ''} {_e(COLLAPSE_ADVICE)}</section>"
+    )
 
 
 def _summary(records: list[dict[str, Any]], epochs: int) -> str:
@@ -111,10 +121,16 @@ def _progress(frames: list[tuple[int, Path]], gif: Path | None) -> str:
     if not frames:
         return ""
     sources = [{"epoch": epoch, "src": _data_uri(path.read_bytes(), "image/png")} for epoch, path in frames]
-    strip = "".join(f"<figure><img src='{f['src']}' alt='epoch {f['epoch']}'><figcaption>epoch {f['epoch']}</figcaption></figure>"
-                    for f in sources)
+    strip = "".join(
+        f"<figure><img src='{f['src']}' alt='epoch {f['epoch']}'><figcaption>epoch {f['epoch']}</figcaption></figure>"
+        for f in sources
+    )
     last = len(sources) - 1
-    animation = f"<h3>Animation</h3><img id='animation' class='big' src='{_data_uri(gif.read_bytes(), 'image/gif')}' alt='grids across epochs'>" if gif else ""
+    animation = (
+        f"<h3>Animation</h3><img id='animation' class='big' src='{_data_uri(gif.read_bytes(), 'image/gif')}' alt='grids across epochs'>"
+        if gif
+        else ""
+    )
     frames_json = json.dumps(sources).replace("</", "<\\/")  # JSON inside <script> must not close it
     return (
         "<section id='progress'><h2>Samples across epochs (fixed noise)</h2>"
@@ -137,9 +153,11 @@ def _final_samples(run: Run, raw: bool) -> str:
     checkpoint = run.checkpoint()
     buffer = io.BytesIO()
     grid_image(run.sample(64, seed=0, checkpoint=checkpoint, raw=raw)).save(buffer, format="PNG")
-    return (f"<section id='final'><h2>Final samples</h2><p>64 new samples (seed 0) from {_e(checkpoint.name)}"
-            f"{_weights(run, raw)}.</p>"
-            f"<img id='final-samples' class='big' src='{_data_uri(buffer.getvalue(), 'image/png')}' alt='final samples'></section>")
+    return (
+        f"<section id='final'><h2>Final samples</h2><p>64 new samples (seed 0) from {_e(checkpoint.name)}"
+        f"{_weights(run, raw)}.</p>"
+        f"<img id='final-samples' class='big' src='{_data_uri(buffer.getvalue(), 'image/png')}' alt='final samples'></section>"
+    )
 
 
 def _weights(run: Run, raw: bool) -> str:
@@ -149,7 +167,10 @@ def _weights(run: Run, raw: bool) -> str:
     return ", G's own weights" if raw else ", the moving average of G's weights"
 
 
-PER_CLASS_FIGURES = (("class_accuracy_per_class", "class accuracy", "{:.1%}"), ("intra_fid_per_class", "intra-class FID", "{:.2f}"))
+PER_CLASS_FIGURES = (
+    ("class_accuracy_per_class", "class accuracy", "{:.1%}"),
+    ("intra_fid_per_class", "intra-class FID", "{:.2f}"),
+)
 
 
 def _per_class(run: Run, raw: bool) -> str:
@@ -165,28 +186,41 @@ def _per_class(run: Run, raw: bool) -> str:
     rows = []
     for k, name in enumerate(run.classes):
         buffer = io.BytesIO()
-        grid_image(images[k * per_row:(k + 1) * per_row], per_row).save(buffer, format="PNG")
-        cells = "".join(f"<td class='num'>{fmt.format(values[k]) if values[k] is not None else '-'}</td>"
-                        for _, fmt, values in columns)
-        rows.append(f"<tr><th>{k} {_e(name)}</th><td><img class='row' src='{_data_uri(buffer.getvalue(), 'image/png')}' "
-                    f"alt='class {_e(name)}'></td>{cells}</tr>")
+        grid_image(images[k * per_row : (k + 1) * per_row], per_row).save(buffer, format="PNG")
+        cells = "".join(
+            f"<td class='num'>{fmt.format(values[k]) if values[k] is not None else '-'}</td>"
+            for _, fmt, values in columns
+        )
+        rows.append(
+            f"<tr><th>{k} {_e(name)}</th><td><img class='row' src='{_data_uri(buffer.getvalue(), 'image/png')}' "
+            f"alt='class {_e(name)}'></td>{cells}</tr>"
+        )
     note = f" Figures from {_e(source)}." if source else " No scoring yet: run gankit eval for the per-class figures."
-    return (f"<section id='per-class'><h2>Per class</h2><p>{per_row} samples of each class (seed 0, the same noise in every "
-            f"row) from {_e(checkpoint.name)}{_weights(run, raw)}.{note}</p><table><tr><th>class</th><th>samples</th>{head}</tr>"
-            f"{''.join(rows)}</table></section>")
+    return (
+        f"<section id='per-class'><h2>Per class</h2><p>{per_row} samples of each class (seed 0, the same noise in every "
+        f"row) from {_e(checkpoint.name)}{_weights(run, raw)}.{note}</p><table><tr><th>class</th><th>samples</th>{head}</tr>"
+        f"{''.join(rows)}</table></section>"
+    )
 
 
 def _per_class_figures(run: Run, classes: int) -> tuple[dict[str, list], str]:
     """The per-class lists of the newest scoring in RUN/eval/ that has them (unreadable files are passed over)."""
-    found = sorted(run.folder.evals.glob("*.json"), key=lambda p: p.stat().st_mtime) if run.folder.evals.is_dir() else []
+    found = (
+        sorted(run.folder.evals.glob("*.json"), key=lambda p: p.stat().st_mtime) if run.folder.evals.is_dir() else []
+    )
     for path in reversed(found):
         try:
             metrics = json.loads(path.read_text()).get("metrics", {})
         except (OSError, ValueError, AttributeError):
             continue
-        found = {key: metrics[key] for key, _, _ in PER_CLASS_FIGURES
-                 if isinstance(metrics, dict) and isinstance(metrics.get(key), list) and len(metrics[key]) == classes
-                 and all(v is None or is_number(v) for v in metrics[key])}
+        found = {
+            key: metrics[key]
+            for key, _, _ in PER_CLASS_FIGURES
+            if isinstance(metrics, dict)
+            and isinstance(metrics.get(key), list)
+            and len(metrics[key]) == classes
+            and all(v is None or is_number(v) for v in metrics[key])
+        }
         if found:
             return found, path.name
     return {}, ""

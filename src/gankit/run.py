@@ -41,8 +41,10 @@ class Run:
         if which is not None and str(which) == "best":
             best = self.folder.checkpoints / BEST
             if not best.is_file():
-                raise GankitError(f"{self.path} has no best checkpoint: checkpoints/{BEST} is kept when a run scores FID "
-                                  "during training (output.eval_every)")
+                raise GankitError(
+                    f"{self.path} has no best checkpoint: checkpoints/{BEST} is kept when a run scores FID "
+                    "during training (output.eval_every)"
+                )
             return best
         if which is not None:
             return Path(which)
@@ -66,7 +68,9 @@ class Run:
             G.load_state_dict(state["generator"] if raw or "generator_ema" not in state else state["generator_ema"])
             G.epoch = int(state.get("epoch", 0))
         except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
-            raise GankitError(f"checkpoint {path} does not fit the run's generator: {str(exc).splitlines()[0][:200]}") from None
+            raise GankitError(
+                f"checkpoint {path} does not fit the run's generator: {str(exc).splitlines()[0][:200]}"
+            ) from None
         G.checkpoint = path
         return G.eval()
 
@@ -84,15 +88,23 @@ class Run:
             raise GankitError(f"{self.path} is an unconditional run: it takes no class", option="class")
         return resolve_class(self.classes, which)
 
-    def sample(self, n: int, *, seed: int = 0, checkpoint: Path | None = None, raw: bool = False,
-               label: int | str | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        *,
+        seed: int = 0,
+        checkpoint: Path | None = None,
+        raw: bool = False,
+        label: int | str | None = None,
+    ) -> torch.Tensor:
         """n uint8 images (n, C, H, W), all of class `label` where given (conditional runs); the same
         seed gives the same images."""
         index = None if label is None else self.class_index(label)
         return sample_images(self.generator(checkpoint, raw=raw), n, seed=seed, label=index)
 
-    def sample_classes(self, per_class: int, *, seed: int = 0, checkpoint: Path | None = None,
-                       raw: bool = False) -> torch.Tensor:
+    def sample_classes(
+        self, per_class: int, *, seed: int = 0, checkpoint: Path | None = None, raw: bool = False
+    ) -> torch.Tensor:
         """uint8 images (K * per_class, C, H, W) of a conditional run, class by class, each class from
         the same `per_class` noise vectors: a grid with `per_class` images per row has one row per class."""
         if not self.classes:
@@ -104,17 +116,37 @@ class Run:
         noise, labels = class_rows(G, per_class, seed=seed)
         return sample_images(G, noise=noise, labels=labels)
 
-    def interpolate(self, pairs: int, steps: int, *, mode: str = "slerp", seed: int = 0,
-                    checkpoint: Path | None = None, raw: bool = False, label: int | str | None = None) -> torch.Tensor:
+    def interpolate(
+        self,
+        pairs: int,
+        steps: int,
+        *,
+        mode: str = "slerp",
+        seed: int = 0,
+        checkpoint: Path | None = None,
+        raw: bool = False,
+        label: int | str | None = None,
+    ) -> torch.Tensor:
         """uint8 latent walks (pairs, steps, C, H, W); a conditional run's walks stay within class
         `label` (else within a class drawn per walk)."""
         index = None if label is None else self.class_index(label)
         return interpolate(self.generator(checkpoint, raw=raw), pairs, steps, mode=mode, seed=seed, label=index)
 
-    def evaluate(self, *, n: int = 10_000, metrics: list[str] | None = None, features: str = "evaluator",
-                 data_dir: Path | str | None = None, inception_weights: Path | str | None = None, seed: int = 0,
-                 checkpoint: Path | None = None, progress: bool = True, raw: bool = False, out: Path | str | None = None,
-                 force: bool = False) -> tuple[dict[str, Any], Path]:
+    def evaluate(
+        self,
+        *,
+        n: int = 10_000,
+        metrics: list[str] | None = None,
+        features: str = "evaluator",
+        data_dir: Path | str | None = None,
+        inception_weights: Path | str | None = None,
+        seed: int = 0,
+        checkpoint: Path | None = None,
+        progress: bool = True,
+        raw: bool = False,
+        out: Path | str | None = None,
+        force: bool = False,
+    ) -> tuple[dict[str, Any], Path]:
         """Score a checkpoint against the held-out split; the result is also written as JSON to `out` (an existing
         file only with `force`), by default to RUN/eval/."""
         from gankit.evaluate import make_scorer, score
@@ -127,16 +159,28 @@ class Run:
         conditional = bool(G.num_classes)
         if metrics:
             check_applicable(metrics, conditional, features)
-        scorer = make_scorer(self.config, n=n, metrics=metrics or applicable(conditional, features), features=features,
-                             data_dir=None if data_dir is None else Path(data_dir),
-                             inception_weights=None if inception_weights is None else Path(inception_weights),
-                             progress=progress)
+        scorer = make_scorer(
+            self.config,
+            n=n,
+            metrics=metrics or applicable(conditional, features),
+            features=features,
+            data_dir=None if data_dir is None else Path(data_dir),
+            inception_weights=None if inception_weights is None else Path(inception_weights),
+            progress=progress,
+        )
         weights = "raw" if raw and self.config.train.ema_decay else "ema" if self.config.train.ema_decay else "G"
         result = {"epoch": G.epoch, "checkpoint": str(G.checkpoint), "weights": weights, **score(scorer, G, seed=seed)}
         return result, self.folder.save_eval(result, None if out is None else Path(out))
 
-    def export(self, fmt: str, out: Path | str | None = None, *, checkpoint: Path | None = None,
-               force: bool = False, raw: bool = False) -> tuple[Path, Path]:
+    def export(
+        self,
+        fmt: str,
+        out: Path | str | None = None,
+        *,
+        checkpoint: Path | None = None,
+        force: bool = False,
+        raw: bool = False,
+    ) -> tuple[Path, Path]:
         """The generator alone as `fmt` (default: RUN/export/); returns the model's and its description's
         paths. A file `out` (or its description) that exists is replaced only with `force`."""
         from gankit.export import FORMATS, export_generator

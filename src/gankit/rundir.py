@@ -1,11 +1,11 @@
 """A run folder: the resolved config, metrics as JSON lines, pictures and checkpoints.
 
-    RUN/config.yaml          the resolved config, data location included (resuming needs no flags repeated)
-    RUN/metrics.jsonl        one JSON line per finished epoch
-    RUN/losses.png           loss and D-accuracy curves, redrawn at most once a minute and at the end
-    RUN/grids/epoch-NNNN.png samples from a fixed noise batch
-    RUN/checkpoints/epoch-NNNN.pt
-    RUN/.lock                held by the run writing to the folder
+RUN/config.yaml          the resolved config, data location included (resuming needs no flags repeated)
+RUN/metrics.jsonl        one JSON line per finished epoch
+RUN/losses.png           loss and D-accuracy curves, redrawn at most once a minute and at the end
+RUN/grids/epoch-NNNN.png samples from a fixed noise batch
+RUN/checkpoints/epoch-NNNN.pt
+RUN/.lock                held by the run writing to the folder
 """
 
 from __future__ import annotations
@@ -30,8 +30,12 @@ log = logging.getLogger(__name__)
 JOB_MARK = ".torchrun-job"  # in a run folder: the torchrun job that created it
 # what gankit writes into a run folder, beside the folders' own files below: all a failed new run takes back
 WRITTEN_FILES = ("config.yaml", "metrics.jsonl", "losses.png", "report.html", "progress.gif", ".lock", JOB_MARK)
-WRITTEN_IN_FOLDERS = (("grids", "epoch-*.png"), ("checkpoints", "*.pt"), ("eval", "*.json"),
-                      ("tensorboard", "events.out.tfevents.*"))
+WRITTEN_IN_FOLDERS = (
+    ("grids", "epoch-*.png"),
+    ("checkpoints", "*.pt"),
+    ("eval", "*.json"),
+    ("tensorboard", "events.out.tfevents.*"),
+)
 
 
 class RunDir:
@@ -119,7 +123,9 @@ class RunDir:
                 record = None
             if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
                 if number == len(lines):
-                    log.warning("%s: its last line is incomplete (a crash cut it short) and is left out", self.metrics_path)
+                    log.warning(
+                        "%s: its last line is incomplete (a crash cut it short) and is left out", self.metrics_path
+                    )
                     break
                 raise GankitError(f"{self.metrics_path} line {number} is damaged; restore the file or remove that line")
             records.append(record)
@@ -148,7 +154,9 @@ class RunDir:
     def save_eval(self, result: dict[str, Any], path: Path | None = None) -> Path:
         """One scoring's full result, at `path` or by default RUN/eval/epoch-NNNN-FEATURES-nN.json."""
         raw = "-raw" if result.get("weights") == "raw" else ""  # G's own weights, beside its moving average's score
-        path = path or self.evals / f"epoch-{result['epoch']:04d}-{result['features']}-n{result['n_generated']}{raw}.json"
+        path = (
+            path or self.evals / f"epoch-{result['epoch']:04d}-{result['features']}-n{result['n_generated']}{raw}.json"
+        )
         ensure_parent(path)
         atomic_write_text(path, json.dumps(result, indent=2) + "\n")
         return path
@@ -156,7 +164,9 @@ class RunDir:
 
 def next_run_dir(root: Path, name: str) -> Path:
     """runs/00000-NAME, runs/00001-NAME, ...: a fresh auto-numbered folder."""
-    numbers = [int(m.group(1)) for p in root.glob("*") if (m := re.match(r"^(\d{5})-", p.name))] if root.is_dir() else []
+    numbers = (
+        [int(m.group(1)) for p in root.glob("*") if (m := re.match(r"^(\d{5})-", p.name))] if root.is_dir() else []
+    )
     return root / f"{max(numbers, default=-1) + 1:05d}-{name}"
 
 

@@ -27,12 +27,22 @@ def check_output_size(G: Generator, count: int, what: str, limit: int = MAX_OUTP
     per_image = G.image_shape[0] * G.image_shape[1] * G.image_shape[2]
     if count * per_image > limit:
         size = f"{limit // 2**30} GiB" if limit >= 2**30 else f"{limit // 2**20} MiB"
-        raise GankitError(f"{what} asks for {count:,} images of {per_image:,} bytes; at most "
-                          f"{limit // per_image:,} ({size}) in one call", option=what.split()[0])
+        raise GankitError(
+            f"{what} asks for {count:,} images of {per_image:,} bytes; at most "
+            f"{limit // per_image:,} ({size}) in one call",
+            option=what.split()[0],
+        )
 
 
-def sample_images(G: Generator, n: int | None = None, *, seed: int = 0, noise: torch.Tensor | None = None,
-                  labels: torch.Tensor | None = None, label: int | None = None) -> torch.Tensor:
+def sample_images(
+    G: Generator,
+    n: int | None = None,
+    *,
+    seed: int = 0,
+    noise: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+    label: int | None = None,
+) -> torch.Tensor:
     """uint8 images (n, C, H, W) on the CPU: from `noise` if given, else from noise seeded with `seed`.
 
     A conditional G makes the classes `labels` names, or all of class `label`; without either they
@@ -53,9 +63,9 @@ def sample_images(G: Generator, n: int | None = None, *, seed: int = 0, noise: t
     device = next(G.parameters()).device
     images = torch.empty((noise.shape[0], *G.image_shape), dtype=torch.uint8)  # filled in place: no second copy
     for start in range(0, noise.shape[0], BATCH):
-        z = noise[start:start + BATCH].to(device)
-        y = labels[start:start + BATCH].to(device) if labels is not None else None
-        images[start:start + z.shape[0]] = to_uint8(G.sample(z.shape[0], noise=z, labels=y), G.value_range).cpu()
+        z = noise[start : start + BATCH].to(device)
+        y = labels[start : start + BATCH].to(device) if labels is not None else None
+        images[start : start + z.shape[0]] = to_uint8(G.sample(z.shape[0], noise=z, labels=y), G.value_range).cpu()
     return images
 
 
@@ -64,10 +74,14 @@ def check_labels(G: Generator, labels: torch.Tensor, n: int) -> None:
     if not G.num_classes:
         raise GankitError("this generator is unconditional: it takes no class", option="class")
     if labels.shape != (n,) or labels.dtype != torch.int64:
-        raise GankitError(f"labels must be {n} whole numbers (int64), got {labels.dtype} of shape {tuple(labels.shape)}")
+        raise GankitError(
+            f"labels must be {n} whole numbers (int64), got {labels.dtype} of shape {tuple(labels.shape)}"
+        )
     if n and not 0 <= int(labels.min()) <= int(labels.max()) < G.num_classes:
-        raise GankitError(f"class labels run from 0 to {G.num_classes - 1}; got {int(labels.min())} to {int(labels.max())}",
-                          option="class")
+        raise GankitError(
+            f"class labels run from 0 to {G.num_classes - 1}; got {int(labels.min())} to {int(labels.max())}",
+            option="class",
+        )
 
 
 def class_rows(G: Generator, per_class: int, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,8 +124,9 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 WALK_MODES = ("slerp", "linear")
 
 
-def interpolate(G: Generator, pairs: int, steps: int, *, mode: str = "slerp", seed: int = 0,
-                label: int | None = None) -> torch.Tensor:
+def interpolate(
+    G: Generator, pairs: int, steps: int, *, mode: str = "slerp", seed: int = 0, label: int | None = None
+) -> torch.Tensor:
     """Latent walks between `pairs` random pairs of noise vectors: uint8 (pairs, steps, C, H, W).
 
     A conditional G walks within one class per row: `label`, or a class drawn (seeded) for each row."""

@@ -44,8 +44,10 @@ def stat_panel(name: str) -> str:
 COLLAPSE_ACCURACY = 0.999
 STILL_WON_ACCURACY = 0.99
 # what to try then; bench/seeds.py measures how often each preset and setting dies
-COLLAPSE_ADVICE = ("Try another train.seed, or the preset gan-mnist-tanh (G's output tanh, data in [-1, 1]), whose D "
-                   "does not win its first epochs.")
+COLLAPSE_ADVICE = (
+    "Try another train.seed, or the preset gan-mnist-tanh (G's output tanh, data in [-1, 1]), whose D "
+    "does not win its first epochs."
+)
 
 
 def won_outright(record: dict[str, Any], previous: dict[str, Any] | None, g_loss: float) -> bool:

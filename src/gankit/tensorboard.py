@@ -16,8 +16,10 @@ def check_available() -> None:
     try:
         import tensorboard  # noqa: F401
     except ImportError:
-        raise GankitError("output.tensorboard needs the tensorboard package: pip install 'gankit[tensorboard]'",
-                          option="output.tensorboard") from None
+        raise GankitError(
+            "output.tensorboard needs the tensorboard package: pip install 'gankit[tensorboard]'",
+            option="output.tensorboard",
+        ) from None
 
 
 class TensorBoardLog:

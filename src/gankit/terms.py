@@ -20,9 +20,15 @@ class Seen:
     computed, or D's forward through the augmentation on first use (G's step asks for real images only for a loss
     that needs them). In D's step the generated images carry no graph to G; in G's step they do."""
 
-    def __init__(self, critic: Callable[[torch.Tensor, torch.Tensor | None], Outputs], real_images: torch.Tensor,
-                 real_labels: torch.Tensor | None, fake_images: torch.Tensor, fake_labels: torch.Tensor | None,
-                 **outputs: Outputs):
+    def __init__(
+        self,
+        critic: Callable[[torch.Tensor, torch.Tensor | None], Outputs],
+        real_images: torch.Tensor,
+        real_labels: torch.Tensor | None,
+        fake_images: torch.Tensor,
+        fake_labels: torch.Tensor | None,
+        **outputs: Outputs,
+    ):
         self.critic = critic  # D as it sees images: through the augmentation, in the step's precision, as float32
         self.real_images, self.real_labels = real_images, real_labels
         self.fake_images, self.fake_labels = fake_images, fake_labels
@@ -30,7 +36,9 @@ class Seen:
 
     def outputs(self, side: str) -> Outputs:
         if side not in self._outputs:
-            images, labels = (self.real_images, self.real_labels) if side == "real" else (self.fake_images, self.fake_labels)
+            images, labels = (
+                (self.real_images, self.real_labels) if side == "real" else (self.fake_images, self.fake_labels)
+            )
             self._outputs[side] = self.critic(images, labels)
         return self._outputs[side]
 

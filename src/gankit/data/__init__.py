@@ -21,8 +21,11 @@ def load_images(config: DataConfig, data_dir: Path | None = None, *, train: bool
     source = DATASETS[config.dataset]
     root = resolve_data_dir(data_dir, config.dir)
     if root is None and source.needs_dir:
-        raise GankitError(f"data.dataset {config.dataset} needs a folder or archive of images: name it with data_dir "
-                          f"(or data.dir, or $GANKIT_DATA_DIR)", option="data_dir")
+        raise GankitError(
+            f"data.dataset {config.dataset} needs a folder or archive of images: name it with data_dir "
+            f"(or data.dir, or $GANKIT_DATA_DIR)",
+            option="data_dir",
+        )
     loaded = _fit(source.load(root, train, config), config)
     return loaded.head(config.limit) if config.limit is not None else loaded
 
@@ -32,7 +35,9 @@ def _fit(loaded: ImageSet, config: DataConfig) -> ImageSet:
     c, h, w = loaded.images.shape[1:]
     size = config.image_size
     if c != config.channels:
-        raise GankitError(f"{loaded.source} has {c}-channel images; the config asks for data.channels {config.channels}")
+        raise GankitError(
+            f"{loaded.source} has {c}-channel images; the config asks for data.channels {config.channels}"
+        )
     if (h, w) != (size, size):
         if h > size or w > size or (size - h) % 2 or (size - w) % 2:
             raise GankitError(f"{loaded.source} has {h}x{w} images; cannot pad them to data.image_size {size}")

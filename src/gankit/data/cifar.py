@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 import torchvision
 
-from gankit.data.imageset import ImageSet
 from gankit.data.images import is_archive, load_image_folder
+from gankit.data.imageset import ImageSet
 from gankit.data.locate import download_dir
 from gankit.data.sources import DATASETS, Dataset
 from gankit.errors import GankitError
@@ -31,7 +31,11 @@ def load_cifar10(root: Path | None, *, train: bool = True, skip_bad: bool = Fals
         if (candidate / "cifar-10-batches-py").is_dir():
             return _torchvision(candidate, train, download=False)
     for candidate in candidates:
-        archives = [candidate] if is_archive(candidate) else [candidate / n for n in ARCHIVE_NAMES if (candidate / n).is_file()]
+        archives = (
+            [candidate]
+            if is_archive(candidate)
+            else [candidate / n for n in ARCHIVE_NAMES if (candidate / n).is_file()]
+        )
         if (candidate / "train").is_dir():
             archives.insert(0, candidate)
         if archives:
@@ -50,12 +54,18 @@ def _torchvision(root: Path, train: bool, *, download: bool) -> ImageSet:
         where = "could not be downloaded" if download else "is incomplete or corrupt"
         raise GankitError(
             f"CIFAR-10 in {root} {where} ({type(exc).__name__}: {exc}); "
-            "name cifar-10-batches-py's parent or a folder/archive of CIFAR-10 images with data_dir", option="data_dir"
+            "name cifar-10-batches-py's parent or a folder/archive of CIFAR-10 images with data_dir",
+            option="data_dir",
         ) from None
     images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()  # (N, 32, 32, 3) -> (N, 3, 32, 32)
     return ImageSet(images, torch.tensor(dataset.targets), list(dataset.classes), f"cifar10 ({root})")
 
 
-DATASETS.register("cifar10")(Dataset(
-    load=lambda root, train, config: load_cifar10(root, train=train, skip_bad=config.skip_bad_images),
-    channels=3, size=32, classes=CLASSES))
+DATASETS.register("cifar10")(
+    Dataset(
+        load=lambda root, train, config: load_cifar10(root, train=train, skip_bad=config.skip_bad_images),
+        channels=3,
+        size=32,
+        classes=CLASSES,
+    )
+)

@@ -114,8 +114,13 @@ def _decode_all(source: Path, folder: Path, train: bool, size: int, channels: in
         raise
     flat = [order[i] for i in np.flatnonzero(status == FLAT)]
     if flat:
-        log.warning("%d of the images in %s are a single flat colour and would train as blank pictures: %s%s",
-                    len(flat), source, ", ".join(flat[:3]), ", ..." if len(flat) > 3 else "")
+        log.warning(
+            "%d of the images in %s are a single flat colour and would train as blank pictures: %s%s",
+            len(flat),
+            source,
+            ", ".join(flat[:3]),
+            ", ..." if len(flat) > 3 else "",
+        )
     readable = status != UNREADABLE
     n = int(readable.sum())
     if n == 0:
@@ -159,9 +164,11 @@ def _open_partial(partial: Path, shape: tuple[int, ...], source: Path) -> tuple[
     free = free_disk_bytes(partial)
     if needed > free:
         shutil.rmtree(partial, ignore_errors=True)
-        raise GankitError(f"{source}: {shape[0]:,} images of {shape[1]}x{shape[2]}x{shape[3]} take {needed / 2**30:.1f} GiB "
-                          f"decoded, more than the {free / 2**30:.1f} GiB free in the cache {partial.parent} "
-                          "(set GANKIT_CACHE_DIR to a larger disk; data.image_size makes them smaller)")
+        raise GankitError(
+            f"{source}: {shape[0]:,} images of {shape[1]}x{shape[2]}x{shape[3]} take {needed / 2**30:.1f} GiB "
+            f"decoded, more than the {free / 2**30:.1f} GiB free in the cache {partial.parent} "
+            "(set GANKIT_CACHE_DIR to a larger disk; data.image_size makes them smaller)"
+        )
     status = np.lib.format.open_memmap(partial / STATUS_FILE, mode="w+", dtype=np.uint8, shape=shape[:1])
     images = np.lib.format.open_memmap(partial / IMAGES_FILE, mode="w+", dtype=np.uint8, shape=shape)
     for name in (STATUS_FILE, IMAGES_FILE):
@@ -183,9 +190,11 @@ def _reserve_blocks(path: Path, source: Path, remove: Path | None) -> None:
             return  # a file system that cannot allocate ahead (EOPNOTSUPP, EINVAL): go on as before
         if remove is not None:
             shutil.rmtree(remove, ignore_errors=True)
-        raise GankitError(f"{source}: no space left in the cache {path.parent.parent} for its decoded images "
-                          f"({size / 2**30:.2f} GiB); free some, or set GANKIT_CACHE_DIR to a larger "
-                          "disk") from None
+        raise GankitError(
+            f"{source}: no space left in the cache {path.parent.parent} for its decoded images "
+            f"({size / 2**30:.2f} GiB); free some, or set GANKIT_CACHE_DIR to a larger "
+            "disk"
+        ) from None
     finally:
         os.close(fd)
 
@@ -194,19 +203,28 @@ def free_disk_bytes(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
-def _decode_into(images: np.ndarray, status: np.ndarray, source: Path, todo: dict[str, int], mode: str, size: int,
-                 skip_bad: bool) -> None:
+def _decode_into(
+    images: np.ndarray, status: np.ndarray, source: Path, todo: dict[str, int], mode: str, size: int, skip_bad: bool
+) -> None:
     """Decode the `todo` images (name -> row) into their rows: files are read here, in the source's order,
     and decoded by a pool of processes, one per core, a chunk at a time."""
-    bar = tqdm(total=len(status), initial=len(status) - len(todo), desc=f"decoding {source.name}", unit="img",
-               disable=None, leave=False, file=sys.stderr)
+    bar = tqdm(
+        total=len(status),
+        initial=len(status) - len(todo),
+        desc=f"decoding {source.name}",
+        unit="img",
+        disable=None,
+        leave=False,
+        file=sys.stderr,
+    )
 
     def store(results: list[tuple[int, np.ndarray | None, str]]) -> None:
         for row, array, problem in results:
             if array is None:
                 if not skip_bad:
-                    raise GankitError(f"cannot read image {source}:{problem} (set data.skip_bad_images=true to "
-                                      "skip such files)")
+                    raise GankitError(
+                        f"cannot read image {source}:{problem} (set data.skip_bad_images=true to skip such files)"
+                    )
                 status[row] = UNREADABLE
                 continue
             images[row] = array
@@ -281,7 +299,9 @@ def _chunks(files: Iterator[tuple[str, bytes]], rows: dict[str, int]) -> Iterato
         yield chunk
 
 
-def _decode_chunk(chunk: list[tuple[int, str, bytes]], mode: str, size: int) -> list[tuple[int, np.ndarray | None, str]]:
+def _decode_chunk(
+    chunk: list[tuple[int, str, bytes]], mode: str, size: int
+) -> list[tuple[int, np.ndarray | None, str]]:
     """(row, image or None, what went wrong) per file; runs in the pool's processes."""
     results = []
     for row, name, data in chunk:
@@ -295,12 +315,13 @@ def _decode_chunk(chunk: list[tuple[int, str, bytes]], mode: str, size: int) -> 
 
 def _keep_rows(path: Path, images: np.ndarray, keep: np.ndarray) -> None:
     """Rewrite the image file with only the `keep` rows, a block at a time (it may not fit in memory)."""
-    compact = np.lib.format.open_memmap(path.with_name("compact.npy"), mode="w+", dtype=np.uint8,
-                                        shape=(int(keep.sum()), *images.shape[1:]))
+    compact = np.lib.format.open_memmap(
+        path.with_name("compact.npy"), mode="w+", dtype=np.uint8, shape=(int(keep.sum()), *images.shape[1:])
+    )
     rows = np.flatnonzero(keep)
     for start in range(0, len(rows), 4096):
-        block = rows[start:start + 4096]
-        compact[start:start + len(block)] = images[block]
+        block = rows[start : start + 4096]
+        compact[start : start + len(block)] = images[block]
     compact.flush()
     del compact
     os.replace(path.with_name("compact.npy"), path)
@@ -315,8 +336,10 @@ def _check_sizes(source: Path, sizes: dict[str, int]) -> None:
         raise GankitError(f"{source}:{name} is {largest:,} bytes; an image file may have at most {MAX_IMAGE_BYTES:,}")
     total = sum(sizes.values())
     if is_archive(source) and total > RATIO_FLOOR_BYTES and total > MAX_RATIO * source.stat().st_size:
-        raise GankitError(f"{source} would unpack to {total:,} bytes, {total / source.stat().st_size:,.0f} times its own "
-                          f"size; gankit refuses archives that expand more than {MAX_RATIO} times")
+        raise GankitError(
+            f"{source} would unpack to {total:,} bytes, {total / source.stat().st_size:,.0f} times its own "
+            f"size; gankit refuses archives that expand more than {MAX_RATIO} times"
+        )
 
 
 def _decode(data: bytes, mode: str, size: int) -> np.ndarray:
@@ -392,7 +415,9 @@ def _read_files(source: Path, names: set[str]) -> Iterator[tuple[str, bytes]]:
                         with zf.open(info) as member:  # read no further than the cap, whatever the header says
                             data = member.read(MAX_IMAGE_BYTES + 1)
                         if len(data) > MAX_IMAGE_BYTES:
-                            raise GankitError(f"{source}:{info.filename} unpacks to more than {MAX_IMAGE_BYTES:,} bytes")
+                            raise GankitError(
+                                f"{source}:{info.filename} unpacks to more than {MAX_IMAGE_BYTES:,} bytes"
+                            )
                         yield info.filename, data
         else:
             with tarfile.open(source, "r:*") as tf:
@@ -407,8 +432,11 @@ def _select_split(names: list[str], train: bool, source: Path) -> dict[str, Pure
     """Map each file of the split to its path below the split's root."""
     paths = {n: PurePosixPath(n) for n in names}
     # strip folders every file shares (an archive's top folder), keeping the split folders
-    while all(len(p.parts) > 2 for p in paths.values()) and len({p.parts[0] for p in paths.values()}) == 1 \
-            and next(iter(paths.values())).parts[0] not in ("train", "test"):
+    while (
+        all(len(p.parts) > 2 for p in paths.values())
+        and len({p.parts[0] for p in paths.values()}) == 1
+        and next(iter(paths.values())).parts[0] not in ("train", "test")
+    ):
         paths = {n: PurePosixPath(*p.parts[1:]) for n, p in paths.items()}
     tops = {p.parts[0] for p in paths.values() if len(p.parts) > 1}
     if "train" in tops:
@@ -441,7 +469,11 @@ def _cache_key(source: Path, train: bool, size: int, channels: int, skip_bad: bo
     return key.hexdigest()[:24]
 
 
-DATASETS.register("folder")(Dataset(
-    load=lambda root, train, config: load_image_folder(root, train=train, size=config.image_size, channels=config.channels,
-                                                       skip_bad=config.skip_bad_images),
-    needs_dir=True))
+DATASETS.register("folder")(
+    Dataset(
+        load=lambda root, train, config: load_image_folder(
+            root, train=train, size=config.image_size, channels=config.channels, skip_bad=config.skip_bad_images
+        ),
+        needs_dir=True,
+    )
+)

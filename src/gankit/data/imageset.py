@@ -27,6 +27,6 @@ class ImageSet:
             digest.update(self.labels.contiguous().numpy().tobytes())
         return digest.hexdigest()[:16]
 
-    def head(self, n: int) -> "ImageSet":
+    def head(self, n: int) -> ImageSet:
         labels = self.labels[:n] if self.labels is not None else None
         return ImageSet(self.images[:n], labels, self.classes, self.source, self.mapped)

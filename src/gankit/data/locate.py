@@ -20,8 +20,9 @@ def cache_dir() -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise GankitError(f"gankit's cache {folder} (from {named_by}) cannot be a folder: "
-                          f"{exc.strerror or exc}") from None
+        raise GankitError(
+            f"gankit's cache {folder} (from {named_by}) cannot be a folder: {exc.strerror or exc}"
+        ) from None
     return folder
 
 
@@ -34,8 +35,10 @@ def resolve_data_dir(data_dir: Path | None, stored: str | None = None) -> Path |
         return data_dir.resolve()
     if stored is not None:
         if not Path(stored).exists():
-            raise GankitError(f"the data at {stored} (data.dir) is no longer there; name where it is now with data_dir",
-                              option="data_dir")
+            raise GankitError(
+                f"the data at {stored} (data.dir) is no longer there; name where it is now with data_dir",
+                option="data_dir",
+            )
         return Path(stored).resolve()
     if os.environ.get(ENV_DATA_DIR):
         path = Path(os.environ[ENV_DATA_DIR])

@@ -51,7 +51,9 @@ def load_mnist(name: str, root: Path | None, *, train: bool = True) -> ImageSet:
     if images.shape[1:] != (28, 28):
         raise GankitError(f"{name}: images are {tuple(images.shape[1:])}, expected 28x28 in {tv_root}")
     if labels.numel() and int(labels.max()) >= len(dataset_cls.classes):
-        raise GankitError(f"{name}: label {int(labels.max())} out of range 0..{len(dataset_cls.classes) - 1} in {tv_root}")
+        raise GankitError(
+            f"{name}: label {int(labels.max())} out of range 0..{len(dataset_cls.classes) - 1} in {tv_root}"
+        )
     return ImageSet(images.unsqueeze(1).contiguous(), labels.long(), list(dataset_cls.classes), f"{name} ({tv_root})")
 
 
@@ -93,7 +95,8 @@ def _download(name: str, dataset_cls: type) -> Path:
         raise GankitError(
             f"{name} is not in the cache ({root}) and could not be downloaded ({type(exc).__name__}); "
             f"name a folder holding {', '.join(SPLIT_FILES[True])}[.gz] with data_dir (or $GANKIT_DATA_DIR)",
-            option="data_dir") from None
+            option="data_dir",
+        ) from None
     return root
 
 
@@ -112,7 +115,8 @@ def _find(name: str, tv_folder: str, root: Path, train: bool) -> Path:
                 return _unpack(tv_folder, {f: p for f, p in sources.items() if p is not None})
     raise GankitError(
         f"no {name} files found (looked in {', '.join(dict.fromkeys(looked))}); "
-        f"put {' and '.join(needed)} (optionally .gz) in the folder given as data_dir", option="data_dir"
+        f"put {' and '.join(needed)} (optionally .gz) in the folder given as data_dir",
+        option="data_dir",
     )
 
 
@@ -126,7 +130,7 @@ def _loose_file(folder: Path, filename: str) -> Path | None:
 def _unpack(tv_folder: str, sources: dict[str, Path]) -> Path:
     """Copy (gunzip) the files once into a cache folder keyed by their paths, sizes and times."""
     key = hashlib.sha256()
-    for filename, path in sorted(sources.items()):
+    for _name, path in sorted(sources.items()):
         stat = path.stat()
         key.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns};".encode())
     tv_root = cache_dir() / "unpacked" / key.hexdigest()[:16]
@@ -155,6 +159,12 @@ def _unpack(tv_folder: str, sources: dict[str, Path]) -> Path:
 
 
 for _name, _tv in TORCHVISION.items():
-    DATASETS.register(_name)(Dataset(
-        load=lambda root, train, config: load_mnist(config.dataset, root, train=train),
-        channels=1, size=28, paddable=True, classes=tuple(_tv.classes)))
+    DATASETS.register(_name)(
+        Dataset(
+            load=lambda root, train, config: load_mnist(config.dataset, root, train=train),
+            channels=1,
+            size=28,
+            paddable=True,
+            classes=tuple(_tv.classes),
+        )
+    )

@@ -40,7 +40,9 @@ def place_images(data: ImageSet, config: DataConfig, device: torch.device, proce
     if not keep and not data.mapped:
         data = map_from_disk(data)
     if not keep:
-        why = "data.in_memory false" if config.in_memory == "false" else f"more than the {budget / 2**30:.2f} GiB budget"
+        why = (
+            "data.in_memory false" if config.in_memory == "false" else f"more than the {budget / 2**30:.2f} GiB budget"
+        )
         log.info("training images (%.2f GiB, %s) are read from disk as batches need them", size / 2**30, why)
     return data
 

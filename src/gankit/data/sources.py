@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Dataset:
-    load: Callable[[Path | None, bool, "DataConfig"], ImageSet]  # (root or None for the cache, train split?, config)
+    load: Callable[[Path | None, bool, DataConfig], ImageSet]  # (root or None for the cache, train split?, config)
     channels: int | None = None  # the images' channels; None: converted to data.channels
     size: int | None = None  # the images' side; None: resized to data.image_size
     paddable: bool = False  # smaller than data.image_size is zero-padded (MNIST 28 -> 32)
@@ -32,9 +32,13 @@ class Dataset:
             raise GankitError(f"data.dataset {name} is {kind}: data.channels must be {self.channels}")
         if self.size is not None:
             if self.paddable and config.image_size < self.size:
-                raise GankitError(f"data.dataset {name} has {self.size}x{self.size} images: data.image_size must be >= {self.size}")
+                raise GankitError(
+                    f"data.dataset {name} has {self.size}x{self.size} images: data.image_size must be >= {self.size}"
+                )
             if not self.paddable and config.image_size != self.size:
-                raise GankitError(f"data.dataset {name} has {self.size}x{self.size} images: data.image_size must be {self.size}")
+                raise GankitError(
+                    f"data.dataset {name} has {self.size}x{self.size} images: data.image_size must be {self.size}"
+                )
 
 
 DATASETS: Registry[Dataset] = Registry("data.dataset")

@@ -66,10 +66,16 @@ def load_evaluator(dataset: str, data_dir: Path | None, *, progress: bool = True
             return net.eval(), state["info"]
         except Exception as exc:  # noqa: BLE001 - a damaged file fails inside torch's readers in many ways
             # gankit's own cache: what it wrote can be written again (nothing in the file is run: weights_only)
-            log.warning("the cached %s evaluator %s is damaged (%s): training it again", dataset, path,
-                        type(exc).__name__)
-    log.info("training the %s evaluator once, %d epochs: about %d minutes on 2 CPU cores "
-             "(cached afterwards at %s)", dataset, RECIPES[dataset].epochs, RECIPES[dataset].minutes, path)
+            log.warning(
+                "the cached %s evaluator %s is damaged (%s): training it again", dataset, path, type(exc).__name__
+            )
+    log.info(
+        "training the %s evaluator once, %d epochs: about %d minutes on 2 CPU cores (cached afterwards at %s)",
+        dataset,
+        RECIPES[dataset].epochs,
+        RECIPES[dataset].minutes,
+        path,
+    )
     net, info = train_evaluator(dataset, train, _real(dataset, data_dir, train=False), progress=progress)
     ensure_parent(path)
     state = {"weights": net.state_dict(), "mean": float(net.mean), "std": float(net.std), "info": info}
@@ -77,8 +83,9 @@ def load_evaluator(dataset: str, data_dir: Path | None, *, progress: bool = True
     return net.eval(), info
 
 
-def train_evaluator(dataset: str, train: ImageSet, test: ImageSet, *, progress: bool = True,
-                    epochs: int | None = None, seed: int = 0) -> tuple[Evaluator, dict[str, Any]]:
+def train_evaluator(
+    dataset: str, train: ImageSet, test: ImageSet, *, progress: bool = True, epochs: int | None = None, seed: int = 0
+) -> tuple[Evaluator, dict[str, Any]]:
     """Train the data set's classifier on `train`; the record holds its accuracy on `test`."""
     recipe = RECIPES[dataset]
     epochs = epochs or recipe.epochs
@@ -88,33 +95,54 @@ def train_evaluator(dataset: str, train: ImageSet, test: ImageSet, *, progress: 
     net = _build(dataset, pixels.mean().item(), pixels.std().item())
     del pixels
     steps = len(train) // recipe.batch
-    optimiser = torch.optim.SGD(net.parameters(), lr=recipe.max_lr, momentum=0.9, nesterov=True,
-                                weight_decay=recipe.weight_decay)
+    optimiser = torch.optim.SGD(
+        net.parameters(), lr=recipe.max_lr, momentum=0.9, nesterov=True, weight_decay=recipe.weight_decay
+    )
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, recipe.max_lr, total_steps=epochs * steps)
     start = last_log = time.perf_counter()
     for epoch in range(1, epochs + 1):
         net.train()
         order = torch.randperm(len(train), generator=gen)
-        bar = tqdm(range(steps), desc=f"{dataset} evaluator, epoch {epoch}/{epochs}", leave=False,
-                   disable=None if progress else True, file=sys.stderr)  # None: on a terminal only
+        bar = tqdm(
+            range(steps),
+            desc=f"{dataset} evaluator, epoch {epoch}/{epochs}",
+            leave=False,
+            disable=None if progress else True,
+            file=sys.stderr,
+        )  # None: on a terminal only
         for i in bar:
-            idx = order[i * recipe.batch:(i + 1) * recipe.batch]
+            idx = order[i * recipe.batch : (i + 1) * recipe.batch]
             images = augment(train.images[idx], recipe, gen)
             loss = F.cross_entropy(net(images), train.labels[idx])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
             schedule.step()
-            if bar.disable and time.perf_counter() - last_log >= LOG_EVERY_S:  # no bar (a log file): a line now and then
+            if (
+                bar.disable and time.perf_counter() - last_log >= LOG_EVERY_S
+            ):  # no bar (a log file): a line now and then
                 last_log = time.perf_counter()
-                log.info("%s evaluator: epoch %d/%d, step %d/%d, %.0f s so far", dataset, epoch, epochs, i + 1, steps,
-                         last_log - start)
+                log.info(
+                    "%s evaluator: epoch %d/%d, step %d/%d, %.0f s so far",
+                    dataset,
+                    epoch,
+                    epochs,
+                    i + 1,
+                    steps,
+                    last_log - start,
+                )
         bar.close()
     seconds = time.perf_counter() - start
     accuracy = test_accuracy(net, test)
     log.info("%s evaluator: test accuracy %.2f%% after %d epochs, %.0f s", dataset, 100 * accuracy, epochs, seconds)
-    info = {"dataset": dataset, "test_accuracy": accuracy, "epochs": epochs, "train_seconds": seconds,
-            "train_images": len(train), "test_images": len(test)}
+    info = {
+        "dataset": dataset,
+        "test_accuracy": accuracy,
+        "epochs": epochs,
+        "train_seconds": seconds,
+        "train_images": len(train),
+        "test_images": len(test),
+    }
     return net.eval(), info
 
 
@@ -135,7 +163,9 @@ def augment(images: torch.Tensor, recipe: Recipe, gen: torch.Generator) -> torch
         dx = torch.randint(0, 2 * p + 1, (n,), generator=gen)
         rows = (dy[:, None] + torch.arange(h))[:, None, :, None]  # (N, 1, H, 1)
         cols = (dx[:, None] + torch.arange(w))[:, None, None, :]  # (N, 1, 1, W)
-        images = padded[torch.arange(n)[:, None, None, None], torch.arange(images.shape[1])[None, :, None, None], rows, cols]
+        images = padded[
+            torch.arange(n)[:, None, None, None], torch.arange(images.shape[1])[None, :, None, None], rows, cols
+        ]
     if recipe.flip:
         flip = torch.rand(n, generator=gen) < 0.5
         images = torch.where(flip[:, None, None, None], images.flip(3), images)

@@ -33,7 +33,7 @@ class Evaluator(nn.Module):
         h = images.shape[-1]
         if h > self.size:  # e.g. MNIST padded to 32 for the DCGAN: crop the padding away
             start = (h - self.size) // 2
-            images = images[..., start:start + self.size, start:start + self.size]
+            images = images[..., start : start + self.size, start : start + self.size]
         elif h < self.size:
             pad = (self.size - h) // 2
             images = F.pad(images, (pad, self.size - h - pad, pad, self.size - h - pad))
@@ -54,10 +54,16 @@ class GreyNet(Evaluator):
     def __init__(self, mean: float, std: float, classes: int = 10):
         super().__init__(mean, std)
         self.body = nn.Sequential(
-            *_conv(1, 32), nn.MaxPool2d(2),  # 14x14
-            *_conv(32, 64), nn.MaxPool2d(2),  # 7x7
-            *_conv(64, 128), nn.MaxPool2d(2),  # 3x3
-            nn.Flatten(), nn.Dropout(0.3), nn.Linear(128 * 9, 128), nn.ReLU(inplace=True),
+            *_conv(1, 32),
+            nn.MaxPool2d(2),  # 14x14
+            *_conv(32, 64),
+            nn.MaxPool2d(2),  # 7x7
+            *_conv(64, 128),
+            nn.MaxPool2d(2),  # 3x3
+            nn.Flatten(),
+            nn.Dropout(0.3),
+            nn.Linear(128 * 9, 128),
+            nn.ReLU(inplace=True),
         )
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(128, classes))
 
@@ -72,12 +78,16 @@ class ColourNet(Evaluator):
         w = width
         self.body = nn.Sequential(
             *_conv(3, w),
-            *_conv(w, 2 * w), nn.MaxPool2d(2),  # 16x16
+            *_conv(w, 2 * w),
+            nn.MaxPool2d(2),  # 16x16
             _Residual(2 * w),
-            *_conv(2 * w, 4 * w), nn.MaxPool2d(2),  # 8x8
-            *_conv(4 * w, 8 * w), nn.MaxPool2d(2),  # 4x4
+            *_conv(2 * w, 4 * w),
+            nn.MaxPool2d(2),  # 8x8
+            *_conv(4 * w, 8 * w),
+            nn.MaxPool2d(2),  # 4x4
             _Residual(8 * w),
-            nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+            nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(),
         )
         self.head = nn.Linear(8 * w, classes)
 

@@ -1,12 +1,12 @@
 """Quality metrics chosen by name. Each is a pure function of two feature sets returning named floats.
 
-    fid       Fréchet distance between Gaussian fits of the features (Heusel et al., 2017)
-    kid       unbiased polynomial-kernel MMD², mean and std over subsets (Bińkowski et al., 2018)
-    is        Inception Score, or its analogue with gankit's classifier (Salimans et al., 2016)
-    pr        precision, recall (Kynkäänniemi et al., 2019) and density, coverage (Naeem et al., 2020), k = 3
-    coverage  the classifier's predicted classes over the samples: classes covered and KL to the real mix
-    class_acc conditional runs: the share of samples the classifier assigns to the class asked for
-    intra_fid conditional runs: FID per class against that class's test images, and the mean
+fid       Fréchet distance between Gaussian fits of the features (Heusel et al., 2017)
+kid       unbiased polynomial-kernel MMD², mean and std over subsets (Bińkowski et al., 2018)
+is        Inception Score, or its analogue with gankit's classifier (Salimans et al., 2016)
+pr        precision, recall (Kynkäänniemi et al., 2019) and density, coverage (Naeem et al., 2020), k = 3
+coverage  the classifier's predicted classes over the samples: classes covered and KL to the real mix
+class_acc conditional runs: the share of samples the classifier assigns to the class asked for
+intra_fid conditional runs: FID per class against that class's test images, and the mean
 """
 
 from __future__ import annotations
@@ -14,12 +14,20 @@ from __future__ import annotations
 from typing import Any
 
 from gankit.errors import GankitError
-from gankit.metrics import fid, kid, inception_score, prdc, classes, class_accuracy, intra_fid  # noqa: F401, I001  (registered in this order)
+from gankit.metrics import class_accuracy, classes, fid, inception_score, intra_fid, kid, prdc  # noqa: F401, I001  (registered in this order)
 from gankit.metrics.features import EXTRACTORS, FeatureSet
 from gankit.metrics.registry import METRICS, quality_keys
 
-__all__ = ["EXTRACTORS", "METRICS", "applicable", "check_applicable", "compute", "fewest_samples", "parse_metrics",
-           "quality_keys"]
+__all__ = [
+    "EXTRACTORS",
+    "METRICS",
+    "applicable",
+    "check_applicable",
+    "compute",
+    "fewest_samples",
+    "parse_metrics",
+    "quality_keys",
+]
 
 
 def parse_metrics(text: str) -> list[str]:
@@ -35,8 +43,11 @@ def parse_metrics(text: str) -> list[str]:
 def applicable(conditional: bool, features: str = "evaluator") -> list[str]:
     """The metrics that score a generator of this kind with these features: the class-conditional ones
     only for a conditional generator, those reading the data's classes only with gankit's evaluator."""
-    return [name for name, metric in METRICS.items()
-            if (conditional or not metric.conditional) and (features == "evaluator" or not metric.needs_evaluator)]
+    return [
+        name
+        for name, metric in METRICS.items()
+        if (conditional or not metric.conditional) and (features == "evaluator" or not metric.needs_evaluator)
+    ]
 
 
 def check_applicable(names: list[str], conditional: bool, features: str) -> None:
@@ -46,8 +57,9 @@ def check_applicable(names: list[str], conditional: bool, features: str) -> None
         if metric.conditional and not conditional:
             raise GankitError(f"metric {name} scores class-conditional samples; this generator is unconditional")
         if metric.needs_evaluator and features != "evaluator":
-            raise GankitError(f"metric {name} reads the data's classes from gankit's evaluator; it cannot use "
-                              f"{features} features")
+            raise GankitError(
+                f"metric {name} reads the data's classes from gankit's evaluator; it cannot use {features} features"
+            )
 
 
 def fewest_samples(names: list[str]) -> tuple[int, str]:

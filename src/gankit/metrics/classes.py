@@ -14,8 +14,9 @@ from gankit.metrics.registry import register_metric
 MIN_SHARE = 0.1  # a class counts as covered when it gets at least this share of its fair 1/K
 
 
-@register_metric("coverage", keys=("classes_covered", "class_kl"), panel="Classes covered",
-                 plotted=("classes_covered",))
+@register_metric(
+    "coverage", keys=("classes_covered", "class_kl"), panel="Classes covered", plotted=("classes_covered",)
+)
 def class_coverage(real: FeatureSet, generated: FeatureSet) -> dict[str, object]:
     classes = real.probs.shape[1]
     real_labels = real.labels if real.labels is not None else real.probs.argmax(1)

@@ -60,18 +60,24 @@ class InceptionExtractor(Extractor):
     def __init__(self, weights: Path | None):
         path = weights or Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
         if not path.is_file():
-            raise GankitError(f"Inception-v3 weights not found at {path}; download {INCEPTION_URL} and name the file "
-                              "with inception_weights (or use the evaluator features)", option="inception_weights")
+            raise GankitError(
+                f"Inception-v3 weights not found at {path}; download {INCEPTION_URL} and name the file "
+                "with inception_weights (or use the evaluator features)",
+                option="inception_weights",
+            )
         try:
             torch.load(path, map_location="cpu", weights_only=True)  # refuse anything but tensors before
         except Exception as exc:  # noqa: BLE001 - torch-fidelity unpickles the file itself
-            raise GankitError(f"{path} is not an Inception-v3 weights file or is unsafe to load ({type(exc).__name__})") from None
+            raise GankitError(
+                f"{path} is not an Inception-v3 weights file or is unsafe to load ({type(exc).__name__})"
+            ) from None
         try:
             from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
         except ImportError:
             raise GankitError("Inception features need torch-fidelity: pip install 'gankit[inception]'") from None
-        self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
-                                               feature_extractor_weights_path=str(path))
+        self.net = FeatureExtractorInceptionV3(
+            "inception-v3-compat", ["2048", "logits_unbiased"], feature_extractor_weights_path=str(path)
+        )
 
     def batch(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if images.shape[1] == 1:

@@ -17,12 +17,16 @@ MIN_PER_CLASS = 2  # a covariance needs two images
 def intra_fid(real: FeatureSet, generated: FeatureSet) -> dict[str, object]:
     """The mean is over the classes with at least two images on each side (None in the list marks the others)."""
     per_class: list[float | None] = []
-    for k in range(int(max(real.labels.max(), generated.labels.max())) + 1):  # the data's classes, whatever the features
+    for k in range(
+        int(max(real.labels.max(), generated.labels.max())) + 1
+    ):  # the data's classes, whatever the features
         real_k, fake_k = real.features[real.labels == k], generated.features[generated.labels == k]
         fits = len(real_k) >= MIN_PER_CLASS and len(fake_k) >= MIN_PER_CLASS
         per_class.append(frechet_distance(*gaussian(real_k), *gaussian(fake_k)) if fits else None)
     scored = [f for f in per_class if f is not None]
     if not scored:
-        raise GankitError(f"intra-class FID needs at least {MIN_PER_CLASS} images of a class on each side; score more "
-                          "samples", option="n")
+        raise GankitError(
+            f"intra-class FID needs at least {MIN_PER_CLASS} images of a class on each side; score more samples",
+            option="n",
+        )
     return {"intra_fid": sum(scored) / len(scored), "intra_fid_per_class": per_class}

@@ -20,13 +20,18 @@ def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 @register_metric("kid", keys=("kid_mean", "kid_std"), panel="KID", plotted=("kid_mean",))
-def kid(real: FeatureSet, generated: FeatureSet, *, subsets: int = SUBSETS, subset_size: int = SUBSET_SIZE,
-        seed: int = 0) -> dict[str, float]:
+def kid(
+    real: FeatureSet, generated: FeatureSet, *, subsets: int = SUBSETS, subset_size: int = SUBSET_SIZE, seed: int = 0
+) -> dict[str, float]:
     size = min(subset_size, len(real.features), len(generated.features))
     gen = torch.Generator().manual_seed(seed)
-    values = torch.tensor([
-        mmd2_unbiased(real.features[torch.randperm(len(real.features), generator=gen)[:size]],
-                      generated.features[torch.randperm(len(generated.features), generator=gen)[:size]])
-        for _ in range(subsets)
-    ])
+    values = torch.tensor(
+        [
+            mmd2_unbiased(
+                real.features[torch.randperm(len(real.features), generator=gen)[:size]],
+                generated.features[torch.randperm(len(generated.features), generator=gen)[:size]],
+            )
+            for _ in range(subsets)
+        ]
+    )
     return {"kid_mean": float(values.mean()), "kid_std": float(values.std())}

@@ -23,8 +23,12 @@ def kth_neighbour_radii(x: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat(radii)
 
 
-@register_metric("pr", keys=("precision", "recall", "density", "coverage"),
-                 panel="Precision, recall, density, coverage", min_samples=K + 1)  # each point's k-th neighbour
+@register_metric(
+    "pr",
+    keys=("precision", "recall", "density", "coverage"),
+    panel="Precision, recall, density, coverage",
+    min_samples=K + 1,
+)  # each point's k-th neighbour
 def prdc(real: FeatureSet, generated: FeatureSet, *, k: int = K) -> dict[str, float]:
     r, g = real.features, generated.features
     real_radii, fake_radii = kth_neighbour_radii(r, k), kth_neighbour_radii(g, k)

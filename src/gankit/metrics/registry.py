@@ -18,7 +18,9 @@ class Metric:
     keys: tuple[str, ...]  # the named numbers it returns (curves, TensorBoard and reports tell them from step stats)
     panel: str  # title of its panel in the training curves
     plotted: tuple[str, ...]  # the keys drawn in that panel
-    conditional: bool = False  # needs the class of each image: the true one of real images, the requested one of samples
+    conditional: bool = (
+        False  # needs the class of each image: the true one of real images, the requested one of samples
+    )
     needs_evaluator: bool = False  # reads class probabilities over the data's own classes (gankit's evaluator features)
     min_samples: int = 2  # the fewest images on each side it can score (a covariance needs two)
 
@@ -26,12 +28,22 @@ class Metric:
 METRICS: Registry[Metric] = Registry("metric")
 
 
-def register_metric(name: str, *, keys: tuple[str, ...], panel: str, plotted: tuple[str, ...] | None = None,
-                    conditional: bool = False, needs_evaluator: bool = False,
-                    min_samples: int = 2) -> Callable[[MetricFunction], MetricFunction]:
+def register_metric(
+    name: str,
+    *,
+    keys: tuple[str, ...],
+    panel: str,
+    plotted: tuple[str, ...] | None = None,
+    conditional: bool = False,
+    needs_evaluator: bool = False,
+    min_samples: int = 2,
+) -> Callable[[MetricFunction], MetricFunction]:
     def add(function: MetricFunction) -> MetricFunction:
-        METRICS.register(name)(Metric(function, keys, panel, plotted or keys, conditional, needs_evaluator, min_samples))
+        METRICS.register(name)(
+            Metric(function, keys, panel, plotted or keys, conditional, needs_evaluator, min_samples)
+        )
         return function
+
     return add
 
 

@@ -24,8 +24,10 @@ SPECTRAL_NORM = ("none", "d", "both")  # model.spectral_norm: on no net, on D's 
 def build_models(config: Config) -> tuple[Generator, nn.Module]:
     """The (G, D) pair the config names, initialised from the global torch RNG."""
     if config.model.conditioning != "none" and not config.model.num_classes:
-        raise GankitError("model.num_classes is 0: a conditional model's classes are filled in from the data when its "
-                          "run starts (or set model.num_classes)")
+        raise GankitError(
+            "model.num_classes is 0: a conditional model's classes are filled in from the data when its "
+            "run starts (or set model.num_classes)"
+        )
     G, D = ARCHS[config.model.arch].build(config)
     if config.model.spectral_norm in ("d", "both"):
         add_spectral_norm(D, embeddings=True)

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from gankit.config import Config
 
 
-
 @dataclass(frozen=True)
 class Arch:
     """A model.arch: how to build its (G, D) pair from the config (initialised from torch's global RNG), and what
@@ -30,24 +29,29 @@ class Arch:
         """Refuse a config this arch cannot build (each message names the key)."""
         name, m, size = config.model.arch, config.model, config.data.image_size
         if m.conditioning not in self.conditionings:
-            raise GankitError(f"model.conditioning {m.conditioning} does not apply to model.arch {name} (it takes "
-                              f"{', '.join(self.conditionings)})")
+            raise GankitError(
+                f"model.conditioning {m.conditioning} does not apply to model.arch {name} (it takes "
+                f"{', '.join(self.conditionings)})"
+            )
         if self.sizes is not None and size not in self.sizes:
-            raise GankitError(f"model.arch {name} makes images of side {', '.join(map(str, self.sizes))}; "
-                              f"data.image_size is {size}")
+            raise GankitError(
+                f"model.arch {name} makes images of side {', '.join(map(str, self.sizes))}; data.image_size is {size}"
+            )
 
 
 ARCHS: Registry[Arch] = Registry("model.arch")
 
 
-def build_conv_pair(config: Config, generator: type[Generator], discriminator: type[nn.Module]
-                    ) -> tuple[Generator, nn.Module]:
+def build_conv_pair(
+    config: Config, generator: type[Generator], discriminator: type[nn.Module]
+) -> tuple[Generator, nn.Module]:
     """A convolutional (G, D) pair at data.image_size, conditional where model.conditioning says so."""
     m, d = config.model, config.data
     classes = m.num_classes if m.conditioning != "none" else 0
-    return (generator(m.noise_dim, d.channels, m.base_channels, noise=m.noise, num_classes=classes, size=d.image_size),
-            discriminator(d.channels, m.base_channels, conditioning=m.conditioning, num_classes=classes,
-                          size=d.image_size))
+    return (
+        generator(m.noise_dim, d.channels, m.base_channels, noise=m.noise, num_classes=classes, size=d.image_size),
+        discriminator(d.channels, m.base_channels, conditioning=m.conditioning, num_classes=classes, size=d.image_size),
+    )
 
 
 class Float32Output(nn.Module):
@@ -75,8 +79,9 @@ class Generator(nn.Module):
     value_range: tuple[float, float]  # range of the output pixels
     num_classes: int = 0  # 0 for an unconditional model
 
-    def sample_noise(self, n: int, *, generator: torch.Generator | None = None,
-                     device: torch.device | str | None = None) -> torch.Tensor:
+    def sample_noise(
+        self, n: int, *, generator: torch.Generator | None = None, device: torch.device | str | None = None
+    ) -> torch.Tensor:
         """n noise vectors (n, noise_dim), drawn where `generator` lives and moved to `device` (default: G's)."""
         device = device if device is not None else next(self.parameters()).device
         where = generator.device if generator is not None else device
@@ -86,15 +91,22 @@ class Generator(nn.Module):
             z = torch.randn(n, self.noise_dim, generator=generator, device=where)
         return z.to(device)
 
-    def sample_labels(self, n: int, *, generator: torch.Generator | None = None,
-                      device: torch.device | str | None = None) -> torch.Tensor:
+    def sample_labels(
+        self, n: int, *, generator: torch.Generator | None = None, device: torch.device | str | None = None
+    ) -> torch.Tensor:
         """n class labels drawn uniformly, where `generator` lives, moved to `device` (default: G's)."""
         device = device if device is not None else next(self.parameters()).device
         where = generator.device if generator is not None else device
         return torch.randint(self.num_classes, (n,), generator=generator, device=where).to(device)
 
-    def sample(self, n: int, *, noise: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        *,
+        noise: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """n images (n, C, H, W) in `value_range`, generated in eval mode without gradients.
 
         `noise` fixes the inputs (else they are drawn with `generator`); `labels` (n,) are the classes

@@ -41,8 +41,16 @@ class DCGANGenerator(Generator):
 
     value_range = (-1.0, 1.0)
 
-    def __init__(self, noise_dim: int, channels: int, base_channels: int = 64, *, noise: str = "normal",
-                 num_classes: int = 0, size: int = 32):
+    def __init__(
+        self,
+        noise_dim: int,
+        channels: int,
+        base_channels: int = 64,
+        *,
+        noise: str = "normal",
+        num_classes: int = 0,
+        size: int = 32,
+    ):
         super().__init__()
         self.noise_dim, self.noise, self.image_shape = noise_dim, noise, (channels, size, size)
         self.num_classes = num_classes
@@ -73,11 +81,21 @@ class DCGANDiscriminator(nn.Module):
     Larger sizes add stride-2 blocks at the bottom, the mirror of G's. Conditional
     (`models.conditioning`): a projection or ACGAN head on the 2048 features replaces the last Dense."""
 
-    def __init__(self, channels: int, base_channels: int = 64, *, conditioning: str = "none", num_classes: int = 0,
-                 size: int = 32):
+    def __init__(
+        self,
+        channels: int,
+        base_channels: int = 64,
+        *,
+        conditioning: str = "none",
+        num_classes: int = 0,
+        size: int = 32,
+    ):
         super().__init__()
         widths = block_widths(size, base_channels)[::-1]  # at size/2, ..., 2x2
-        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2)]  # no norm on the input layer
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels, widths[0], 4, 2, 1),
+            nn.LeakyReLU(0.2),
+        ]  # no norm on the input layer
         for narrow, wide in zip(widths, widths[1:]):  # each halves the side
             layers += [nn.Conv2d(narrow, wide, 4, 2, 1, bias=False), nn.BatchNorm2d(wide), nn.LeakyReLU(0.2)]
         layers.append(nn.Flatten())
@@ -88,7 +106,9 @@ class DCGANDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
         _dcgan_init(self)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if self.head is None:
             return self.net(x).squeeze(1)  # (N, C, size, size) -> (N,) logits
         return self.head(self.net(x), y)

@@ -35,7 +35,9 @@ def drop_threshold(p: float) -> int:
 
 
 @torch.compiler.disable  # numpy's uint64 arithmetic is not traceable: under torch.compile the mask is made eagerly
-def dropout_mask(shape: torch.Size | tuple[int, ...], p: float, dtype: torch.dtype, key: int | None = None) -> torch.Tensor:
+def dropout_mask(
+    shape: torch.Size | tuple[int, ...], p: float, dtype: torch.dtype, key: int | None = None
+) -> torch.Tensor:
     """A mask of `shape`: 1/(1-p) with probability 1 - p, else 0, independently per element.
 
     torch's CPU `bernoulli_` draws one Mersenne-twister number and compares a float per element;

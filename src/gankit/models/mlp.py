@@ -31,8 +31,16 @@ class MLPGenerator(Generator):
     `num_classes`, a label embedding of that many numbers is joined to z (cGAN).
     """
 
-    def __init__(self, noise_dim: int, hidden: Sequence[int], image_shape: tuple[int, int, int], *,
-                 noise: str = "normal", output: str = "sigmoid", num_classes: int = 0):
+    def __init__(
+        self,
+        noise_dim: int,
+        hidden: Sequence[int],
+        image_shape: tuple[int, int, int],
+        *,
+        noise: str = "normal",
+        output: str = "sigmoid",
+        num_classes: int = 0,
+    ):
         super().__init__()
         self.noise_dim, self.noise, self.image_shape = noise_dim, noise, tuple(image_shape)
         self.value_range = (0.0, 1.0) if output == "sigmoid" else (-1.0, 1.0)
@@ -44,7 +52,10 @@ class MLPGenerator(Generator):
         for h in hidden:
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
             width = h
-        layers += [nn.Linear(width, math.prod(image_shape)), Float32Output(nn.Sigmoid() if output == "sigmoid" else nn.Tanh())]
+        layers += [
+            nn.Linear(width, math.prod(image_shape)),
+            Float32Output(nn.Sigmoid() if output == "sigmoid" else nn.Tanh()),
+        ]
         self.net = nn.Sequential(*layers)
         for layer in self.net:
             if isinstance(layer, nn.Linear):
@@ -65,8 +76,15 @@ class MLPDiscriminator(nn.Module):
     projection and acgan replace the last Dense with their head on the 256 features.
     """
 
-    def __init__(self, image_shape: tuple[int, int, int], hidden: Sequence[int], dropout: float, *,
-                 conditioning: str = "none", num_classes: int = 0):
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        hidden: Sequence[int],
+        dropout: float,
+        *,
+        conditioning: str = "none",
+        num_classes: int = 0,
+    ):
         super().__init__()
         self.conditioning = conditioning
         if conditioning == "concat":
@@ -84,7 +102,9 @@ class MLPDiscriminator(nn.Module):
             if isinstance(layer, nn.Linear):
                 _keras_dense_init(layer)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if self.conditioning == "concat":  # (N, 1, 28, 28) -> (N, 784 + K)
             x = torch.cat([x.flatten(1), self.label_embedding(y).to(x.dtype)], 1)
         if self.head is None:
@@ -96,8 +116,10 @@ def build_mlp(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
     m, d = config.model, config.data
     shape = (d.channels, d.image_size, d.image_size)
     classes = m.num_classes if m.conditioning != "none" else 0
-    return (MLPGenerator(m.noise_dim, m.g_hidden, shape, noise=m.noise, output=m.output, num_classes=classes),
-            MLPDiscriminator(shape, m.d_hidden, m.dropout, conditioning=m.conditioning, num_classes=classes))
+    return (
+        MLPGenerator(m.noise_dim, m.g_hidden, shape, noise=m.noise, output=m.output, num_classes=classes),
+        MLPDiscriminator(shape, m.d_hidden, m.dropout, conditioning=m.conditioning, num_classes=classes),
+    )
 
 
 ARCHS.register("mlp")(Arch(build_mlp, sizes=None, conditionings=CONDITIONING))

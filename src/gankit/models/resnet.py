@@ -46,7 +46,9 @@ class UpBlock(nn.Module):
 
     def __init__(self, wide: int, narrow: int, classes: int = 0):
         super().__init__()
-        self.norm1, self.norm2 = (ConditionalBatchNorm(n, classes) if classes else nn.BatchNorm2d(n) for n in (wide, narrow))
+        self.norm1, self.norm2 = (
+            ConditionalBatchNorm(n, classes) if classes else nn.BatchNorm2d(n) for n in (wide, narrow)
+        )
         self.conv1 = _xavier(nn.Conv2d(wide, narrow, 3, 1, 1), math.sqrt(2))
         self.conv2 = _xavier(nn.Conv2d(narrow, narrow, 3, 1, 1), math.sqrt(2))
         self.shortcut = _xavier(nn.Conv2d(wide, narrow, 1))
@@ -94,7 +96,7 @@ def generator_widths(size: int, base_channels: int) -> list[int]:
     """G's widths from 4x4 on, one more than its up-blocks: 4b at every side for 32, 16b halving to b for 64."""
     if size == 32:
         return [4 * base_channels] * 4
-    return [base_channels * 2 ** i for i in range(4, -1, -1)]
+    return [base_channels * 2**i for i in range(4, -1, -1)]
 
 
 class ResNetGenerator(Generator):
@@ -102,8 +104,16 @@ class ResNetGenerator(Generator):
 
     value_range = (-1.0, 1.0)
 
-    def __init__(self, noise_dim: int, channels: int, base_channels: int = 64, *, noise: str = "normal",
-                 num_classes: int = 0, size: int = 32):
+    def __init__(
+        self,
+        noise_dim: int,
+        channels: int,
+        base_channels: int = 64,
+        *,
+        noise: str = "normal",
+        num_classes: int = 0,
+        size: int = 32,
+    ):
         super().__init__()
         self.noise_dim, self.noise, self.image_shape = noise_dim, noise, (channels, size, size)
         self.num_classes = num_classes
@@ -111,8 +121,12 @@ class ResNetGenerator(Generator):
         self.top = widths[0]
         self.project = _xavier(nn.Linear(noise_dim, 16 * self.top))
         self.blocks = nn.ModuleList(UpBlock(wide, narrow, num_classes) for wide, narrow in zip(widths, widths[1:]))
-        self.out = nn.Sequential(nn.BatchNorm2d(widths[-1]), nn.ReLU(), _xavier(nn.Conv2d(widths[-1], channels, 3, 1, 1)),
-                                 Float32Output(nn.Tanh()))
+        self.out = nn.Sequential(
+            nn.BatchNorm2d(widths[-1]),
+            nn.ReLU(),
+            _xavier(nn.Conv2d(widths[-1], channels, 3, 1, 1)),
+            Float32Output(nn.Tanh()),
+        )
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         x = self.project(z).view(-1, self.top, 4, 4)
@@ -124,15 +138,26 @@ class ResNetGenerator(Generator):
 class ResNetDiscriminator(nn.Module):
     """SNGAN's ResNet discriminator (module docstring): a logit per image, or a conditional head's output."""
 
-    def __init__(self, channels: int, base_channels: int = 64, *, conditioning: str = "none", num_classes: int = 0,
-                 size: int = 32):
+    def __init__(
+        self,
+        channels: int,
+        base_channels: int = 64,
+        *,
+        conditioning: str = "none",
+        num_classes: int = 0,
+        size: int = 32,
+    ):
         super().__init__()
         if size == 32:
             width = 2 * base_channels
-            blocks = [DownBlock(channels, width, down=True, first=True), DownBlock(width, width, down=True),
-                      DownBlock(width, width, down=False), DownBlock(width, width, down=False)]
+            blocks = [
+                DownBlock(channels, width, down=True, first=True),
+                DownBlock(width, width, down=True),
+                DownBlock(width, width, down=False),
+                DownBlock(width, width, down=False),
+            ]
         else:
-            widths = [base_channels * 2 ** i for i in range(5)]  # b at 32x32 to 16b at 2x2
+            widths = [base_channels * 2**i for i in range(5)]  # b at 32x32 to 16b at 2x2
             blocks = [DownBlock(channels, widths[0], down=True, first=True)]
             blocks += [DownBlock(narrow, wide, down=True) for narrow, wide in zip(widths, widths[1:])]
             width = widths[-1]
@@ -140,7 +165,9 @@ class ResNetDiscriminator(nn.Module):
         self.head = OutputHead(width, conditioning, num_classes) if conditioning != "none" else None
         self.linear = _xavier(nn.Linear(width, 1)) if self.head is None else None
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         features = F.relu(self.blocks(x)).sum(dim=(2, 3))  # global sum pooling
         if self.head is None:
             return self.linear(features).squeeze(1)

@@ -6,7 +6,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 # isort: off  (each registers itself, and D's loss adds the penalties in this order)
-from gankit.regularisers import r1, gradient_penalty, r2  # noqa: F401
+from gankit.regularisers import gradient_penalty, r1, r2  # noqa: F401
+
 # isort: on
 from gankit.regularisers.registry import PENALTIES, Regulariser
 from gankit.terms import Term

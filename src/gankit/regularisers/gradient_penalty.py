@@ -11,8 +11,9 @@ from gankit.regularisers.registry import PENALTIES, Regulariser
 from gankit.terms import Seen
 
 
-def interpolated_gradient_penalty(D: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
-                                  weight: float) -> torch.Tensor:
+def interpolated_gradient_penalty(
+    D: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor, weight: float
+) -> torch.Tensor:
     """λ · E[(‖∇ D(x̂)‖ − 1)²] between `real` and `fake`, with a graph to D's weights."""
     epsilon = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)
     mixed = (epsilon * real.detach() + (1 - epsilon) * fake.detach()).requires_grad_(True)
@@ -23,8 +24,9 @@ def interpolated_gradient_penalty(D: Callable[[torch.Tensor], torch.Tensor], rea
 
 def gradient_penalty(seen: Seen, weight: float) -> torch.Tensor:
     # D judges the mixed images by the real images' labels
-    return interpolated_gradient_penalty(lambda x: seen.logits(x, seen.real_labels), seen.real_images,
-                                         seen.fake_images, weight)
+    return interpolated_gradient_penalty(
+        lambda x: seen.logits(x, seen.real_labels), seen.real_images, seen.fake_images, weight
+    )
 
 
 PENALTIES.register("gradient_penalty")(Regulariser("gradient", gradient_penalty, weight_key="gp_lambda"))

@@ -10,7 +10,9 @@ from gankit.regularisers.registry import PENALTIES, Regulariser
 from gankit.terms import Seen
 
 
-def gradient_norm_penalty(D: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, gamma: float) -> torch.Tensor:
+def gradient_norm_penalty(
+    D: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, gamma: float
+) -> torch.Tensor:
     """γ/2 · E[‖∇ₓ D(x)‖²] over `images` (x), with a graph to D's weights."""
     images = images.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(D(images).float().sum(), images, create_graph=True)

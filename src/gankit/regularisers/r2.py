@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import torch
 
-from gankit.regularisers.registry import PENALTIES, Regulariser
 from gankit.regularisers.r1 import gradient_norm_penalty
+from gankit.regularisers.registry import PENALTIES, Regulariser
 from gankit.terms import Seen
 
 

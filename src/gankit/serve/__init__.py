@@ -23,8 +23,14 @@ MAX_CONNECTIONS = 512  # open connections, idle ones included; beyond this every
 HEAD_TIMEOUT = 10.0  # seconds a connection has to send a whole request head after opening or after its last answer
 
 
-def make_server(run_path: Path | str, *, checkpoint: Path | str | None = None, host: str = "127.0.0.1",
-                port: int = 7860, raw: bool = False) -> tuple[uvicorn.Server, socket.socket]:
+def make_server(
+    run_path: Path | str,
+    *,
+    checkpoint: Path | str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    raw: bool = False,
+) -> tuple[uvicorn.Server, socket.socket]:
     """The page's server for the run at `run_path` and its bound socket (port 0: a free one)."""
     try:
         import uvicorn
@@ -41,13 +47,25 @@ def make_server(run_path: Path | str, *, checkpoint: Path | str | None = None, h
     app = create_app(playground, allowed_hosts=_allowed_hosts(host), max_requests=MAX_REQUESTS)
     # idle and slow connections are closed after HEAD_TIMEOUT and count only against the larger MAX_CONNECTIONS: a
     # client must open connections faster than MAX_CONNECTIONS / HEAD_TIMEOUT a second to keep real requests out
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, limit_concurrency=MAX_CONNECTIONS,
-                            http=RequestHeadDeadline.with_timeout(HEAD_TIMEOUT))
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        limit_concurrency=MAX_CONNECTIONS,
+        http=RequestHeadDeadline.with_timeout(HEAD_TIMEOUT),
+    )
     return uvicorn.Server(config), sock
 
 
-def serve(run_path: Path | str, *, checkpoint: Path | str | None = None, host: str = "127.0.0.1", port: int = 7860,
-          raw: bool = False) -> None:
+def serve(
+    run_path: Path | str,
+    *,
+    checkpoint: Path | str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    raw: bool = False,
+) -> None:
     """Serve the page until Ctrl-C; nothing is written anywhere."""
     server, sock = make_server(run_path, checkpoint=checkpoint, host=host, port=port, raw=raw)
     port = sock.getsockname()[1]

@@ -44,7 +44,9 @@ def create_app(playground: Playground, allowed_hosts: list[str], max_requests: i
 
     def samples(request: Request) -> Response:
         q = request.query_params
-        return Response(playground.samples(q.get("seed", "0"), q.get("n", "64"), q.get("class")), media_type="image/png")
+        return Response(
+            playground.samples(q.get("seed", "0"), q.get("n", "64"), q.get("class")), media_type="image/png"
+        )
 
     def walk(request: Request) -> Response:
         q = request.query_params
@@ -53,13 +55,23 @@ def create_app(playground: Playground, allowed_hosts: list[str], max_requests: i
 
     def onnx(request: Request) -> Response:
         name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{playground.run.path.name}-{playground.G.checkpoint.stem}.onnx")
-        return Response(playground.onnx(), media_type="application/octet-stream",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        return Response(
+            playground.onnx(),
+            media_type="application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
 
-    routes = [Route("/", index), *(Route(f"/api/{path}", _answer(handler)) for path, handler in
-                                   (("info", info), ("samples", samples), ("walk", walk), ("generator.onnx", onnx)))]
-    return Starlette(routes=routes, middleware=[Middleware(RequestLimit, limit=max_requests),
-                                               Middleware(HostCheck, allowed_hosts=allowed_hosts)])
+    routes = [
+        Route("/", index),
+        *(
+            Route(f"/api/{path}", _answer(handler))
+            for path, handler in (("info", info), ("samples", samples), ("walk", walk), ("generator.onnx", onnx))
+        ),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestLimit, limit=max_requests), Middleware(HostCheck, allowed_hosts=allowed_hosts)],
+    )
 
 
 class RequestLimit:
@@ -73,7 +85,9 @@ class RequestLimit:
             await self.app(scope, receive, send)
             return
         if self.active >= self.limit:
-            busy = JSONResponse({"error": f"busy: {self.limit} requests are being answered; try again"}, status_code=503)
+            busy = JSONResponse(
+                {"error": f"busy: {self.limit} requests are being answered; try again"}, status_code=503
+            )
             await busy(scope, receive, send)
             return
         self.active += 1
@@ -94,8 +108,10 @@ class HostCheck:
             host = Headers(scope=scope).get("host", "")
             name = host.split("]")[0] + "]" if host.startswith("[") else host.split(":")[0]  # without the port
             if name not in self.allowed:
-                refusal = JSONResponse({"error": f"this page answers to {', '.join(sorted(self.allowed))}, not to the "
-                                                 f"host {name[:80]!r}"}, status_code=400)
+                refusal = JSONResponse(
+                    {"error": f"this page answers to {', '.join(sorted(self.allowed))}, not to the host {name[:80]!r}"},
+                    status_code=400,
+                )
                 await refusal(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -111,7 +127,8 @@ def _answer(handler: Callable[[Request], Response]) -> Callable[[Request], Respo
             return JSONResponse({"error": str(exc)}, status_code=400)
         except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen failure: one line out, the details in the log
             log.exception("gankit serve: %s failed", request.url.path)
-            return JSONResponse({"error": f"internal error: {type(exc).__name__} (details in the server's log)"},
-                                status_code=500)
+            return JSONResponse(
+                {"error": f"internal error: {type(exc).__name__} (details in the server's log)"}, status_code=500
+            )
 
     return endpoint

@@ -43,12 +43,24 @@ class Playground:
         latest: dict[str, dict[str, float]] = {}
         quality = quality_keys()
         for record in self.run.metrics():
-            latest.update({key: {"value": value, "epoch": record["epoch"]} for key, value in record.items()
-                           if key in quality and is_number(value) and math.isfinite(value)})
-        return {"name": self.run.config.name, "description": self.run.config.description, "run": self.run.path.name,
-                "checkpoint": self.G.checkpoint.name, "epoch": self.G.epoch, "classes": self.run.classes,
-                "image_shape": list(self.G.image_shape), "scores": latest,
-                "limits": {"n": MAX_SAMPLES, "steps": MAX_STEPS, "seed": MAX_SEED}}
+            latest.update(
+                {
+                    key: {"value": value, "epoch": record["epoch"]}
+                    for key, value in record.items()
+                    if key in quality and is_number(value) and math.isfinite(value)
+                }
+            )
+        return {
+            "name": self.run.config.name,
+            "description": self.run.config.description,
+            "run": self.run.path.name,
+            "checkpoint": self.G.checkpoint.name,
+            "epoch": self.G.epoch,
+            "classes": self.run.classes,
+            "image_shape": list(self.G.image_shape),
+            "scores": latest,
+            "limits": {"n": MAX_SAMPLES, "steps": MAX_STEPS, "seed": MAX_SEED},
+        }
 
     def samples(self, seed: Any, n: Any, label: Any = None) -> bytes:
         """A PNG grid of n samples of noise seed `seed` (all of class `label` where given)."""
@@ -84,8 +96,9 @@ class Playground:
         with self.export_lock:
             if self._onnx is None:
                 with tempfile.TemporaryDirectory(prefix="gankit-serve-") as folder:
-                    out, _ = self.run.export("onnx", Path(folder) / "generator.onnx", checkpoint=self.G.checkpoint,
-                                             raw=self.raw)
+                    out, _ = self.run.export(
+                        "onnx", Path(folder) / "generator.onnx", checkpoint=self.G.checkpoint, raw=self.raw
+                    )
                     self._onnx = out.read_bytes()
             return self._onnx
 

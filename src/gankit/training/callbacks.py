@@ -19,9 +19,9 @@ from gankit.checkpoint import BEST, checkpoint_name, prune_checkpoints, save_che
 from gankit.config import Config
 from gankit.evaluate import Scorer, numbers, score
 from gankit.losses import build_loss
+from gankit.models import Generator
 from gankit.plots import plot_history, save_grid
 from gankit.rundir import RunDir
-from gankit.models import Generator
 from gankit.sampling import class_rows, sample_images
 from gankit.stats import COLLAPSE_ACCURACY, COLLAPSE_ADVICE, STILL_WON_ACCURACY, collapse_streak, won_outright
 from gankit.training.state import TrainingState, state_to_checkpoint
@@ -96,13 +96,22 @@ class CollapseWatch(Callback):
             return
         since = epoch.history[-streak]["epoch"]
         if streak == t.collapse_epochs:
-            log.warning("D has won outright since epoch %d (D accuracy >= %.3f on real and generated images, then >= "
-                        "%.2f, G loss >= %.4g, %d epochs running): G is learning next to nothing and its samples are "
-                        "likely all alike. %s", since, COLLAPSE_ACCURACY, STILL_WON_ACCURACY, self.g_loss, streak,
-                        COLLAPSE_ADVICE)
+            log.warning(
+                "D has won outright since epoch %d (D accuracy >= %.3f on real and generated images, then >= "
+                "%.2f, G loss >= %.4g, %d epochs running): G is learning next to nothing and its samples are "
+                "likely all alike. %s",
+                since,
+                COLLAPSE_ACCURACY,
+                STILL_WON_ACCURACY,
+                self.g_loss,
+                streak,
+                COLLAPSE_ADVICE,
+            )
         if t.on_collapse == "stop":
-            epoch.stop = f"the run stopped after epoch {epoch.state.epoch}: D has won outright since epoch {since} " \
-                         "(train.on_collapse stop)"
+            epoch.stop = (
+                f"the run stopped after epoch {epoch.state.epoch}: D has won outright since epoch {since} "
+                "(train.on_collapse stop)"
+            )
 
 
 class Grids(Callback):
@@ -180,8 +189,9 @@ class TensorBoard(Callback):
         self.board.close()
 
 
-def default_callbacks(config: Config, run: RunDir, G: Generator, scorer: Scorer | None,
-                      extra: Sequence[Callback] = ()) -> list[Callback]:
+def default_callbacks(
+    config: Config, run: RunDir, G: Generator, scorer: Scorer | None, extra: Sequence[Callback] = ()
+) -> list[Callback]:
     """The per-epoch work of a run in the order it must happen; `extra` goes before the checkpoint,
     so what it adds to the record is saved with the epoch."""
     callbacks: list[Callback] = [Score(scorer, config.output.eval_every)] if scorer is not None else []

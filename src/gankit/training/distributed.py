@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from datetime import timedelta
-from pathlib import Path
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
@@ -87,10 +87,20 @@ def join() -> World:
         # processes that had died from the agent's store and failed to connect
         attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
         # rank 0 alone scores and writes checkpoints (and may first train the evaluator) while the others wait
-        dist.init_process_group(backend, store=dist.PrefixStore(f"gankit/attempt-{attempt}", store), rank=rank,
-                                world_size=size, timeout=timedelta(hours=2))
-    return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")),
-                 int(os.environ.get("LOCAL_WORLD_SIZE", "1")), launched=True)
+        dist.init_process_group(
+            backend,
+            store=dist.PrefixStore(f"gankit/attempt-{attempt}", store),
+            rank=rank,
+            world_size=size,
+            timeout=timedelta(hours=2),
+        )
+    return World(
+        dist.get_rank(),
+        dist.get_world_size(),
+        int(os.environ.get("LOCAL_RANK", "0")),
+        int(os.environ.get("LOCAL_WORLD_SIZE", "1")),
+        launched=True,
+    )
 
 
 def leave(world: World) -> None:
@@ -102,8 +112,10 @@ def device_for(device: torch.device, world: World) -> torch.device:
     """Each process of a node drives its own GPU (cuda:LOCAL_RANK)."""
     if world.launched and device.type == "cuda":
         if world.local_rank >= torch.cuda.device_count():
-            raise GankitError(f"local rank {world.local_rank} has no GPU: this machine has {torch.cuda.device_count()} "
-                              "(start at most that many processes per node)")
+            raise GankitError(
+                f"local rank {world.local_rank} has no GPU: this machine has {torch.cuda.device_count()} "
+                "(start at most that many processes per node)"
+            )
         torch.cuda.set_device(world.local_rank)
         return torch.device("cuda", world.local_rank)
     return device
@@ -112,8 +124,11 @@ def device_for(device: torch.device, world: World) -> torch.device:
 def shard_size(global_batch: int, world: World) -> int:
     """This rank's share of a global batch of `train.batch_size` images."""
     if global_batch % world.size:
-        raise GankitError(f"train.batch_size {global_batch} does not divide over {world.size} processes: it is the "
-                          f"global batch, split evenly (use a multiple of {world.size})", option="train.batch_size")
+        raise GankitError(
+            f"train.batch_size {global_batch} does not divide over {world.size} processes: it is the "
+            f"global batch, split evenly (use a multiple of {world.size})",
+            option="train.batch_size",
+        )
     return global_batch // world.size
 
 

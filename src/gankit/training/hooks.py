@@ -23,3 +23,6 @@ class Hooks:
     callbacks: Sequence[Callback] = ()
     terms: Sequence[Term] = ()
     after_step: Sequence[Callable[[GANStep], None]] = ()
+
+
+NO_HOOKS = Hooks()

@@ -13,10 +13,10 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from gankit.augment import diff_augment, parse_policy
 from gankit.checkpoint import list_checkpoints, newest_checkpoint
 from gankit.config import Config
 from gankit.errors import GankitError
-from gankit.augment import diff_augment, parse_policy
 from gankit.losses import build_loss
 from gankit.models.conditioning import class_terms
 from gankit.regularisers import config_terms
@@ -24,8 +24,8 @@ from gankit.rundir import RunDir
 from gankit.terms import Term
 from gankit.training.callbacks import EpochEnd
 from gankit.training.distributed import SINGLE, World, all_reduce_mean, all_reduce_min, broadcast, on_main, shard_size
-from gankit.training.state import EMAUpdate, TrainingState, restore_state, standing_statistics, state_to_checkpoint
 from gankit.training.hooks import Hooks
+from gankit.training.state import EMAUpdate, TrainingState, restore_state, standing_statistics, state_to_checkpoint
 from gankit.training.step import GANStep
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,17 @@ MAX_ROLLBACKS = 3  # with train.on_nan rollback, give up after this many in one 
 PROGRESS_EVERY = 25  # steps between progress-bar refreshes (each one reads the stats off the device)
 
 
-def fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.device, hooks: Hooks, *,
-        labels: torch.Tensor | None = None, world: World = SINGLE, in_memory: bool = True) -> str | None:
+def fit(
+    state: TrainingState,
+    run: RunDir,
+    images: torch.Tensor,
+    device: torch.device,
+    hooks: Hooks,
+    *,
+    labels: torch.Tensor | None = None,
+    world: World = SINGLE,
+    in_memory: bool = True,
+) -> str | None:
     """Train from `state.epoch` to the configured number of epochs on uint8 `images` (with their class
     `labels`, for a conditional model), then close the callbacks; returns why the run stopped early,
     if a callback stopped it. `hooks` holds every callback of the run, gankit's own included. With `in_memory` False the images stay where they are (a file mapped into memory,
@@ -48,8 +57,16 @@ def fit(state: TrainingState, run: RunDir, images: torch.Tensor, device: torch.d
             callback.close()
 
 
-def _fit(state: TrainingState, run: RunDir, images: torch.Tensor, labels: torch.Tensor | None, device: torch.device,
-         hooks: Hooks, world: World, in_memory: bool) -> str | None:
+def _fit(
+    state: TrainingState,
+    run: RunDir,
+    images: torch.Tensor,
+    labels: torch.Tensor | None,
+    device: torch.device,
+    hooks: Hooks,
+    world: World,
+    in_memory: bool,
+) -> str | None:
     config = state.config
     if in_memory:
         images = images.to(device)  # the whole data set stays on the device: no loader, no copies per step
@@ -70,11 +87,23 @@ def _fit(state: TrainingState, run: RunDir, images: torch.Tensor, labels: torch.
     if config.train.compile:
         G, D = torch.compile(G), torch.compile(D)
     G_update, D_update = distributed_nets(G, D, device, world, sync_batch_norm=config.train.sync_batch_norm)
-    step = GANStep(G, D, state.opt_g, state.opt_d, step_terms(config, hooks.terms), device=device,
-                   precision=config.train.precision, decision_threshold=build_loss(config.train).decision_threshold,
-                   after_step=[*([EMAUpdate(state)] if state.G_ema is not None else []), *hooks.after_step],
-                   augment=_augmenter(config.train.diffaugment, state.G.value_range), class_weights=class_weights,
-                   fresh_g_noise=config.train.g_noise == "fresh", world=world, G_update=G_update, D_update=D_update)
+    step = GANStep(
+        G,
+        D,
+        state.opt_g,
+        state.opt_d,
+        step_terms(config, hooks.terms),
+        device=device,
+        precision=config.train.precision,
+        decision_threshold=build_loss(config.train).decision_threshold,
+        after_step=[*([EMAUpdate(state)] if state.G_ema is not None else []), *hooks.after_step],
+        augment=_augmenter(config.train.diffaugment, state.G.value_range),
+        class_weights=class_weights,
+        fresh_g_noise=config.train.g_noise == "fresh",
+        world=world,
+        G_update=G_update,
+        D_update=D_update,
+    )
     if state.epoch >= config.train.epochs:
         log.info("nothing to do: the run has finished %d of %d epochs", state.epoch, config.train.epochs)
     return _train_epochs(state, run, step, images, labels if class_weights is not None else None, hooks, world)
@@ -83,12 +112,23 @@ def _fit(state: TrainingState, run: RunDir, images: torch.Tensor, labels: torch.
 def step_terms(config: Config, extra: Sequence[Term] = ()) -> list[Term]:
     """The terms of the nets' losses a config asks for, in the order they are added: the loss, the conditioning's
     (ACGAN's class loss), the penalties, then `extra` (the caller's)."""
-    return [*build_loss(config.train).terms(), *class_terms(config.model.conditioning), *config_terms(config.train),
-            *extra]
+    return [
+        *build_loss(config.train).terms(),
+        *class_terms(config.model.conditioning),
+        *config_terms(config.train),
+        *extra,
+    ]
 
 
-def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torch.Tensor, labels: torch.Tensor | None,
-                  hooks: Hooks, world: World) -> str | None:
+def _train_epochs(
+    state: TrainingState,
+    run: RunDir,
+    step: GANStep,
+    images: torch.Tensor,
+    labels: torch.Tensor | None,
+    hooks: Hooks,
+    world: World,
+) -> str | None:
     config = state.config
     history = run.read_metrics()
     elapsed = history[-1]["elapsed_seconds"] if history else 0.0
@@ -100,16 +140,28 @@ def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torc
             stats, seconds, n_images = run_epoch(step, images, state, epoch, labels)
         except Diverged as bad:
             if config.train.on_nan == "stop" or rollbacks == MAX_ROLLBACKS:
-                advice = (f"after {rollbacks} rollbacks: start a new run with lower learning rates" if rollbacks
-                          else "try train.on_nan rollback or a lower learning rate")
-                raise GankitError(f"the losses became NaN or infinite at epoch {epoch}, step {bad.step}; the run stopped "
-                                  f"and its checkpoints are intact ({advice})", option="train.on_nan") from None
+                advice = (
+                    f"after {rollbacks} rollbacks: start a new run with lower learning rates"
+                    if rollbacks
+                    else "try train.on_nan rollback or a lower learning rate"
+                )
+                raise GankitError(
+                    f"the losses became NaN or infinite at epoch {epoch}, step {bad.step}; the run stopped "
+                    f"and its checkpoints are intact ({advice})",
+                    option="train.on_nan",
+                ) from None
             rollbacks += 1
             roll_back(state, run, initial, world)
             step.recount()  # the updates counted again from the restored optimisers
-            log.warning("the losses became NaN or infinite at epoch %d, step %d: rolled back to epoch %d, "
-                        "learning rates now %.3g (G) and %.3g (D)", epoch, bad.step, state.epoch,
-                        state.opt_g.param_groups[0]["lr"], state.opt_d.param_groups[0]["lr"])
+            log.warning(
+                "the losses became NaN or infinite at epoch %d, step %d: rolled back to epoch %d, "
+                "learning rates now %.3g (G) and %.3g (D)",
+                epoch,
+                bad.step,
+                state.epoch,
+                state.opt_g.param_groups[0]["lr"],
+                state.opt_d.param_groups[0]["lr"],
+            )
             history = [r for r in history if r["epoch"] <= state.epoch]
             elapsed = history[-1]["elapsed_seconds"] if history else 0.0
             continue
@@ -117,12 +169,22 @@ def _train_epochs(state: TrainingState, run: RunDir, step: GANStep, images: torc
         if state.G_ema is not None:  # before the grids, scores and checkpoint read it
             standing_statistics(state.G_ema, seed=config.train.seed)
         elapsed += seconds
-        record = {"epoch": epoch, **stats, "images_per_s": n_images / seconds, "epoch_seconds": seconds,
-                  "elapsed_seconds": elapsed}
+        record = {
+            "epoch": epoch,
+            **stats,
+            "images_per_s": n_images / seconds,
+            "epoch_seconds": seconds,
+            "elapsed_seconds": elapsed,
+        }
         if step.device.type == "cuda":
             record["peak_gpu_mib"] = torch.cuda.max_memory_allocated(step.device) / 2**20
-        log.info("epoch %d/%d: %s, %.0f img/s", epoch, config.train.epochs,
-                 ", ".join(f"{name} {value:.4g}" for name, value in stats.items()), record["images_per_s"])
+        log.info(
+            "epoch %d/%d: %s, %.0f img/s",
+            epoch,
+            config.train.epochs,
+            ", ".join(f"{name} {value:.4g}" for name, value in stats.items()),
+            record["images_per_s"],
+        )
         history.append(record)
         event = EpochEnd(state, run, record, history)
         for callback in hooks.callbacks:
@@ -157,8 +219,9 @@ def roll_back(state: TrainingState, run: RunDir, initial: dict[str, Any] | None,
                 group["base_lr"] *= state.config.train.rollback_lr_factor
 
 
-def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: int,
-              labels: torch.Tensor | None = None) -> tuple[dict[str, float], float, int]:
+def run_epoch(
+    step: GANStep, images: torch.Tensor, state: TrainingState, epoch: int, labels: torch.Tensor | None = None
+) -> tuple[dict[str, float], float, int]:
     """One epoch: a pass over the images (and their labels, where given) in a fresh random order (or
     as many batches drawn with replacement, train.sampling); returns mean stats, seconds, images seen.
 
@@ -184,8 +247,15 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
     state.G.train()
     state.D.train()
     # disable=None: a bar only on a terminal, not in a log file
-    bar = tqdm(total=steps, desc=f"epoch {epoch}/{config.train.epochs}", unit="step", leave=False,
-               disable=None if config.output.progress and world.main else True, file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(
+        total=steps,
+        desc=f"epoch {epoch}/{config.train.epochs}",
+        unit="step",
+        leave=False,
+        disable=None if config.output.progress and world.main else True,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
     start = time.perf_counter()
     for i in range(steps):
         run_step = (epoch - 1) * steps + i  # the batch's place in the run: the same on resume, which starts an epoch
@@ -196,8 +266,11 @@ def run_epoch(step: GANStep, images: torch.Tensor, state: TrainingState, epoch: 
         real = images[order[share_of_batch]].to(device, non_blocking=True).float().mul_(scale).add_(low)  # -> G's range
         if device.type == "cuda" and images.device.type == "cpu":  # read from the file: laid out as in memory
             real = real.contiguous(memory_format=torch.channels_last)
-        stats = step(real, labels[label_order[share_of_batch]] if labels is not None else None,
-                     update_g=run_step % config.train.d_steps == 0)  # n_critic counts over the run, not the epoch
+        stats = step(
+            real,
+            labels[label_order[share_of_batch]] if labels is not None else None,
+            update_g=run_step % config.train.d_steps == 0,
+        )  # n_critic counts over the run, not the epoch
         values = sums.add(stats)
         first_bad = torch.where((first_bad < 0) & ~torch.isfinite(values).all(), i + 1, first_bad)
         if (i + 1) % PROGRESS_EVERY == 0 and not bar.disable:
@@ -257,8 +330,9 @@ class StatSums:
         return {name: total / counts[name] for name, total in totals.items()}
 
 
-def distributed_nets(G: torch.nn.Module, D: torch.nn.Module, device: torch.device, world: World, *,
-                     sync_batch_norm: bool = False) -> tuple[torch.nn.Module, torch.nn.Module]:
+def distributed_nets(
+    G: torch.nn.Module, D: torch.nn.Module, device: torch.device, world: World, *, sync_batch_norm: bool = False
+) -> tuple[torch.nn.Module, torch.nn.Module]:
     """The forwards of G's and D's updates: under torchrun each net in its own DistributedDataParallel wrapper.
 
     Two wrappers, not one around the pair: D's backward all-reduces D's gradients during D's update, and G's
@@ -278,7 +352,12 @@ def distributed_nets(G: torch.nn.Module, D: torch.nn.Module, device: torch.devic
 
     ids = [device.index] if device.type == "cuda" else None
     # torch renamed the switch (2.12); the old name still works there, with a warning
-    buffer_sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters \
+    buffer_sync = (
+        "forward_sync_buffers"
+        if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
         else "broadcast_buffers"
-    return (DistributedDataParallel(G, device_ids=ids, **{buffer_sync: False}),
-            DistributedDataParallel(D, device_ids=ids, **{buffer_sync: False}))
+    )
+    return (
+        DistributedDataParallel(G, device_ids=ids, **{buffer_sync: False}),
+        DistributedDataParallel(D, device_ids=ids, **{buffer_sync: False}),
+    )

@@ -42,9 +42,11 @@ def check_fits(config: Config, device: torch.device, memory: int) -> None:
     copies_of_g = 4 + (1 if config.train.ema_decay else 0)
     needed = 4 * (copies_of_g * values[0] + 4 * values[1])  # float32 bytes
     if needed > memory:
-        raise GankitError(f"the model has {values[0]:,} parameters in G and {values[1]:,} in D: with their gradients "
-                          f"and Adam's moments they take {needed / 2**30:.1f} GiB, more than the {memory / 2**30:.1f} "
-                          f"GiB of {device.type} memory here; choose smaller model widths")
+        raise GankitError(
+            f"the model has {values[0]:,} parameters in G and {values[1]:,} in D: with their gradients "
+            f"and Adam's moments they take {needed / 2**30:.1f} GiB, more than the {memory / 2**30:.1f} "
+            f"GiB of {device.type} memory here; choose smaller model widths"
+        )
 
 
 def new_state(config: Config, device: torch.device) -> TrainingState:
@@ -72,7 +74,9 @@ def state_to_checkpoint(state: TrainingState) -> dict[str, Any]:
         device = _device(state)
         if device.type == "cuda":  # the training GPU's stream, which every rank restores into its own GPU
             rng["cuda_device"] = torch.cuda.get_rng_state(device)
-    ema = {"generator_ema": state.G_ema.state_dict(), "ema_updates": state.ema_updates} if state.G_ema is not None else {}
+    ema = (
+        {"generator_ema": state.G_ema.state_dict(), "ema_updates": state.ema_updates} if state.G_ema is not None else {}
+    )
     return {
         "epoch": state.epoch,
         "config": state.config.to_dict(),

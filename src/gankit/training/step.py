@@ -26,12 +26,25 @@ class GANStep:
     save, so resume replays them.
     """
 
-    def __init__(self, G: Generator, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-                 terms: Sequence[Term], *, device: torch.device, precision: str = "fp32", decision_threshold: float = 0.0,
-                 after_step: Sequence[Callable[["GANStep"], None]] = (),
-                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 class_weights: torch.Tensor | None = None, fresh_g_noise: bool = False,
-                 world: World = SINGLE, G_update: nn.Module | None = None, D_update: nn.Module | None = None):
+    def __init__(
+        self,
+        G: Generator,
+        D: nn.Module,
+        opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer,
+        terms: Sequence[Term],
+        *,
+        device: torch.device,
+        precision: str = "fp32",
+        decision_threshold: float = 0.0,
+        after_step: Sequence[Callable[[GANStep], None]] = (),
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        class_weights: torch.Tensor | None = None,
+        fresh_g_noise: bool = False,
+        world: World = SINGLE,
+        G_update: nn.Module | None = None,
+        D_update: nn.Module | None = None,
+    ):
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
         # the forwards whose backward updates a net; under torchrun its DistributedDataParallel wrapper (see
         # `distributed_nets`): D's is used in D's step only, so G's step, which goes through the bare D with D's
@@ -49,15 +62,18 @@ class GANStep:
         self.after_step = list(after_step)
         self.augment = augment or (lambda x: x)  # DiffAugment: what D sees of every image, real or generated
         if bool(G.num_classes) != (class_weights is not None):
-            raise ValueError("a conditional G needs class_weights (the data's class frequencies); an unconditional one none")
+            raise ValueError(
+                "a conditional G needs class_weights (the data's class frequencies); an unconditional one none"
+            )
         self.class_weights = class_weights
         self.fresh_g_noise = fresh_g_noise
         self.d_trainable = [p for p in D.parameters() if p.requires_grad]  # frozen by G's step, then restored
         # without batch norm, one D forward over real and fake together is the same function
         self.joint_d = not has_batch_norm(D)
 
-    def __call__(self, real: torch.Tensor, labels: torch.Tensor | None = None, *, update_g: bool = True
-                 ) -> dict[str, torch.Tensor]:
+    def __call__(
+        self, real: torch.Tensor, labels: torch.Tensor | None = None, *, update_g: bool = True
+    ) -> dict[str, torch.Tensor]:
         """One D update and, with `update_g`, one G update (train.d_steps leaves G out of most steps; their
         stats have D's terms only)."""
         z, fake_labels = self._draw(real.shape[0])
@@ -99,10 +115,10 @@ class GANStep:
         """This rank's noise (and classes) of a global batch of n * world.size: every rank draws the whole batch from
         the same RNG stream and keeps its share, so the shares together are what one process would draw."""
         total, rank = n * self.world.size, self.world.rank
-        z = self.G.sample_noise(total, device=self.device)[rank * n:(rank + 1) * n]
+        z = self.G.sample_noise(total, device=self.device)[rank * n : (rank + 1) * n]
         if self.class_weights is None:
             return z, None
-        return z, torch.multinomial(self.class_weights, total, replacement=True)[rank * n:(rank + 1) * n]
+        return z, torch.multinomial(self.class_weights, total, replacement=True)[rank * n : (rank + 1) * n]
 
     def recount(self) -> None:
         """Count the nets' updates again from their optimisers (restored from a checkpoint, say)."""
@@ -127,8 +143,9 @@ class GANStep:
         # (counted from 1, as checkpoints of earlier versions were, so they resume onto the same streams)
         return _seeded_fork(hash((torch.initial_seed(), update + 1, self.world.rank)), self.device)
 
-    def _update_g(self, real: torch.Tensor, labels: torch.Tensor | None, fake: torch.Tensor,
-                  fake_labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    def _update_g(
+        self, real: torch.Tensor, labels: torch.Tensor | None, fake: torch.Tensor, fake_labels: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
         """G's update through D (D's weights frozen meanwhile); returns its named terms, detached."""
         update = self._next_update("G")
         for p in self.d_trainable:  # G's step goes through D, but D's weights need no gradient here
@@ -147,8 +164,9 @@ class GANStep:
         """D's float32 outputs on images as it sees them (through the augmentation), outside D's own update's forward."""
         return _split(self.D(self.augment(images), labels))
 
-    def discriminate(self, real: torch.Tensor, real_labels: torch.Tensor | None, fake: torch.Tensor,
-                     fake_labels: torch.Tensor | None) -> tuple[Outputs, Outputs]:
+    def discriminate(
+        self, real: torch.Tensor, real_labels: torch.Tensor | None, fake: torch.Tensor, fake_labels: torch.Tensor | None
+    ) -> tuple[Outputs, Outputs]:
         """D's float32 (logits, class logits or None) on both batches: in one forward where that is the same function."""
         real, fake = self.augment(real), self.augment(fake)
         if not self.joint_d:

@@ -19,20 +19,37 @@ from gankit.errors import GankitError
 from gankit.evaluate import make_scorer
 from gankit.metrics import applicable
 from gankit.models import has_batch_norm
-from gankit.rundir import RunDir
 from gankit.run import Run, load_run
+from gankit.rundir import RunDir
 from gankit.training.callbacks import default_callbacks
-from gankit.training.distributed import (World, barrier, check_options, device_for, join, local_main_first,
-                                         lost_partner, made_by_this_job, mark_job, on_main, restarted)
+from gankit.training.distributed import (
+    World,
+    barrier,
+    check_options,
+    device_for,
+    join,
+    local_main_first,
+    lost_partner,
+    made_by_this_job,
+    mark_job,
+    on_main,
+    restarted,
+)
+from gankit.training.hooks import NO_HOOKS, Hooks
 from gankit.training.loop import fit
-from gankit.training.hooks import Hooks
 from gankit.training.state import TrainingState, check_fits, new_state, restore_state
 
 log = logging.getLogger("gankit")
 
 
-def train(config: Config | None, run_dir: Path | str, *, data_dir: Path | str | None = None, resume: bool = False,
-          hooks: Hooks = Hooks()) -> Run | None:
+def train(
+    config: Config | None,
+    run_dir: Path | str,
+    *,
+    data_dir: Path | str | None = None,
+    resume: bool = False,
+    hooks: Hooks = NO_HOOKS,
+) -> Run | None:
     """Train `config` into the new run folder `run_dir`, or with `resume` continue the run there.
 
     Resuming takes the folder's config when `config` is None; a given config may change only how
@@ -55,14 +72,22 @@ def train(config: Config | None, run_dir: Path | str, *, data_dir: Path | str | 
         run.unlock()
 
 
-def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bool, hooks: Hooks, world: World
-           ) -> Run | None:
+def _train(
+    config: Config | None, run: RunDir, data_dir: Path | None, resume: bool, hooks: Hooks, world: World
+) -> Run | None:
     config = on_main(world, lambda: _resolve_config(config, run, resume))
     root = resolve_data_dir(data_dir, config.data.dir)
     config.data.dir = str(root) if root is not None else None  # remembered: later commands need no data_dir
-    if root is not None and DATASETS[config.data.dataset].needs_dir and run.path.resolve().is_relative_to(root.resolve()):
-        raise GankitError(f"the run folder {run.path} is inside the data folder {root}: its grids would be read as "
-                          "training images; choose a run folder outside it", option="run_dir")
+    if (
+        root is not None
+        and DATASETS[config.data.dataset].needs_dir
+        and run.path.resolve().is_relative_to(root.resolve())
+    ):
+        raise GankitError(
+            f"the run folder {run.path} is inside the data folder {root}: its grids would be read as "
+            "training images; choose a run folder outside it",
+            option="run_dir",
+        )
     device = device_for(resolve_device(config.train.device), world)
     check_precision(config.train.precision, device)
     if not resume:
@@ -87,13 +112,18 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
         # a conditional run is also scored on whether it makes the classes asked for
         metrics = [*metrics, *(m for m in applicable(True, o.eval_features) if m not in applicable(False) + metrics)]
     check_fits(config, device, device_memory(device))  # before the scorer, which may train an evaluator for minutes
-    scorer = make_scorer(config, n=o.eval_n, metrics=metrics, features=o.eval_features,
-                         progress=o.progress) if o.eval_every and world.main else None
+    scorer = (
+        make_scorer(config, n=o.eval_n, metrics=metrics, features=o.eval_features, progress=o.progress)
+        if o.eval_every and world.main
+        else None
+    )
     state = new_state(config, device)
     state.data_fingerprint = fingerprint
     if config.train.batch_size < 2 and (has_batch_norm(state.G) or has_batch_norm(state.D)):
-        raise GankitError(f"train.batch_size must be at least 2 for model.arch {config.model.arch}: batch norm needs "
-                          "two images to normalise")
+        raise GankitError(
+            f"train.batch_size must be at least 2 for model.arch {config.model.arch}: batch norm needs "
+            "two images to normalise"
+        )
     new_folder = not resume and not run.path.exists()
     if resume:
         _restore(run, state, world)
@@ -101,24 +131,36 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
         run.create(config)
         mark_job(run.path)
     if config.train.gp_lambda and has_batch_norm(state.D) and state.epoch == 0 and world.main:  # when the run starts
-        log.warning("train.gp_lambda with batch norm in D (model.arch %s): the penalty is on each image's own "
-                    "gradient, which batch norm mixes across the batch; Gulrajani et al. leave it out of the critic",
-                    config.model.arch)
+        log.warning(
+            "train.gp_lambda with batch norm in D (model.arch %s): the penalty is on each image's own "
+            "gradient, which batch norm mixes across the batch; Gulrajani et al. leave it out of the critic",
+            config.model.arch,
+        )
     barrier(world)
     batch = config.train.batch_size
     where = f", {world.size} processes (batch {batch} = {world.size} x {batch // world.size})" if world.launched else ""
     log.info("run folder %s, device %s%s, %d epochs", run.path, device, where, config.train.epochs)
     try:
         callbacks = default_callbacks(config, run, state.G, scorer, hooks.callbacks) if world.main else []
-        stopped = fit(state, run, data.images, device, dataclasses.replace(hooks, callbacks=callbacks),
-                      labels=data.labels, world=world, in_memory=not data.mapped)
+        stopped = fit(
+            state,
+            run,
+            data.images,
+            device,
+            dataclasses.replace(hooks, callbacks=callbacks),
+            labels=data.labels,
+            world=world,
+            in_memory=not data.mapped,
+        )
     except BaseException as exc:
         if world.main and not resume and not list_checkpoints(run.checkpoints):
             run.discard(remove_folder=new_folder)  # nothing worth keeping: the same command can run again
         if lost_partner(exc, world):
-            raise GankitError(f"process {world.rank} of {world.size} lost the others (one failed or was stopped; "
-                              f"torchrun's --max-restarts resumes the run from its last checkpoint): "
-                              f"{str(exc).strip().splitlines()[0][:160]}") from None
+            raise GankitError(
+                f"process {world.rank} of {world.size} lost the others (one failed or was stopped; "
+                f"torchrun's --max-restarts resumes the run from its last checkpoint): "
+                f"{str(exc).strip().splitlines()[0][:160]}"
+            ) from None
         raise
     if not world.main:
         return None
@@ -133,12 +175,16 @@ def _train(config: Config | None, run: RunDir, data_dir: Path | None, resume: bo
 def _fill_classes(config: Config, data: ImageSet) -> None:
     """A conditional run takes its classes from the data (and remembers their names); a mismatch is refused."""
     if data.labels is None:
-        raise GankitError(f"model.conditioning {config.model.conditioning} needs class labels, and {data.source} has "
-                          "none: give a class-per-folder tree (cat/001.png, dog/002.png, ...)")
+        raise GankitError(
+            f"model.conditioning {config.model.conditioning} needs class labels, and {data.source} has "
+            "none: give a class-per-folder tree (cat/001.png, dog/002.png, ...)"
+        )
     m, names = config.model, list(data.classes)
     if len(names) < 2:
-        raise GankitError(f"model.conditioning {config.model.conditioning} needs at least 2 classes, and {data.source} "
-                          f"has {len(names)} ({short(names)}); train an unconditional preset on it instead")
+        raise GankitError(
+            f"model.conditioning {config.model.conditioning} needs at least 2 classes, and {data.source} "
+            f"has {len(names)} ({short(names)}); train an unconditional preset on it instead"
+        )
     if m.num_classes and m.num_classes != len(names):
         raise GankitError(f"model.num_classes is {m.num_classes}, but {data.source} has {len(names)} classes")
     if config.data.classes is not None and config.data.classes != names:  # a resumed run's data must mean the same
@@ -163,17 +209,25 @@ def _resolve_config(config: Config | None, run: RunDir, resume: bool) -> Config:
         validate(config)
         check_resume(stored, config)
         if config.train.lr_decay == "linear" and config.train.epochs != stored.train.epochs:
-            log.warning("train.epochs %d -> %d: the linear learning-rate decay now spans %d epochs, so the rate "
-                        "where the run resumes changes", stored.train.epochs, config.train.epochs, config.train.epochs)
+            log.warning(
+                "train.epochs %d -> %d: the linear learning-rate decay now spans %d epochs, so the rate "
+                "where the run resumes changes",
+                stored.train.epochs,
+                config.train.epochs,
+                config.train.epochs,
+            )
         return config
     if config is None:
         raise GankitError("a new run needs a config")
     if run.exists() or list_checkpoints(run.checkpoints):
-        raise GankitError(f"{run.path} already holds a run; continue it with resume or choose another run_dir",
-                          option=("resume", "run_dir"))
+        raise GankitError(
+            f"{run.path} already holds a run; continue it with resume or choose another run_dir",
+            option=("resume", "run_dir"),
+        )
     if run.path.exists() and (not run.path.is_dir() or any(run.path.iterdir())):
-        raise GankitError(f"{run.path} already holds files that are not a gankit run; choose a new or empty run_dir",
-                          option="run_dir")
+        raise GankitError(
+            f"{run.path} already holds files that are not a gankit run; choose a new or empty run_dir", option="run_dir"
+        )
     config = copy.deepcopy(config)
     validate(config)  # a Config built in Python is checked as a file is, before any folder exists
     return config
@@ -186,8 +240,10 @@ def _check_config_agrees(run: RunDir, config: Config, checkpoint: dict[str, Any]
     change = maths_change(saved, config.to_dict()) if isinstance(saved, dict) else None
     if change:
         key, trained, wanted = change
-        raise GankitError(f"{key} is {short(wanted)} in {run.config_path}, but {source} was trained with "
-                          f"{short(trained)}: put it back to resume the run, or start a new run")
+        raise GankitError(
+            f"{key} is {short(wanted)} in {run.config_path}, but {source} was trained with "
+            f"{short(trained)}: put it back to resume the run, or start a new run"
+        )
 
 
 def _restore(run: RunDir, state: TrainingState, world: World) -> None:
@@ -200,8 +256,11 @@ def _restore(run: RunDir, state: TrainingState, world: World) -> None:
         _check_config_agrees(run, state.config, checkpoint, source)
         trained_on = checkpoint.get("data_fingerprint")  # absent from checkpoints written before it was kept
         if trained_on is not None and trained_on != state.data_fingerprint:
-            raise GankitError(f"the images in {state.config.data.dir} are not the ones {source} was trained on (their "
-                              "fingerprints differ): give the run's own data with data_dir", option="data_dir")
+            raise GankitError(
+                f"the images in {state.config.data.dir} are not the ones {source} was trained on (their "
+                "fingerprints differ): give the run's own data with data_dir",
+                option="data_dir",
+            )
     on_main(world, lambda: check_records_agree(run, state.epoch, record, source))
     if checkpoint is not None:
         log.info("resuming %s after epoch %d", run.path, state.epoch)
