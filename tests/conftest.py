@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import shutil
 from pathlib import Path
@@ -78,3 +79,22 @@ def mnist_dir() -> Path:
     if not (MNIST_DIR / "train-images-idx3-ubyte.gz").is_file():
         pytest.fail(f"the MNIST copy is missing from {MNIST_DIR} (set GANKIT_TEST_DATA)")
     return MNIST_DIR
+
+
+# The fast tier (`pytest -m fast`): tests on synthetic tensors, which need neither ../shared/data nor a browser.
+# A test joins it unless it asks for one of these fixtures (directly or through another), its module names the data
+# itself, or it is marked slow; CI runs the tier with no data directory, so a test that reads data anyway fails there.
+NEEDS_DATA = {"mnist_dir", "one_epoch_evaluator", "browser"}
+DATA_NAMES = ("MNIST_DIR", "CIFAR_ARCHIVE", "SHARED_DATA", "GANKIT_TEST_DATA")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    names_data: dict[str, bool] = {}
+    for item in items:
+        module = item.module.__name__ if item.module is not None else ""
+        if module not in names_data:
+            source = inspect.getsource(item.module) if item.module is not None else ""
+            names_data[module] = any(name in source for name in DATA_NAMES)
+        uses_data = NEEDS_DATA & set(getattr(item, "fixturenames", ())) or names_data[module]
+        if not uses_data and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.fast)

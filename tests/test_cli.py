@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from gankit.cli import main
 
 
@@ -17,6 +19,7 @@ def test_resume_needs_a_run_folder(capsys):
     assert capsys.readouterr().err.strip() == "gankit: error: --resume needs --out naming the run folder to continue"
 
 
+@pytest.mark.slow  # a subprocess
 def test_console_entry_point_exits_2_without_traceback():
     result = subprocess.run([sys.executable, "-m", "gankit", "train", "nope"], capture_output=True, text=True)
     assert result.returncode == 2

@@ -4,6 +4,7 @@ import torch
 
 import gankit
 from gankit.checkpoint import load_checkpoint
+from gankit.checks import validate
 from gankit.config import apply_overrides, load_preset
 from gankit.errors import GankitError
 from gankit.models import build_models, count_parameters
@@ -80,7 +81,9 @@ def test_dcgan_sizes_are_powers_of_two_from_32_to_256():
         with pytest.raises(
             GankitError, match=f"dcgan makes images of side 32, 64, 128, 256; data.image_size is {size}"
         ):
-            apply_overrides(load_preset("seed-dcgan-cifar10"), ["data.dataset=folder", f"data.image_size={size}"])
+            validate(
+                apply_overrides(load_preset("seed-dcgan-cifar10"), ["data.dataset=folder", f"data.image_size={size}"])
+            )
 
 
 @pytest.mark.parametrize("size", [64, 128, 256])
@@ -97,6 +100,7 @@ def test_a_larger_dcgan_adds_blocks_and_keeps_its_widths_capped(size):
     assert max(m.in_channels for m in convolutions) == 8 * 4
 
 
+@pytest.mark.slow  # a training run
 @pytest.mark.parametrize("size", [64, 128])
 def test_a_folder_of_larger_images_trains_at_their_size_with_dcgan_small_data(tmp_path, size):
     from PIL import Image

@@ -3,6 +3,7 @@ import torch
 
 import gankit
 from gankit.checkpoint import load_checkpoint
+from gankit.checks import validate
 from gankit.config import apply_overrides, load_preset
 from gankit.errors import GankitError
 from gankit.models import build_models, count_parameters
@@ -92,7 +93,7 @@ def test_conditional_resnet_projection_and_acgan():
 def test_resnet_sizes_are_32_and_64():
     for size in (28, 128):
         with pytest.raises(GankitError, match=f"resnet makes images of side 32, 64; data.image_size is {size}"):
-            _sngan("data.dataset=folder", f"data.image_size={size}")
+            validate(_sngan("data.dataset=folder", f"data.image_size={size}"))
 
 
 class StopAfterEpochOne(Callback):  # an interruption: the linear decay still spans the run's 2 epochs

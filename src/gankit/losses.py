@@ -54,7 +54,7 @@ LOSSES: Registry[type[GANLoss]] = Registry("loss")
 def build_loss(train: TrainConfig) -> GANLoss:
     """The loss `train.loss` names, with its parameters taken from the train config."""
     cls = LOSSES[train.loss]
-    params = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+    params: set[str] = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
     for name in ("label_smoothing", "probability_clip"):
         if getattr(train, name) and name not in params:
             raise GankitError(f"train.{name} applies to the BCE losses, not to train.loss {train.loss}")

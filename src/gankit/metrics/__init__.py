@@ -14,7 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from gankit.errors import GankitError
-from gankit.metrics import class_accuracy, classes, fid, inception_score, intra_fid, kid, prdc  # noqa: F401, I001  (registered in this order)
+
+# registered in this order, the order of the CLI's lists and the report's tables
+from gankit.metrics import fid, kid, inception_score, prdc, classes, class_accuracy, intra_fid  # noqa: F401  # isort: skip
 from gankit.metrics.features import EXTRACTORS, FeatureSet
 from gankit.metrics.registry import METRICS, quality_keys
 

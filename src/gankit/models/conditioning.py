@@ -30,11 +30,19 @@ def class_terms(conditioning: str) -> list[Term]:
 
 
 def _d_class_loss(seen: Seen) -> torch.Tensor:
-    return F.cross_entropy(seen.real_class, seen.real_labels) + F.cross_entropy(seen.fake_class, seen.fake_labels)
+    return _class_loss(seen, "real") + _class_loss(seen, "fake")
 
 
 def _g_class_loss(seen: Seen) -> torch.Tensor:
-    return F.cross_entropy(seen.fake_class, seen.fake_labels)
+    return _class_loss(seen, "fake")
+
+
+def _class_loss(seen: Seen, side: str) -> torch.Tensor:
+    """The cross-entropy of D's class logits on one side's images against their labels."""
+    logits, labels = seen.outputs(side)[1], seen.real_labels if side == "real" else seen.fake_labels
+    if logits is None or labels is None:
+        raise ValueError("ACGAN's class loss needs D's class logits and the images' labels")
+    return F.cross_entropy(logits, labels)
 
 
 class ConditionalBatchNorm(nn.Module):

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-# isort: off  (each registers itself, and D's loss adds the penalties in this order)
-from gankit.regularisers import gradient_penalty, r1, r2  # noqa: F401
+import torch
 
-# isort: on
+# each registers itself, and D's loss adds them in this order
+from gankit.regularisers import r1, gradient_penalty, r2  # noqa: F401  # isort: skip
 from gankit.regularisers.registry import PENALTIES, Regulariser
-from gankit.terms import Term
+from gankit.terms import Seen, Term
 
 if TYPE_CHECKING:
     from gankit.config import TrainConfig
@@ -23,8 +23,12 @@ def config_terms(train: TrainConfig) -> list[Term]:
         weight = getattr(train, entry.weight_key)
         if weight:
             every = getattr(train, entry.every_key) if entry.every_key else 1
-            terms.append(Term(name, "D", partial(entry.penalty, weight=weight), every=every))
+            terms.append(Term(name, "D", _weighted(entry.penalty, weight), every=every))
     return terms
+
+
+def _weighted(penalty: Callable[[Seen, float], torch.Tensor], weight: float) -> Callable[[Seen], torch.Tensor]:
+    return lambda seen: penalty(seen, weight)
 
 
 __all__ = ["PENALTIES", "Regulariser", "config_terms"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import operator
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -88,7 +90,7 @@ class GANStep:
                 real_out, fake_out = self.discriminate(real, labels, fake.detach(), fake_labels)
                 d_seen = Seen(self._critic, real, labels, fake.detach(), fake_labels, real=real_out, fake=fake_out)
                 d_terms = {term.name: term.value(update, d_seen) for term in self.d_terms}
-            self._update(self.opt_d, sum(d_terms.values()))
+            self._update(self.opt_d, _total(d_terms))
             g_terms: dict[str, torch.Tensor] = {}
             if update_g:
                 if self.fresh_g_noise:
@@ -105,10 +107,10 @@ class GANStep:
         """The terms, detached, and D's accuracy on both batches (and on the classes, for an ACGAN D)."""
         with torch.no_grad():
             stats = {name: term.detach().float() for name, term in terms.items()}
-            stats["d_acc_real"] = (seen.real > self.decision_threshold).float().mean()
-            stats["d_acc_fake"] = (seen.fake < self.decision_threshold).float().mean()
-            if seen.real_class is not None:
-                stats["d_acc_class"] = (seen.real_class.argmax(1) == seen.real_labels).float().mean()
+            stats["d_acc_real"] = seen.real.gt(self.decision_threshold).float().mean()
+            stats["d_acc_fake"] = seen.fake.lt(self.decision_threshold).float().mean()
+            if seen.real_class is not None and seen.real_labels is not None:
+                stats["d_acc_class"] = seen.real_class.argmax(1).eq(seen.real_labels).float().mean()
             return stats
 
     def _draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -154,7 +156,7 @@ class GANStep:
             with autocast(self.precision, self.device):
                 seen = Seen(self._critic, real, labels, fake, fake_labels)
                 g_terms = {term.name: term.value(update, seen) for term in self.g_terms}
-            self._update(self.opt_g, sum(g_terms.values()))
+            self._update(self.opt_g, _total(g_terms))
         finally:
             for p in self.d_trainable:
                 p.requires_grad_(True)
@@ -171,7 +173,7 @@ class GANStep:
         real, fake = self.augment(real), self.augment(fake)
         if not self.joint_d:
             return _split(self.D_update(real, real_labels)), _split(self.D_update(fake, fake_labels))
-        labels = None if real_labels is None else torch.cat([real_labels, fake_labels])
+        labels = None if real_labels is None or fake_labels is None else torch.cat([real_labels, fake_labels])
         logits, classes = _split(self.D_update(torch.cat([real, fake]), labels))
         n = real.shape[0]
         if classes is None:
@@ -193,6 +195,11 @@ def _seeded_fork(key: int, device: torch.device) -> Iterator[None]:
         if device.type == "cuda":
             torch.cuda.default_generators[device.index].manual_seed(key)
         yield
+
+
+def _total(terms: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The terms added in order (a net's loss)."""
+    return functools.reduce(operator.add, terms.values())
 
 
 def _split(out: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> Outputs:

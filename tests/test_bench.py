@@ -1,0 +1,20 @@
+"""Every benchmark script still starts: each is run with --help in this process (its imports, its options), so a
+refactor that breaks one shows here rather than in the next study."""
+
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py")))
+def test_each_bench_script_imports_and_prints_its_help(script, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", [script, "--help"])
+    monkeypatch.syspath_prepend(str(BENCH))  # the scripts import their neighbours
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(BENCH / script), run_name="__main__")
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and out.startswith("usage:") and "--help" in out
