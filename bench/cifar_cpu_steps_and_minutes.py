@@ -34,7 +34,7 @@ from gankit.evaluate import Scorer, make_scorer, score
 from gankit.models import build_models
 from gankit.training.step import GANStep
 
-PRESETS = ("sngan-cifar10", "seed-dcgan-cifar10")
+PRESETS = ("sngan-cifar10", "report-dcgan-cifar10")
 SCORERS: dict[str, Scorer] = {}
 
 

@@ -3,7 +3,7 @@
     python bench/distributed.py overhead --data-dir ../shared/data/mnist [--repeats 3]
         the plain loop against torchrun with 1 rank (a group of one: no DDP wrappers), then 2 ranks of one
         thread each (DistributedDataParallel, gloo) against 1 process of two threads; img/s medians and ratios
-    torchrun --nproc-per-node 2 bench/distributed.py allreduce [--preset seed-gan-mnist]
+    torchrun --nproc-per-node 2 bench/distributed.py allreduce [--preset report-gan-mnist]
         the time one all-reduce of G's and of D's gradients takes in this group, against a step's time
     python bench/distributed.py decode --data-dir ../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz
         decoding a folder or archive into the cache: one process against the pool (one per core)
@@ -151,7 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["overhead", "allreduce", "decode", "mapped"])
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/mnist"))
-    parser.add_argument("--preset", default="seed-gan-mnist")
+    parser.add_argument("--preset", default="report-gan-mnist")
     parser.add_argument("--precision", default="bf16")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The seed DCGAN on a GPU: a few epochs of seed-dcgan-cifar10 on the real CIFAR-10 copy (data on
+# The seed DCGAN on a GPU: a few epochs of report-dcgan-cifar10 on the real CIFAR-10 copy (data on
 # the device, bf16 autocast, channels_last, torch.compile), then images/s, peak GPU memory and the
 # projected time of all 300 epochs. Runs on a bare machine that has python3 with torch.
 #
@@ -15,7 +15,7 @@ python3 -c 'import torch, torchvision, yaml, tqdm, matplotlib, PIL' 2>/dev/null 
 python3 -c 'import torch; assert torch.cuda.is_available(), "no CUDA GPU"; print("GPU:", torch.cuda.get_device_name())'
 
 export PYTHONPATH=$PWD/src GANKIT_CACHE_DIR=${GANKIT_CACHE_DIR:-$(mktemp -d)}
-python3 -m gankit train seed-dcgan-cifar10 --data-dir "$data" --out "$out" --epochs "$epochs" \
+python3 -m gankit train report-dcgan-cifar10 --data-dir "$data" --out "$out" --epochs "$epochs" \
   --device cuda --precision bf16 --compile --no-progress
 
 python3 - "$out/metrics.jsonl" <<'PY'

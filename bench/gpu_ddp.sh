@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Data-parallel scaling on one GPU node: seed-dcgan-cifar10 under torchrun on 1 GPU, then on all of
+# Data-parallel scaling on one GPU node: report-dcgan-cifar10 under torchrun on 1 GPU, then on all of
 # them, with the same batch per GPU (128, so the global batch grows with the GPUs); images/s per GPU
 # and the scaling efficiency. Runs on a bare machine that has python3 with torch.
 #
@@ -16,7 +16,7 @@ export PYTHONPATH=$PWD/src GANKIT_CACHE_DIR=${GANKIT_CACHE_DIR:-$(mktemp -d)}
 tmp=$(mktemp -d)
 
 for n in 1 "$gpus"; do
-  python3 -m torch.distributed.run --standalone --nproc-per-node "$n" -m gankit train seed-dcgan-cifar10 \
+  python3 -m torch.distributed.run --standalone --nproc-per-node "$n" -m gankit train report-dcgan-cifar10 \
     --data-dir "$data" --out "$tmp/gpus$n" --epochs "$epochs" --batch-size $((128 * n)) --device cuda \
     --precision bf16 --no-progress --set output.report=false
 done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SNGAN against the report's DCGAN on CIFAR-10, on a GPU, each to its published budget: sngan-cifar10
-# for 640 epochs (Mimicry's 100,000 G updates of batch 64, 5 D updates each) and seed-dcgan-cifar10 for
+# for 640 epochs (Mimicry's 100,000 G updates of batch 64, 5 D updates each) and report-dcgan-cifar10 for
 # its 300 epochs, in bf16 on the device, seeds 0..SEEDS-1, scored every SCORE_EVERY epochs with gankit's
 # CIFAR-10 evaluator (10,000 samples against the test split, which is the JPEG copy, not the PNG
 # original the papers score against). Prints FID at each scoring, images/s and the wall time per run.
@@ -25,7 +25,7 @@ python3 -c 'import torch; assert torch.cuda.is_available(), "no CUDA GPU"; print
 # already holds it (GANKIT_CACHE_DIR=~/.cache/gankit) to spare a GPU loan that.
 export PYTHONPATH=$PWD/src GANKIT_CACHE_DIR=${GANKIT_CACHE_DIR:-$HOME/.cache/gankit}
 python3 -m gankit evaluator train cifar10 --data-dir "$data"
-for preset in sngan-cifar10:640 seed-dcgan-cifar10:300; do
+for preset in sngan-cifar10:640 report-dcgan-cifar10:300; do
   name=${preset%%:*}
   epochs=$(python3 -c "print(max(1, round(${preset##*:} * $fraction)))")
   for seed in $(seq 0 $((seeds - 1))); do
@@ -37,7 +37,7 @@ done
 python3 - "$root" <<'PY'
 import json, statistics, sys
 from pathlib import Path
-for preset in ("sngan-cifar10", "seed-dcgan-cifar10"):
+for preset in ("sngan-cifar10", "report-dcgan-cifar10"):
     runs = sorted(Path(sys.argv[1]).glob(f"{preset}-*"))
     finals = []
     for run in runs:

@@ -4,7 +4,7 @@ For comparing other code with gankit on equal terms: bench/keras_reference.py sa
 such arrays, and this prints their metrics with gankit's evaluator against the test split, beside
 the real-versus-real floor.
 
-    python bench/score_samples.py runs/keras/seed-*/samples-epoch-0030.npy --preset seed-gan-mnist \\
+    python bench/score_samples.py runs/keras/seed-*/samples-epoch-0030.npy --preset report-gan-mnist \\
         --data-dir ../shared/data/mnist [--metrics fid,coverage]
 """
 
@@ -24,7 +24,7 @@ from gankit.metrics import compute, parse_metrics
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("samples", type=Path, nargs="+", help=".npy files of uint8 images (N, C, H, W)")
-    parser.add_argument("--preset", default="seed-gan-mnist", help="the preset whose data set and evaluator to use")
+    parser.add_argument("--preset", default="report-gan-mnist", help="the preset whose data set and evaluator to use")
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/mnist"))
     parser.add_argument("--metrics", default="fid,coverage")
     args = parser.parse_args()

@@ -11,7 +11,7 @@ A summary line per precision gives the death rate and FID mean ± std over the s
 With --jobs N the runs go N at a time, each in its own process on one thread: several torch
 processes with two threads each on two cores spend most of their time waiting for each other.
 
-    python bench/seeds.py seed-gan-mnist --epochs 30 --seeds 0-4 --precisions fp32,bf16 --jobs 2 \\
+    python bench/seeds.py report-gan-mnist --epochs 30 --seeds 0-4 --precisions fp32,bf16 --jobs 2 \\
         --data-dir ../shared/data/mnist --out runs/seeds [--set train.label_smoothing=0.1 ...]
 """
 
@@ -28,10 +28,10 @@ import torch
 from quality_per_minute import spread  # bench/ is the script's folder, so on sys.path
 
 import gankit
+from gankit.collapse import collapse_stretches, remark_collapses
 from gankit.evaluators import load_evaluator
 from gankit.losses import build_loss
 from gankit.rundir import RunDir
-from gankit.stats import collapse_stretches, remark_collapses
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -5,7 +5,7 @@ Starts the page's server for RUN on a free port (in a thread of this process), t
 same calls made directly (Playground.samples: sampling and PNG encoding, no HTTP). Prints the
 medians, the HTTP overhead as a ratio, and the target (< 100 ms on the CPU for the seed GAN).
 
-    python bench/serve_latency.py runs/seed-gan-mnist-run --requests 50
+    python bench/serve_latency.py runs/report-gan-mnist-run --requests 50
 """
 
 from __future__ import annotations

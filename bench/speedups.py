@@ -38,7 +38,7 @@ CHANGES = ("dropout", "fused-adam", "control")
 
 def make_step(precision: str, undo: str) -> GANStep:
     """The seed GAN's step with one change undone ("none": as shipped)."""
-    config = load_preset("seed-gan-mnist")
+    config = load_preset("report-gan-mnist")
     config.train.precision = precision
     state: TrainingState = new_state(config, torch.device("cpu"))
     if undo == "dropout":

@@ -43,7 +43,7 @@ def main() -> None:
     self_ms = {e.key: e.self_cpu_time_total / 1e3 / args.steps for e in profiler.key_averages()}
     total = sum(self_ms.values())
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, seed-gan-mnist step, {args.precision}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, report-gan-mnist step, {args.precision}, "
         f"batch {BATCH}: {plain_ms:.2f} ms unprofiled, {total:.2f} ms profiled (self times below)"
     )
     counted = 0.0
@@ -52,7 +52,7 @@ def main() -> None:
         counted += ms
         extra = ""
         if kind == "matrix products":
-            extra = f", {seed_gan_flops_per_image(load_preset('seed-gan-mnist')) * BATCH / ms / 1e6:.0f} GFLOP/s"
+            extra = f", {seed_gan_flops_per_image(load_preset('report-gan-mnist')) * BATCH / ms / 1e6:.0f} GFLOP/s"
         print(f"  {kind:22} {ms:6.2f} ms  {ms / total:4.0%}{extra}")
     print(f"  {'everything else':22} {total - counted:6.2f} ms  {(total - counted) / total:4.0%}")
 

@@ -44,7 +44,7 @@ from gankit.training.loop import run_epoch  # noqa: E402
 from gankit.training.state import new_state  # noqa: E402
 from gankit.training.step import GANStep  # noqa: E402
 
-PRESETS = {"mlp": "seed-gan-mnist", "dcgan": "seed-dcgan-cifar10"}
+PRESETS = {"mlp": "report-gan-mnist", "dcgan": "report-dcgan-cifar10"}
 
 
 def seed_gan_flops_per_image(config: Config) -> float:

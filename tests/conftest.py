@@ -33,7 +33,7 @@ TINY_NETS = ["--set", "model.g_hidden=[32, 32]", "--set", "model.d_hidden=[32, 3
 TINY_MLP = [*TINY_NETS, "--limit", "512", "--batch-size", "64"]  # TINY as `gankit train` flags
 
 
-def tiny_config(*overrides: str, preset: str = "seed-gan-mnist") -> Config:
+def tiny_config(*overrides: str, preset: str = "report-gan-mnist") -> Config:
     """The tiny seed-GAN variant, with `section.key=value` overrides, checked as a run checks it."""
     config = apply_overrides(load_preset(preset), [*TINY, *overrides])
     validate(config)

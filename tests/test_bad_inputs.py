@@ -54,8 +54,8 @@ def _a_run(tmp):
     return train_tiny(MNIST_DIR, tmp / "run", "train.epochs=1").path
 
 
-MLP = ["train", "seed-gan-mnist", "--out", "{out}"]
-FOLDER = ["train", "seed-gan-mnist", "--set", "data.dataset=folder", "--set", "data.channels=3", "--out", "{out}"]
+MLP = ["train", "report-gan-mnist", "--out", "{out}"]
+FOLDER = ["train", "report-gan-mnist", "--set", "data.dataset=folder", "--set", "data.channels=3", "--out", "{out}"]
 # (id, setup(tmp) -> data dir or None, arguments ({data} and {out} filled in), words the error line holds)
 CASES = [
     ("missing data dir", lambda t: t / "nowhere", [*MLP, "--data-dir", "{data}"], "does not exist"),
@@ -118,7 +118,7 @@ CASES = [
     (
         "no CIFAR-10 in the folder",
         lambda t: t,
-        ["train", "seed-dcgan-cifar10", "--out", "{out}", "--data-dir", "{data}"],
+        ["train", "report-dcgan-cifar10", "--out", "{out}", "--data-dir", "{data}"],
         "no CIFAR-10 found",
     ),
     (
@@ -180,7 +180,7 @@ CASES = [
     (
         "an empty --out",
         lambda t: None,
-        ["train", "seed-gan-mnist", "--out", ""],
+        ["train", "report-gan-mnist", "--out", ""],
         "argument --out: expected a path, got an empty string",
     ),
 ]
@@ -205,9 +205,9 @@ def test_existing_run_is_neither_overwritten_nor_changed(tmp_path, capsys):
     run = _a_run(tmp_path)
     before = _snapshot(run)
     for args in (
-        ["train", "seed-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(run)],
+        ["train", "report-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(run)],
         ["train", "--resume", "--out", str(run), "--set", "train.lr_g=0.1"],
-        ["train", "seed-dcgan-cifar10", "--resume", "--out", str(run), "--data-dir", str(CIFAR_ARCHIVE)],
+        ["train", "report-dcgan-cifar10", "--resume", "--out", str(run), "--data-dir", str(CIFAR_ARCHIVE)],
     ):
         capsys.readouterr()
         assert main(args) == 2
@@ -250,7 +250,7 @@ def test_a_config_that_is_not_text_is_named(tmp_path, capsys):
 
 
 def test_a_flag_and_a_set_of_the_same_key_must_agree(capsys):
-    assert main(["train", "seed-gan-mnist", "--epochs", "1", "--set", "train.epochs=5"]) == 2
+    assert main(["train", "report-gan-mnist", "--epochs", "1", "--set", "train.epochs=5"]) == 2
     assert capsys.readouterr().err.strip() == (
         "gankit: error: train.epochs is set twice, by a flag (1) and by --set train.epochs=5: give it once"
     )
@@ -298,7 +298,7 @@ def test_a_users_files_are_not_replaced_without_force(tmp_path, capsys):
         assert err == [
             f"gankit: error: {tmp_path / name} already exists; name another file, or replace it with --force"
         ]
-    assert main(["train", "seed-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(tmp_path / "folder")]) == 2
+    assert main(["train", "report-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(tmp_path / "folder")]) == 2
     assert "already holds files that are not a gankit run; choose a new or empty --out" in capsys.readouterr().err
     assert all((tmp_path / name).read_bytes() == data for name, data in mine.items())
     assert (tmp_path / "folder" / "report.html").read_text() == "the user's page"
@@ -324,19 +324,19 @@ def test_huge_requests_are_refused_before_allocating(tmp_path, capsys, args, wor
 
 
 def test_long_values_are_cut_in_error_lines(capsys):
-    assert main(["train", "seed-gan-mnist", "--set", "model.noise=" + "x" * 100_000]) == 2
+    assert main(["train", "report-gan-mnist", "--set", "model.noise=" + "x" * 100_000]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err) < 300 and "..." in err
-    assert main(["train", "seed-gan-mnist", "--set", "output.grid_samples=1000000000"]) == 2
+    assert main(["train", "report-gan-mnist", "--set", "output.grid_samples=1000000000"]) == 2
     assert "output.grid_samples is at most 4096" in capsys.readouterr().err
 
 
 def test_a_number_too_large_for_its_type_is_one_line(capsys):
-    assert main(["train", "seed-gan-mnist", "--seed", "99999999999999999999"]) == 2
+    assert main(["train", "report-gan-mnist", "--seed", "99999999999999999999"]) == 2
     assert capsys.readouterr().err.strip() == (
         "gankit: error: --set: train.seed: 99999999999999999999 is too large (whole numbers are below 2^63)"
     )
-    assert main(["train", "seed-gan-mnist", "--seed", str(2**40)]) == 2
+    assert main(["train", "report-gan-mnist", "--seed", str(2**40)]) == 2
     assert "train.seed must be in [0, 2^32)" in capsys.readouterr().err
 
 
@@ -344,7 +344,7 @@ def test_a_cache_variable_naming_a_file_or_an_impossible_path_is_one_line(tmp_pa
     (tmp_path / "a-file").write_text("not a folder")
     for value in (tmp_path / "a-file", "/proc/no/such/place"):
         monkeypatch.setenv("GANKIT_CACHE_DIR", str(value))
-        assert main(["train", "seed-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(tmp_path / "out")]) == 2
+        assert main(["train", "report-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(
             f"gankit: error: gankit's cache {value} (from $GANKIT_CACHE_DIR) cannot be a folder"
@@ -378,7 +378,7 @@ def test_a_learning_rate_that_diverges_at_once_leaves_no_folder(tmp_path):
 
 
 def test_set_values_take_no_aliases_and_force_never_replaces_a_device(tmp_path, capsys):
-    assert main(["train", "seed-gan-mnist", "--set", "model.g_hidden=[&a [1, 2], *a]"]) == 2
+    assert main(["train", "report-gan-mnist", "--set", "model.g_hidden=[&a [1, 2], *a]"]) == 2
     # the aliases make it no YAML value, so it stays the text it was, which is no list of widths
     assert "model.g_hidden: expected a list, got '[&a [1, 2], *a]'" in capsys.readouterr().err
     run = _a_run(tmp_path)
@@ -474,7 +474,16 @@ def test_too_few_samples_for_a_metric_are_refused_naming_it(tmp_path, capsys):
     )
     assert (
         main(
-            ["train", "seed-gan-mnist", "--out", str(tmp_path / "new"), "--eval-every", "1", "--set", "output.eval_n=3"]
+            [
+                "train",
+                "report-gan-mnist",
+                "--out",
+                str(tmp_path / "new"),
+                "--eval-every",
+                "1",
+                "--set",
+                "output.eval_n=3",
+            ]
         )
         == 2
     )
@@ -573,7 +582,16 @@ def test_a_run_folder_inside_its_own_image_folder_is_refused(tmp_path, capsys):
 def test_nets_that_cannot_fit_in_memory_are_refused_before_any_weight(tmp_path, capsys, setting):
     assert (
         main(
-            ["train", "seed-gan-mnist", "--data-dir", str(MNIST_DIR), "--out", str(tmp_path / "run"), "--set", setting]
+            [
+                "train",
+                "report-gan-mnist",
+                "--data-dir",
+                str(MNIST_DIR),
+                "--out",
+                str(tmp_path / "run"),
+                "--set",
+                setting,
+            ]
         )
         == 2
     )

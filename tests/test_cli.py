@@ -11,7 +11,7 @@ from gankit.cli import main
 def test_presets_lists_the_seed_presets(capsys):
     assert main(["presets"]) == 0
     out = capsys.readouterr().out
-    assert "seed-gan-mnist" in out and "seed-dcgan-cifar10" in out and "gan-mnist-tanh" in out
+    assert "report-gan-mnist" in out and "report-dcgan-cifar10" in out and "gan-mnist-tanh" in out
 
 
 def test_resume_needs_a_run_folder(capsys):
@@ -25,7 +25,7 @@ def test_console_entry_point_exits_2_without_traceback():
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gankit: error: unknown preset 'nope' (known: ")
-    assert "seed-gan-mnist" in lines[0] and "seed-dcgan-cifar10" in lines[0]
+    assert "report-gan-mnist" in lines[0] and "report-dcgan-cifar10" in lines[0]
 
 
 def test_an_unexpected_failure_is_one_line_with_the_traceback_saved(monkeypatch, capsys):

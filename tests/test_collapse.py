@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from gankit import stats
+from gankit import collapse
 from gankit.config import load_preset
 from gankit.report import _collapse_banner
 from gankit.training.callbacks import CollapseWatch, EpochEnd
@@ -19,7 +19,7 @@ class _State:
 
 
 def _watch(records, **train):
-    config = load_preset("seed-gan-mnist")
+    config = load_preset("report-gan-mnist")
     for key, value in train.items():
         setattr(config.train, key, value)
     watch, history, stops = CollapseWatch(config), [], []
@@ -75,10 +75,10 @@ def test_records_marked_by_an_older_rule_are_marked_afresh():
     old = [{"epoch": 1, **WON, "collapsed": True}] + [
         {"epoch": e, "d_acc_real": 0.998, "d_acc_fake": 0.999, "g_loss": 12.0, "collapsed": False} for e in (2, 3)
     ]
-    marked = stats.remark_collapses(old, 5.0)
+    marked = collapse.remark_collapses(old, 5.0)
     assert [r["collapsed"] for r in marked] == [True, True, True] and not old[1]["collapsed"]
-    assert stats.collapse_stretches(marked, 3) == [(1, 3)]
-    assert [r["collapsed"] for r in stats.remark_collapses(old, 20.0)] == [False, False, False]  # G's loss too low
+    assert collapse.collapse_stretches(marked, 3) == [(1, 3)]
+    assert [r["collapsed"] for r in collapse.remark_collapses(old, 20.0)] == [False, False, False]  # G's loss too low
 
 
 def test_stop_ends_the_run_after_the_streak():
@@ -110,7 +110,7 @@ def test_the_report_banner_names_the_stretches():
 
 def test_a_run_told_to_stop_on_collapse_stops_with_its_checkpoint_and_banner(mnist_dir, tmp_path, monkeypatch, caplog):
     for name in ("COLLAPSE_ACCURACY", "STILL_WON_ACCURACY"):  # every epoch counts as won outright
-        monkeypatch.setattr(stats, name, 0.0)
+        monkeypatch.setattr(collapse, name, 0.0)
     with caplog.at_level(logging.WARNING):
         run = train_tiny(
             mnist_dir,

@@ -8,7 +8,7 @@ from gankit.errors import GankitError
 
 
 def test_seed_gan_preset_is_spec_section_1():
-    c = load_preset("seed-gan-mnist")
+    c = load_preset("report-gan-mnist")
     assert (c.data.dataset, c.data.image_size, c.data.channels) == ("mnist", 28, 1)
     assert (c.model.arch, c.model.noise_dim, c.model.noise) == ("mlp", 100, "normal")
     assert c.model.g_hidden == [256, 512, 1024] and c.model.d_hidden == [1024, 512, 256]
@@ -18,14 +18,14 @@ def test_seed_gan_preset_is_spec_section_1():
 
 
 def test_every_preset_loads():
-    assert {"seed-gan-mnist", "seed-dcgan-cifar10"} <= set(preset_names())
+    assert {"report-gan-mnist", "report-dcgan-cifar10"} <= set(preset_names())
     for name in preset_names():
         assert load_preset(name).name == name
 
 
 def test_overrides_parse_yaml_values():
     c = apply_overrides(
-        load_preset("seed-gan-mnist"),
+        load_preset("report-gan-mnist"),
         ["train.lr_g=1e-4", "model.g_hidden=[8, 16]", "data.limit=100", "model.noise=uniform"],
     )
     assert c.train.lr_g == 1e-4 and c.model.g_hidden == [8, 16] and c.data.limit == 100 and c.model.noise == "uniform"
@@ -50,7 +50,7 @@ def test_overrides_parse_yaml_values():
 )
 def test_bad_overrides_name_the_problem(override, message):
     with pytest.raises(GankitError, match=None) as err:
-        validate(apply_overrides(load_preset("seed-gan-mnist"), [override]))
+        validate(apply_overrides(load_preset("report-gan-mnist"), [override]))
     assert message in str(err.value)
 
 
@@ -74,7 +74,7 @@ def test_config_from_dict_rejects_non_mappings():
     ),
 )
 def test_any_override_either_applies_or_fails_cleanly(key, value):
-    config = load_preset("seed-gan-mnist")
+    config = load_preset("report-gan-mnist")
     try:
         apply_overrides(config, [f"{key}={value}"])
     except GankitError as exc:
@@ -87,7 +87,7 @@ def test_any_override_either_applies_or_fails_cleanly(key, value):
 @settings(max_examples=30, deadline=None)
 @given(st.integers(1, 10_000), st.floats(1e-6, 1.0))
 def test_valid_numbers_round_trip(epochs, lr):
-    config = apply_overrides(load_preset("seed-gan-mnist"), [f"train.epochs={epochs}", f"train.lr_g={lr!r}"])
+    config = apply_overrides(load_preset("report-gan-mnist"), [f"train.epochs={epochs}", f"train.lr_g={lr!r}"])
     assert config.train.epochs == epochs and config.train.lr_g == lr
     assert config_from_dict(config.to_dict()).to_dict() == config.to_dict()
 
@@ -100,3 +100,27 @@ def test_fast_mnist_trains_as_gan_mnist_tanh_with_ema_in_bf16():
     ).to_dict()
     assert all(fast[section] == measured[section] for section in ("data", "model", "train"))
     assert fast["train"]["lr_decay"] == "none"
+
+
+def test_renamed_presets_and_keys_keep_working_and_say_their_new_names(caplog):
+    import logging
+
+    from gankit.config import maths_change
+
+    caplog.set_level(logging.WARNING, logger="gankit")
+    old = load_preset("seed-gan-mnist")
+    assert "preset seed-gan-mnist is now called report-gan-mnist" in caplog.text
+    assert old.to_dict() == load_preset("report-gan-mnist").to_dict()
+    assert "seed-gan-mnist" not in preset_names()
+    assert apply_overrides(old, ["train.sampling=replacement"]).train.batch_order == "replacement"
+    assert "train.sampling is now called train.batch_order" in caplog.text
+    caplog.clear()
+    written_before = {
+        "name": "seed-gan-mnist",
+        "train": {"sampling": "replacement"},
+    }  # a run folder of an earlier version
+    config = config_from_dict(written_before)
+    assert config.train.batch_order == "replacement" and caplog.text == ""
+    assert maths_change(written_before, old.to_dict()) is None  # the same name and value, named as they are now
+    new = load_preset("report-gan-mnist")
+    assert maths_change(written_before, new.to_dict()) == ("train.batch_order", "replacement", "epochs")

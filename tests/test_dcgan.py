@@ -11,7 +11,7 @@ from gankit.models import build_models, count_parameters
 
 
 def test_seed_dcgan_parameter_counts_match_the_layer_sizes():
-    G, D = build_models(load_preset("seed-dcgan-cifar10"))
+    G, D = build_models(load_preset("report-dcgan-cifar10"))
     g = (
         128 * 2048
         + 2 * 2048  # Dense 2048 (no bias: batch norm follows) + its batch norm
@@ -42,7 +42,7 @@ def test_seed_dcgan_parameter_counts_match_the_layer_sizes():
 
 def test_seed_dcgan_shapes_and_ranges():
     torch.manual_seed(0)
-    G, D = build_models(load_preset("seed-dcgan-cifar10"))
+    G, D = build_models(load_preset("report-dcgan-cifar10"))
     z = G.sample_noise(8)
     assert z.shape == (8, 128)
     features = G.project(z).view(-1, 512, 2, 2)
@@ -61,7 +61,7 @@ def test_seed_dcgan_shapes_and_ranges():
 
 
 def test_dcgan_follows_the_paper_rules():
-    G, D = build_models(load_preset("seed-dcgan-cifar10"))
+    G, D = build_models(load_preset("report-dcgan-cifar10"))
     assert isinstance(list(G.modules())[-1], torch.nn.Tanh)
     assert not isinstance(list(G.net)[-2], torch.nn.BatchNorm2d)  # no norm on G's output
     assert not isinstance(list(D.net)[1], torch.nn.BatchNorm2d)  # none on D's input layer
@@ -82,14 +82,14 @@ def test_dcgan_sizes_are_powers_of_two_from_32_to_256():
             GankitError, match=f"dcgan makes images of side 32, 64, 128, 256; data.image_size is {size}"
         ):
             validate(
-                apply_overrides(load_preset("seed-dcgan-cifar10"), ["data.dataset=folder", f"data.image_size={size}"])
+                apply_overrides(load_preset("report-dcgan-cifar10"), ["data.dataset=folder", f"data.image_size={size}"])
             )
 
 
 @pytest.mark.parametrize("size", [64, 128, 256])
 def test_a_larger_dcgan_adds_blocks_and_keeps_its_widths_capped(size):
     config = apply_overrides(
-        load_preset("seed-dcgan-cifar10"), ["data.dataset=folder", f"data.image_size={size}", "model.base_channels=4"]
+        load_preset("report-dcgan-cifar10"), ["data.dataset=folder", f"data.image_size={size}", "model.base_channels=4"]
     )
     G, D = build_models(config)
     images = G.sample(2)

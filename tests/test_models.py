@@ -5,7 +5,7 @@ from gankit.models import build_models, count_parameters, to_uint8
 
 
 def test_seed_gan_parameter_counts_match_the_layer_sizes():
-    G, D = build_models(load_preset("seed-gan-mnist"))
+    G, D = build_models(load_preset("report-gan-mnist"))
     # G: 100->256->512->1024->784, weights plus biases
     assert count_parameters(G) == (100 * 256 + 256) + (256 * 512 + 512) + (512 * 1024 + 1024) + (1024 * 784 + 784)
     assert count_parameters(G) == 1_486_352
@@ -16,7 +16,7 @@ def test_seed_gan_parameter_counts_match_the_layer_sizes():
 
 def test_seed_gan_shapes_and_ranges():
     torch.manual_seed(0)
-    G, D = build_models(load_preset("seed-gan-mnist"))
+    G, D = build_models(load_preset("report-gan-mnist"))
     images = G.sample(16)
     assert images.shape == (16, 1, 28, 28)
     assert images.min() >= 0 and images.max() <= 1  # sigmoid output, MNIST scaled to [0, 1]
@@ -26,7 +26,7 @@ def test_seed_gan_shapes_and_ranges():
 
 
 def test_seed_gan_layers_are_the_reports():
-    G, D = build_models(load_preset("seed-gan-mnist"))
+    G, D = build_models(load_preset("report-gan-mnist"))
     linear = [m for m in G.modules() if isinstance(m, torch.nn.Linear)]
     assert [m.out_features for m in linear] == [256, 512, 1024, 784]
     assert all(m.negative_slope == 0.2 for m in G.modules() if isinstance(m, torch.nn.LeakyReLU))
@@ -37,7 +37,7 @@ def test_seed_gan_layers_are_the_reports():
 
 
 def test_noise_distributions():
-    config = load_preset("seed-gan-mnist")
+    config = load_preset("report-gan-mnist")
     G, _ = build_models(config)
     gen = torch.Generator().manual_seed(0)
     normal = G.sample_noise(20000, generator=gen)
@@ -76,10 +76,10 @@ def test_the_output_activation_keeps_float32_gradients_under_bf16():
 
 def test_the_report_s_models_keep_their_parameter_names_so_old_checkpoints_load():
     """Frozen: conditional models came later, and must not have renamed an unconditional model's weights."""
-    mlp_g, mlp_d = build_models(load_preset("seed-gan-mnist"))
+    mlp_g, mlp_d = build_models(load_preset("report-gan-mnist"))
     assert list(mlp_g.state_dict()) == [f"net.{i}.{p}" for i in (0, 2, 4, 6) for p in ("weight", "bias")]
     assert list(mlp_d.state_dict()) == [f"net.{i}.{p}" for i in (1, 4, 7, 10) for p in ("weight", "bias")]
-    conv_g, conv_d = build_models(load_preset("seed-dcgan-cifar10"))
+    conv_g, conv_d = build_models(load_preset("report-dcgan-cifar10"))
     norm = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
     assert list(conv_g.state_dict()) == [
         "project.0.weight",

@@ -103,7 +103,7 @@ def test_ema_update_formula_and_warmup():
     from gankit.training.state import EMAUpdate, new_state
 
     config = apply_overrides(
-        load_preset("seed-gan-mnist"),
+        load_preset("report-gan-mnist"),
         ["train.ema_decay=0.9", "train.ema_warmup=1", "model.g_hidden=[8]", "model.d_hidden=[8]"],
     )
     state = new_state(config, torch.device("cpu"))

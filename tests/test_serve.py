@@ -133,7 +133,7 @@ def _pixels(png: bytes) -> np.ndarray:
 
 def test_the_page_loads_with_the_run_s_facts(browser, served):
     page, first = _open(browser, served)
-    assert page.inner_text("#name") == "seed-gan-mnist"
+    assert page.inner_text("#name") == "report-gan-mnist"
     assert "epoch-0001.pt (epoch 1)" in page.inner_text("#where")
     assert "fid" in page.inner_text("#scores")
     page.wait_for_function("document.getElementById('samples').naturalWidth > 0")
@@ -202,7 +202,7 @@ def test_the_routes_answer_plain_http_and_bad_requests_get_one_json_line(served)
     assert status == 400 and json.loads(body)["error"].endswith("is an unconditional run: it takes no class")
     status, body = served.get("api/info")
     info = json.loads(body)
-    assert status == 200 and info["name"] == "seed-gan-mnist" and info["epoch"] == 1 and info["classes"] == []
+    assert status == 200 and info["name"] == "report-gan-mnist" and info["epoch"] == 1 and info["classes"] == []
     assert set(info["scores"]) == {"fid"} and info["limits"] == {"n": MAX_SAMPLES, "steps": 64, "seed": 2**32 - 1}
     status, body = served.get("api/samples?seed=2&n=3")
     assert status == 200 and Image.open(io.BytesIO(body)).size == (2 * 30 + 2, 2 * 30 + 2)  # 3 images, 2 per row

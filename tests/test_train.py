@@ -56,7 +56,7 @@ def test_a_run_writes_its_folder(mnist_dir, tmp_path):
 
 def test_one_epoch_and_samples_in_python(mnist_dir, tmp_path):
     """The README's Python example."""
-    config = gankit.load_preset("seed-gan-mnist")
+    config = gankit.load_preset("report-gan-mnist")
     config.train.epochs = 1
     config.data.limit = 1024
     config.output.progress = False
@@ -182,7 +182,7 @@ def test_bf16_is_refused_on_a_cpu_without_it(mnist_dir, tmp_path, monkeypatch, c
         main(
             [
                 "train",
-                "seed-gan-mnist",
+                "report-gan-mnist",
                 "--data-dir",
                 str(mnist_dir),
                 "--out",
@@ -212,7 +212,7 @@ def test_minimax_uniform_and_smoothing_train(mnist_dir, tmp_path):
 
 
 def test_sampling_with_replacement_and_keras_settings_train_and_resume_exactly(mnist_dir, tmp_path):
-    keras = ("train.sampling=replacement", "train.adam_eps=1e-7", "train.probability_clip=1e-7")
+    keras = ("train.batch_order=replacement", "train.adam_eps=1e-7", "train.probability_clip=1e-7")
     train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=2", *keras)
     train_tiny(mnist_dir, tmp_path / "split", "train.epochs=1", *keras)
     gankit.train(tiny_config("train.epochs=2", *keras), tmp_path / "split", data_dir=mnist_dir, resume=True)
@@ -228,7 +228,7 @@ def test_killed_mid_epoch_resumes_without_duplicate_or_missing_epochs(mnist_dir,
         "-m",
         "gankit",
         "train",
-        "seed-gan-mnist",
+        "report-gan-mnist",
         "--data-dir",
         str(mnist_dir),
         "--out",

@@ -1,7 +1,7 @@
 """gankit: train, watch, evaluate and use generative adversarial networks.
 
 import gankit
-config = gankit.load_preset("seed-gan-mnist")
+config = gankit.load_preset("report-gan-mnist")
 run = gankit.train(config, "runs/demo", data_dir="../shared/data/mnist")
 images = run.sample(64, seed=0)
 """

@@ -70,9 +70,8 @@ def warn_risky(config: Config) -> None:
     """Log what trains, but worse than it might."""
     if config.train.precision == "bf16" and config.model.arch == "mlp" and config.model.output == "sigmoid":
         log.warning(
-            "bf16 with the sigmoid-output MLP: in gankit's seed study D won for good on one seed in bf16 where "
-            "fp32 kept it alive; fp32 is safer for this model, and gan-mnist-tanh lived on every seed in bf16 "
-            "(see docs/training.md)"
+            "bf16 with the sigmoid-output MLP: its saturating output makes D win for good on some seeds in bf16 "
+            "that live in fp32; fp32 is safer for this model, and gan-mnist-tanh trains in bf16 (docs/training.md)"
         )
 
 

@@ -15,6 +15,7 @@ from gankit.config import (
     DEVICES,
     ON_NAN,
     PRECISIONS,
+    RENAMED_PRESETS,
     Config,
     apply_overrides,
     load_config_file,
@@ -307,7 +308,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.out is None:
             raise GankitError("--resume needs --out naming the run folder to continue")
         stored = RunDir(args.out).load_config()
-        if args.preset and args.preset != stored.name and not args.preset.endswith((".yaml", ".yml")):
+        same = RENAMED_PRESETS.get(args.preset, args.preset) == RENAMED_PRESETS.get(stored.name, stored.name)
+        if args.preset and not same and not args.preset.endswith((".yaml", ".yml")):
             raise GankitError(f"{args.out} is a run of '{stored.name}', not '{args.preset}'")
         config = apply_overrides(_base_config(args.preset) if args.preset else stored, overrides)
         out = args.out

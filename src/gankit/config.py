@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
-import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -15,7 +15,9 @@ from typing import Any
 
 import yaml
 
-from gankit.errors import GankitError
+from gankit.errors import GankitError, short
+
+log = logging.getLogger("gankit")
 
 NOISE_KINDS = ("normal", "uniform")
 MLP_OUTPUTS = ("sigmoid", "tanh")
@@ -25,7 +27,7 @@ ON_NAN = ("stop", "rollback")
 ON_COLLAPSE = ("warn", "stop")
 SAMPLE_FROM = ("ema", "raw")
 MAX_GRID_SAMPLES = 4096
-SAMPLING = ("epochs", "replacement")
+BATCH_ORDERS = ("epochs", "replacement")
 G_NOISE = ("shared", "fresh")
 IN_MEMORY = ("auto", "true", "false")
 LR_DECAYS = ("none", "linear")
@@ -55,16 +57,17 @@ class DataConfig:
     limit: int | None = None  # train on the first N images only
     skip_bad_images: bool = False  # image folders: skip unreadable files (counted in the log) instead of failing
     classes: list[str] | None = None  # class names by label; filled from the data when a conditional run starts
-    in_memory: str = (
-        "auto"  # auto (in memory or on the GPU when within memory_budget_gb, else read from disk) | true | false
-    )
+    # auto (in memory or on the GPU when within memory_budget_gb, else read from disk) | true | false
+    in_memory: str = "auto"
     # what auto may hold; 0: half the machine's memory, shared by the processes on it (on a GPU, a quarter of it)
     memory_budget_gb: float = 0.0
 
 
 @dataclass
 class ModelConfig:
-    arch: str = "mlp"  # a name of gankit.models.ARCHS: mlp (the seed GAN) | dcgan (the seed DCGAN) | resnet (SNGAN's)
+    arch: str = (
+        "mlp"  # a name of gankit.models.ARCHS: mlp (the report's GAN) | dcgan (the report's DCGAN) | resnet (SNGAN's)
+    )
     noise_dim: int = 100  # length of the noise vector z
     noise: str = "normal"  # normal N(0, 1) | uniform U(-1, 1)
     g_hidden: list[int] = field(default_factory=lambda: [256, 512, 1024])  # mlp: G's hidden widths
@@ -73,9 +76,8 @@ class ModelConfig:
     output: str = "sigmoid"  # mlp: G's output, sigmoid (pixels in [0, 1], the report's) | tanh (pixels in [-1, 1])
     base_channels: int = 64  # dcgan: D's first conv width, doubling per layer up to 8x; resnet: 32x32 G 4x, D 2x it
     spectral_norm: str = "none"  # spectral normalisation of the layers' weights: none | d | both (G's too)
-    conditioning: str = (
-        "none"  # class labels: none | concat (cGAN, mlp) | projection (projection D) | acgan (classifier D)
-    )
+    # class labels: none | concat (cGAN, mlp) | projection (projection D) | acgan (classifier D)
+    conditioning: str = "none"
     num_classes: int = 0  # classes of a conditional model; 0: as many as the data has (filled when the run starts)
 
 
@@ -86,27 +88,21 @@ class TrainConfig:
     loss: str = "nonsaturating"  # a name of gankit.losses.LOSSES, e.g. nonsaturating | minimax
     ema_decay: float = 0.0  # an exponential moving average of G's weights (e.g. 0.999), used for samples; 0: none
     ema_warmup: int = 0  # G updates during which the average copies G outright, before it starts averaging
-    diffaugment: str = (
-        ""  # DiffAugment's parts for D's inputs, real and generated, e.g. "color,translation,cutout"; "": none
-    )
+    # DiffAugment's parts for D's inputs, real and generated, e.g. "color,translation,cutout"; "": none
+    diffaugment: str = ""
     r1_gamma: float = 0.0  # R1 penalty on real images, γ/2·E[‖∇D(x)‖²] (Mescheder et al. 2018); 0: off
-    r1_every: int = (
-        1  # lazy R1: the penalty on every k-th D update only, multiplied by k (StyleGAN2: 16); 1: every update
-    )
-    r2_gamma: float = (
-        0.0  # R2 penalty on generated images, γ/2·E[‖∇D(G(z))‖²] (Roth et al. 2017; R3GAN with R1); 0: off
-    )
+    # lazy R1: the penalty on every k-th D update only, multiplied by k (StyleGAN2: 16); 1: every update
+    r1_every: int = 1
+    # R2 penalty on generated images, γ/2·E[‖∇D(G(z))‖²] (Roth et al. 2017; R3GAN with R1); 0: off
+    r2_gamma: float = 0.0
     r2_every: int = 1  # lazy R2, as r1_every
-    gp_lambda: float = (
-        0.0  # WGAN-GP's gradient penalty λ·E[(‖∇D(x̂)‖ − 1)²] between real and fake images (10 in the paper); 0: off
-    )
-    d_steps: int = (
-        1  # D updates per G update (n_critic; WGAN-GP and SNGAN use 5): G updates on every d_steps-th batch of the run
-    )
+    # WGAN-GP's gradient penalty λ·E[(‖∇D(x̂)‖ − 1)²] between real and fake images (10 in the paper); 0: off
+    gp_lambda: float = 0.0
+    # D updates per G update (n_critic; WGAN-GP and SNGAN use 5): G updates on every d_steps-th batch of the run
+    d_steps: int = 1
     label_smoothing: float = 0.0  # BCE losses, one-sided: D's target for real images is 1 - label_smoothing
-    probability_clip: float = (
-        0.0  # BCE losses: D's probability clipped to [c, 1 - c] first, as Keras's BCE does (1e-7); 0: exact
-    )
+    # BCE losses: D's probability clipped to [c, 1 - c] first, as Keras's BCE does (1e-7); 0: exact
+    probability_clip: float = 0.0
     lr_g: float = 2e-4  # Adam learning rate of G
     lr_d: float = 2e-4  # Adam learning rate of D
     beta1: float = 0.5  # Adam beta1 (of both nets, unless beta1_d is set)
@@ -115,7 +111,7 @@ class TrainConfig:
     beta2_d: float | None = None  # D's own Adam beta2; None: train.beta2
     lr_decay: str = "none"  # none | linear: both learning rates fall linearly to 0 over the run's steps (as in Mimicry)
     adam_eps: float = 1e-8  # Adam epsilon (torch's default; Keras's is 1e-7)
-    sampling: str = "epochs"  # epochs (each image once per epoch, in a fresh order) | replacement (each batch drawn anew, as Keras tutorials do)
+    batch_order: str = "epochs"  # epochs (each image once per epoch, in a fresh order) | replacement (each batch drawn anew, as Keras tutorials do)
     g_noise: str = "shared"  # G's update on the images D was just trained on (shared) | on a fresh noise batch (fresh), as Keras tutorials do
     seed: int = 0  # seeds weights, noise, dropout and shuffling
     device: str = "auto"  # auto (a GPU when there is one) | cpu | cuda
@@ -124,13 +120,11 @@ class TrainConfig:
     on_nan: str = "stop"  # a NaN/Inf loss: stop (checkpoints stay intact) | rollback (to the last checkpoint, lower lr)
     rollback_lr_factor: float = 0.5  # on rollback, both learning rates are multiplied by this
     collapse_epochs: int = 3  # D winning outright (accuracy >= 0.999 on both sides, then >= 0.99) this many epochs running is a collapse; 0: not watched
-    collapse_g_loss: float | None = (
-        None  # ... while G's loss is at least this; None: the loss's own (D sure of every fake)
-    )
+    # ... while G's loss is at least this; None: the loss's own (D sure of every fake)
+    collapse_g_loss: float | None = None
     on_collapse: str = "warn"  # a collapse: warn (one line; metrics.jsonl and the report mark it) | stop (the run ends)
-    sync_batch_norm: bool = (
-        False  # under torchrun on GPUs: batch norm's statistics over the global batch (SyncBatchNorm)
-    )
+    # under torchrun on GPUs: batch norm's statistics over the global batch (SyncBatchNorm)
+    sync_batch_norm: bool = False
 
 
 @dataclass
@@ -146,9 +140,8 @@ class OutputConfig:
     eval_n: int = 5000  # generated and real images per score
     # gankit.metrics.METRICS; conditional runs add the class metrics (class_acc, intra_fid)
     eval_metrics: list[str] = field(default_factory=lambda: ["fid", "kid", "is", "pr", "coverage"])
-    eval_features: str = (
-        "evaluator"  # gankit.metrics.EXTRACTORS: evaluator (gankit's classifier for the data set) | inception
-    )
+    # gankit.metrics.EXTRACTORS: evaluator (gankit's classifier for the data set) | inception
+    eval_features: str = "evaluator"
     # what grids, scores during training and the report's samples come from: ema (the average of G's weights, where
     # train.ema_decay keeps one) | raw (G's own weights)
     sample_from: str = "ema"
@@ -167,13 +160,25 @@ class Config:
         return dataclasses.asdict(self)
 
 
+# names that changed, old -> new: configs, run folders and commands that use an old name keep working, and say the new
+RENAMED_PRESETS = {
+    "seed-gan-mnist": "report-gan-mnist",
+    "seed-gan-fashion-mnist": "report-gan-fashion-mnist",
+    "seed-dcgan-cifar10": "report-dcgan-cifar10",
+}
+RENAMED_KEYS = {"train.sampling": "train.batch_order"}
+
+
 def preset_names() -> list[str]:
     folder = resources.files("gankit") / "presets"
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
 def load_preset(name: str) -> Config:
-    """The named preset shipped with gankit, validated."""
+    """The named preset shipped with gankit, its values checked (an old name is read as its new one)."""
+    if name in RENAMED_PRESETS:
+        log.warning("preset %s is now called %s", name, RENAMED_PRESETS[name])
+        name = RENAMED_PRESETS[name]
     if name not in preset_names():
         raise GankitError(f"unknown preset '{name}' (known: {', '.join(preset_names())})")
     text = (resources.files("gankit") / "presets" / f"{name}.yaml").read_text()
@@ -262,6 +267,10 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
 
 
 def set_value(config: Config, dotted: str, value: Any, *, source: str) -> None:
+    if dotted in RENAMED_KEYS:  # a config file or a command that uses an old name
+        if source == "override":
+            log.warning("%s is now called %s", dotted, RENAMED_KEYS[dotted])
+        dotted = RENAMED_KEYS[dotted]
     section_name, _, key = dotted.partition(".")
     section = _section(config, section_name, source)
     if not key or "." in key or key not in {f.name for f in dataclasses.fields(section)}:
@@ -357,7 +366,7 @@ def check_values(config: Config) -> None:
     choice("train.precision", t.precision, PRECISIONS)
     choice("train.on_nan", t.on_nan, ON_NAN)
     choice("train.on_collapse", t.on_collapse, ON_COLLAPSE)
-    choice("train.sampling", t.sampling, SAMPLING)
+    choice("train.batch_order", t.batch_order, BATCH_ORDERS)
     choice("train.g_noise", t.g_noise, G_NOISE)
     choice("data.in_memory", config.data.in_memory, IN_MEMORY)
     if config.data.memory_budget_gb < 0:
@@ -425,7 +434,10 @@ def maths_change(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, Any, An
     """The first key of `old` (a config as a dict) whose value `new` changes, other than `RESUMABLE` keys, with both
     values; None where they agree. A key `old` lacks (written before it existed) is not compared."""
     flat_new = _flatten(new)
-    for key, value in _flatten(old).items():
+    for old_key, value in _flatten(old).items():
+        key = RENAMED_KEYS.get(old_key, old_key)  # a checkpoint may name keys by their old names
+        if key == "name":
+            value = RENAMED_PRESETS.get(value, value)
         if flat_new.get(key) != value and not key.startswith(RESUMABLE):
             return key, value, flat_new.get(key)
     return None
@@ -454,14 +466,6 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
-
-
-def short(value: Any, limit: int = 80) -> str:
-    """repr(value), cut to `limit` characters (and built no longer): an error line stays one readable line."""
-    cut = reprlib.Repr()
-    cut.maxstring = cut.maxother = cut.maxlong = limit
-    text = cut.repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def choice(key: str, value: Any, choices: tuple) -> None:

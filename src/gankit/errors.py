@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
 
 class GankitError(Exception):
     """A user error: the CLI prints its message on one line and exits with code 2.
@@ -13,3 +16,11 @@ class GankitError(Exception):
     def __init__(self, message: str, *, option: str | tuple[str, ...] = ()):
         super().__init__(message)
         self.options = (option,) if isinstance(option, str) else tuple(option)
+
+
+def short(value: Any, limit: int = 80) -> str:
+    """repr(value), cut to `limit` characters (and built no longer): an error line stays one readable line."""
+    cut = reprlib.Repr()
+    cut.maxstring = cut.maxother = cut.maxlong = limit
+    text = cut.repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."

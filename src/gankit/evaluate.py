@@ -11,15 +11,15 @@ from typing import Any
 
 import torch
 
-from gankit.config import Config, short
+from gankit.config import Config
 from gankit.data import load_images
 from gankit.data.locate import resolve_data_dir
-from gankit.errors import GankitError
+from gankit.errors import GankitError, short
 from gankit.metrics import EXTRACTORS, compute, fewest_samples
 from gankit.metrics.features import Extractor, FeatureSet
 from gankit.models import Generator
+from gankit.records import is_number
 from gankit.sampling import sample_images
-from gankit.stats import is_number
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from torchvision.utils import make_grid  # noqa: E402
 
 from gankit.files import atomic_write  # noqa: E402
 from gankit.metrics import METRICS  # noqa: E402
-from gankit.stats import is_number, stat_panel, step_stat_names  # noqa: E402
+from gankit.records import is_number, stat_panel, step_stat_names  # noqa: E402
 
 
 def grid_image(images: torch.Tensor, nrow: int | None = None) -> Image.Image:

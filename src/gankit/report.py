@@ -14,17 +14,11 @@ import yaml
 
 from gankit.animation import grid_frames, write_animation
 from gankit.checkpoint import list_checkpoints
+from gankit.collapse import COLLAPSE_ACCURACY, COLLAPSE_ADVICE, STILL_WON_ACCURACY, collapse_stretches
 from gankit.files import atomic_write_text
 from gankit.metrics import quality_keys
 from gankit.plots import grid_image, history_svg
-from gankit.stats import (
-    COLLAPSE_ACCURACY,
-    COLLAPSE_ADVICE,
-    STILL_WON_ACCURACY,
-    collapse_stretches,
-    is_number,
-    step_stat_names,
-)
+from gankit.records import is_number, step_stat_names
 
 if TYPE_CHECKING:
     from gankit.run import Run  # a run's page is written from the run: run.py imports this module

@@ -6,8 +6,7 @@ import numbers
 
 import torch
 
-from gankit.config import short
-from gankit.errors import GankitError
+from gankit.errors import GankitError, short
 from gankit.models import Generator, to_uint8
 
 BATCH = 256  # images generated per forward pass

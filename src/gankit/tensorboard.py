@@ -9,7 +9,7 @@ import torch
 
 from gankit.errors import GankitError
 from gankit.metrics import quality_keys
-from gankit.stats import is_number
+from gankit.records import is_number
 
 
 def check_available() -> None:

@@ -41,7 +41,7 @@ class Recipe:
     crop_pad: int  # random translations of up to this many pixels
     batch: int = 128
     weight_decay: float = 5e-4
-    minutes: int = 2  # about how long training takes on this project's 2-core machine (BENCHMARKS.md), said up front
+    minutes: int = 2  # about how long training takes on two CPU cores, said up front
 
 
 RECIPES = {

@@ -18,9 +18,8 @@ class Metric:
     keys: tuple[str, ...]  # the named numbers it returns (curves, TensorBoard and reports tell them from step stats)
     panel: str  # title of its panel in the training curves
     plotted: tuple[str, ...]  # the keys drawn in that panel
-    conditional: bool = (
-        False  # needs the class of each image: the true one of real images, the requested one of samples
-    )
+    # needs the class of each image: the true one of real images, the requested one of samples
+    conditional: bool = False
     needs_evaluator: bool = False  # reads class probabilities over the data's own classes (gankit's evaluator features)
     min_samples: int = 2  # the fewest images on each side it can score (a covariance needs two)
 

@@ -59,7 +59,7 @@ class Float32Output(nn.Module):
 
     In bf16 a saturating pixel rounds to exactly 1 (the spacing below 1 is 2^-8), so its gradient
     s(1 - s) or 1 - t^2 is exactly 0 and G can never pull it back; in float32 it stays small but
-    alive. The seed GAN, whose D wins its first epochs, died of this in bf16 and not in float32.
+    alive. The report's GAN, whose D wins its first epochs, can die of this in bf16 and not in float32.
     """
 
     def __init__(self, activation: nn.Module):

@@ -1,4 +1,4 @@
-"""The seed DCGAN of the report: convolutional G and D for 32x32 images (and 64, 128, 256).
+"""The report's DCGAN: convolutional G and D for 32x32 images (and 64, 128, 256).
 
 Where the report is silent the DCGAN paper's rules apply (Radford et al., 2015): batch norm in G
 and D except G's output layer and D's input layer; ReLU in G, tanh on G's output (data in

@@ -1,4 +1,4 @@
-"""The seed GAN of the report: fully connected G and D for 28x28 grey images."""
+"""The report's GAN: fully connected G and D for 28x28 grey images."""
 
 from __future__ import annotations
 

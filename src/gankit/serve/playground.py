@@ -15,9 +15,9 @@ import torch
 from gankit.errors import GankitError
 from gankit.metrics import quality_keys
 from gankit.plots import grid_image
+from gankit.records import is_number
 from gankit.run import Run
 from gankit.sampling import check_output_size, sample_images, slerp
-from gankit.stats import is_number
 
 MAX_SAMPLES = 256  # images in one grid
 MAX_STEPS = 64  # frames in one walk

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from gankit.checkpoint import BEST, checkpoint_name, prune_checkpoints, save_checkpoint
+from gankit.collapse import COLLAPSE_ACCURACY, COLLAPSE_ADVICE, STILL_WON_ACCURACY, collapse_streak, won_outright
 from gankit.config import Config
 from gankit.evaluate import Scorer, numbers, score
 from gankit.losses import build_loss
@@ -23,14 +24,12 @@ from gankit.models import Generator
 from gankit.plots import plot_history, save_grid
 from gankit.rundir import RunDir
 from gankit.sampling import class_rows, sample_images
-from gankit.stats import COLLAPSE_ACCURACY, COLLAPSE_ADVICE, STILL_WON_ACCURACY, collapse_streak, won_outright
 from gankit.training.state import TrainingState, state_to_checkpoint
 
 log = logging.getLogger(__name__)
 
-# Drawing losses.png takes 0.2-1.2 s (more panels once metrics join): redrawn after every 9 s epoch it
-# cost the 200-epoch seed run about 115 s (bench/plot_cost.py), so between scored epochs and the last
-# one it waits this long.
+# Drawing losses.png takes most of a second once metrics join it: redrawn after every short epoch it would cost a
+# long run minutes (bench/plot_cost.py measures it), so between scored epochs and the last one it waits this long.
 PLOT_EVERY_S = 60.0
 
 

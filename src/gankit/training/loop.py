@@ -223,7 +223,7 @@ def run_epoch(
     step: GANStep, images: torch.Tensor, state: TrainingState, epoch: int, labels: torch.Tensor | None = None
 ) -> tuple[dict[str, float], float, int]:
     """One epoch: a pass over the images (and their labels, where given) in a fresh random order (or
-    as many batches drawn with replacement, train.sampling); returns mean stats, seconds, images seen.
+    as many batches drawn with replacement, train.batch_order); returns mean stats, seconds, images seen.
 
     `train.batch_size` is the global batch: every rank draws the same order and takes its share of each
     batch by global rank, so together the ranks train on what one process would. The stats are averaged
@@ -236,7 +236,7 @@ def run_epoch(
         raise ValueError(f"{images.shape[0]} images make no batch of {batch}")
     low, high = state.G.value_range
     scale = (high - low) / 255.0
-    if config.train.sampling == "replacement":
+    if config.train.batch_order == "replacement":
         order = torch.randint(images.shape[0], (steps * batch,), generator=state.shuffle)
     else:
         order = torch.randperm(images.shape[0], generator=state.shuffle)
@@ -343,7 +343,7 @@ def distributed_nets(
     With `sync_batch_norm` (GPUs, several ranks) batch norm normalises over the global batch: its layers
     become SyncBatchNorm in place, keeping their parameters, so the optimisers and checkpoints are unchanged.
     """
-    if world.size == 1:  # a group of one has nothing to reduce, and the wrappers' copies cost 12% (BENCHMARKS.md)
+    if world.size == 1:  # a group of one has nothing to reduce, and the wrappers' copies cost time (docs/speed.md)
         return G, D
     from torch.nn.parallel import DistributedDataParallel
 

@@ -142,7 +142,7 @@ class GANStep:
         if self.world.size == 1:
             return contextlib.nullcontext()
         # keyed by the update and the rank, not drawn from the shared stream, which must stay as one process's
-        # (counted from 1, as checkpoints of earlier versions were, so they resume onto the same streams)
+        # (the update counted from 1, the key every checkpoint's streams were drawn with, so resume keeps them)
         return _seeded_fork(hash((torch.initial_seed(), update + 1, self.world.rank)), self.device)
 
     def _update_g(

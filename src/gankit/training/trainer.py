@@ -10,12 +10,12 @@ from typing import Any
 
 from gankit.checkpoint import check_records_agree, list_checkpoints, newest_checkpoint
 from gankit.checks import check_new_run, validate, warn_risky
-from gankit.config import Config, check_resume, maths_change, short
+from gankit.config import Config, check_resume, maths_change
 from gankit.data import DATASETS, ImageSet, load_images
 from gankit.data.locate import resolve_data_dir
 from gankit.data.placement import device_memory, place_images
 from gankit.device import check_precision, resolve_device
-from gankit.errors import GankitError
+from gankit.errors import GankitError, short
 from gankit.evaluate import make_scorer
 from gankit.metrics import applicable
 from gankit.models import has_batch_norm

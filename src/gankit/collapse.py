@@ -1,42 +1,9 @@
-"""The names in a run's per-epoch records: the loop's bookkeeping, the step's stats and quality metrics.
-
-The step reports whatever named scalars it computes (losses, accuracies, a regulariser's term);
-every consumer (progress bar, log, plots, TensorBoard, report) shows the names that arrive, sorted
-into these groups rather than listed anywhere.
-"""
+"""The collapse rule: when D has won outright (sure of every real and every generated image, G's loss high) for
+epochs running, G is learning next to nothing; the collapse watch, the report and bench/seeds.py read it here."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from gankit.metrics import quality_keys
-
-EPOCH_KEYS = ("epoch", "images_per_s", "epoch_seconds", "elapsed_seconds", "peak_gpu_mib")  # written by the loop
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def step_stat_names(records: list[dict[str, Any]]) -> list[str]:
-    """The step's stats in these records, in the order they first appear."""
-    quality = quality_keys()
-    names: dict[str, None] = {}
-    for record in records:
-        for key, value in record.items():
-            if is_number(value) and key not in EPOCH_KEYS and key not in quality:
-                names[key] = None
-    return list(names)
-
-
-def stat_panel(name: str) -> str:
-    """The panel a step stat is drawn in: losses together, D's accuracies together, anything else alone."""
-    if name.endswith("_loss"):
-        return "Losses"
-    if name.startswith("d_acc"):
-        return "Discriminator accuracy"
-    return name
-
 
 # D "has won outright" in an epoch where its accuracy is at least this on real and on generated images (with G's loss
 # high), and it goes on winning while the next epochs keep it at least STILL_WON_ACCURACY: a dead run's D can sit at
