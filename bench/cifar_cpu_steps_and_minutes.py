@@ -38,13 +38,10 @@ PRESETS = ("sngan-cifar10", "report-dcgan-cifar10")
 SCORERS: dict[str, Scorer] = {}
 
 
-class Stop(Exception):
-    """Raised from a step hook to end a run mid-epoch."""
-
-
 class KeepAtMarks:
-    """A step hook (it runs after each G update): keeps copies of G at the step and minute marks and stops the run
-    when it has them all, or when the step marks left are out of reach. Copying is left out of the clock."""
+    """A step hook (it runs after each G update): keeps copies of G at the step and minute marks and ends the run
+    (`request_stop`, between steps) when it has them all, or when the step marks left are out of reach. Copying is
+    left out of the clock."""
 
     def __init__(self, steps: list[int], minutes: list[float], max_minutes: float):
         self.steps, self.seconds, self.max_seconds = steps, [60.0 * m for m in minutes], 60.0 * max_minutes
@@ -72,7 +69,7 @@ class KeepAtMarks:
             return
         pace = current["steps"] / max(elapsed, 1e-9)
         if not missing or elapsed + (max(missing) - current["steps"]) / pace > self.max_seconds:
-            raise Stop
+            step.request_stop("every mark within reach is kept")
 
 
 def measure(preset: str, seed: int, args: argparse.Namespace) -> dict[str, dict]:
@@ -95,10 +92,7 @@ def measure(preset: str, seed: int, args: argparse.Namespace) -> dict[str, dict]
     if config.train.ema_decay:
         raise SystemExit(f"{preset} keeps an EMA of G: this script copies the raw G")
     keep = KeepAtMarks(args.steps, args.minutes, args.max_minutes)
-    try:
-        gankit.train(config, out, data_dir=args.data_dir, hooks=gankit.Hooks(after_step=[keep]))
-    except Stop:
-        pass
+    gankit.train(config, out, data_dir=args.data_dir, hooks=gankit.Hooks(after_step=[keep]))
     if preset not in SCORERS:  # the test split's features, once a preset
         SCORERS[preset] = make_scorer(
             config, n=args.eval_n, metrics=["fid"], features="evaluator", data_dir=args.data_dir, progress=False

@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=_path, help="run folder (default: runs/NNNNN-PRESET)")
     train.add_argument("--data-dir", type=Path, help="folder or archive holding the data set (remembered by the run)")
     train.add_argument("--epochs", type=_positive_int, help="number of epochs (train.epochs)")
+    train.add_argument(
+        "--kimg", type=_positive_float, help="end after this many thousand training images, if sooner (train.kimg)"
+    )
+    train.add_argument(
+        "--minutes", type=_positive_float, help="end after this many minutes of training, if sooner (train.minutes)"
+    )
     train.add_argument("--seed", type=_non_negative_int, help="random seed (train.seed)")
     train.add_argument("--limit", type=_positive_int, help="train on the first N images (data.limit)")
     train.add_argument("--batch-size", type=_positive_int, help="images per step (train.batch_size)")
@@ -481,6 +487,8 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
     """The flags as overrides; a key also set with --set must agree, not silently win."""
     flags = {
         "train.epochs": args.epochs,
+        "train.kimg": args.kimg,
+        "train.minutes": args.minutes,
         "train.seed": args.seed,
         "data.limit": args.limit,
         "train.batch_size": args.batch_size,
@@ -517,6 +525,16 @@ def _non_negative_int(text: str) -> int:
     value = _int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got '{text}'")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'")
     return value
 
 

@@ -35,6 +35,8 @@ LR_DECAYS = ("none", "linear")
 # (but a linear lr decay spans train.epochs, so a longer run's rate steps up where it resumes; the trainer warns)
 RESUMABLE = (
     "train.epochs",
+    "train.kimg",
+    "train.minutes",
     "train.device",
     "train.compile",
     "train.on_nan",
@@ -100,6 +102,8 @@ class TrainConfig:
     gp_lambda: float = 0.0
     # D updates per G update (n_critic; WGAN-GP and SNGAN use 5): G updates on every d_steps-th batch of the run
     d_steps: int = 1
+    kimg: float | None = None  # end the run after this many thousand training images (if before train.epochs)
+    minutes: float | None = None  # end the run after this many minutes of training steps (if before train.epochs)
     label_smoothing: float = 0.0  # BCE losses, one-sided: D's target for real images is 1 - label_smoothing
     # BCE losses: D's probability clipped to [c, 1 - c] first, as Keras's BCE does (1e-7); 0: exact
     probability_clip: float = 0.0
@@ -390,6 +394,9 @@ def check_values(config: Config) -> None:
         raise GankitError(f"model.dropout must be in [0, 1), got {m.dropout}")
     positive("model.base_channels", m.base_channels)
     positive("train.epochs", t.epochs)
+    for key in ("kimg", "minutes"):
+        if getattr(t, key) is not None:
+            positive(f"train.{key}", getattr(t, key))
     positive("train.batch_size", t.batch_size)
     if not 0.0 <= t.label_smoothing < 0.5:
         raise GankitError(f"train.label_smoothing must be in [0, 0.5), got {t.label_smoothing}")

@@ -11,7 +11,8 @@ from typing import Any
 
 from gankit.metrics import quality_keys
 
-EPOCH_KEYS = ("epoch", "images_per_s", "epoch_seconds", "elapsed_seconds", "peak_gpu_mib")  # written by the loop
+# written by the loop
+EPOCH_KEYS = ("epoch", "kimg", "epoch_fraction", "images_per_s", "epoch_seconds", "elapsed_seconds", "peak_gpu_mib")
 
 
 def is_number(value: Any) -> bool:

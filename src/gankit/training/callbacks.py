@@ -42,10 +42,11 @@ class EpochEnd:
     grid: torch.Tensor | None = None  # uint8 fixed-noise samples, when this epoch drew a grid
     scored: bool = False  # whether quality metrics joined the record this epoch
     stop: str | None = None  # set by a callback to end the run after this epoch, saying why
+    final: bool = False  # the run ends with this epoch (or part of it) before train.epochs: a limit or a hook stops it
 
     @property
     def last(self) -> bool:
-        return self.state.epoch == self.state.config.train.epochs
+        return self.final or self.state.epoch == self.state.config.train.epochs
 
 
 class Callback:

@@ -137,6 +137,8 @@ def check_options(train: TrainConfig, device: torch.device, world: World) -> Non
     shard_size(train.batch_size, world)
     if train.sync_batch_norm and world.size > 1 and device.type != "cuda":
         raise GankitError("train.sync_batch_norm needs GPUs: PyTorch's SyncBatchNorm does not run on the CPU")
+    if train.minutes is not None and world.size > 1:  # each rank's clock would end its run at another step
+        raise GankitError("train.minutes is not supported under torchrun yet: give train.kimg", option="train.minutes")
     if train.compile and world.launched:
         raise GankitError("train.compile is not supported under torchrun yet: leave it off", option="train.compile")
 

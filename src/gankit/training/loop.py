@@ -31,6 +31,7 @@ from gankit.training.step import GANStep
 log = logging.getLogger(__name__)
 
 MAX_ROLLBACKS = 3  # with train.on_nan rollback, give up after this many in one session
+LIMIT_REACHED = "the run reached its length,"
 PROGRESS_EVERY = 25  # steps between progress-bar refreshes (each one reads the stats off the device)
 
 
@@ -131,13 +132,25 @@ def _train_epochs(
 ) -> str | None:
     config = state.config
     history = run.read_metrics()
+    if state.position is not None and history and history[-1]["epoch"] == state.epoch + 1:
+        history.pop()  # the record of the epoch left part-way: its whole record replaces it once it is done
     elapsed = history[-1]["elapsed_seconds"] if history else 0.0
     initial = None if list_checkpoints(run.checkpoints) else copy.deepcopy(state_to_checkpoint(state))
     rollbacks = 0
+    steps = images.shape[0] // config.train.batch_size
+    limits = RunLimits(config, step)
     while state.epoch < config.train.epochs:
         epoch = state.epoch + 1
+        images_before = (epoch - 1) * steps * config.train.batch_size
+        reached = limits.reached(images_before + _position_images(state), elapsed + _position_seconds(state))
+        if reached:
+            log.info("nothing to do: %s", reached)
+            return None
+        limits.begin_epoch(images_before, elapsed)
+        if state.position is not None and world.main:
+            run.keep_metrics_through(state.epoch)
         try:
-            stats, seconds, n_images = run_epoch(step, images, state, epoch, labels)
+            stats, seconds, n_images = run_epoch(step, images, state, epoch, labels, should_stop=limits.should_stop)
         except Diverged as bad:
             if config.train.on_nan == "stop" or rollbacks == MAX_ROLLBACKS:
                 advice = (
@@ -165,34 +178,84 @@ def _train_epochs(
             history = [r for r in history if r["epoch"] <= state.epoch]
             elapsed = history[-1]["elapsed_seconds"] if history else 0.0
             continue
-        state.epoch = epoch
+        state.epoch = epoch  # an epoch left part-way too: its grid, scores and checkpoint are this epoch's so far
         if state.G_ema is not None:  # before the grids, scores and checkpoint read it
             standing_statistics(state.G_ema, seed=config.train.seed)
-        elapsed += seconds
         record = {
             "epoch": epoch,
             **stats,
+            "kimg": (images_before + (state.position["step"] if state.position else steps) * config.train.batch_size)
+            / 1000,
             "images_per_s": n_images / seconds,
             "epoch_seconds": seconds,
-            "elapsed_seconds": elapsed,
+            "elapsed_seconds": elapsed + seconds,
         }
+        if state.position is not None:
+            record["epoch_fraction"] = state.position["step"] / steps
+        else:
+            elapsed += seconds
         if step.device.type == "cuda":
             record["peak_gpu_mib"] = torch.cuda.max_memory_allocated(step.device) / 2**20
         log.info(
-            "epoch %d/%d: %s, %.0f img/s",
+            "epoch %d/%d%s: %s, %.0f img/s",
             epoch,
             config.train.epochs,
+            f" (stopped at {record['epoch_fraction']:.0%} of it)" if state.position is not None else "",
             ", ".join(f"{name} {value:.4g}" for name, value in stats.items()),
             record["images_per_s"],
         )
         history.append(record)
-        event = EpochEnd(state, run, record, history)
+        event = EpochEnd(state, run, record, history, final=limits.stopped is not None)
         for callback in hooks.callbacks:
             callback.on_epoch_end(event)
         stop = broadcast(event.stop, world)  # the other ranks wait here while rank 0 scores and saves the epoch
         if stop:
             return stop
+        if limits.stopped is not None:
+            if limits.stopped.startswith(LIMIT_REACHED):
+                log.info("%s after %g thousand images", limits.stopped, record["kimg"])
+                return None
+            return limits.stopped
     return None
+
+
+class RunLimits:
+    """The run's length in images (train.kimg) and in minutes of training (train.minutes) as well as in epochs, and a
+    hook's request to stop (`GANStep.request_stop`): `should_stop` after each step says whether the run ends there,
+    and `stopped` why."""
+
+    def __init__(self, config: Config, step: GANStep):
+        self.images = None if config.train.kimg is None else config.train.kimg * 1000
+        self.seconds = None if config.train.minutes is None else config.train.minutes * 60
+        self.step = step
+        self.images_before, self.seconds_before = 0, 0.0
+        self.stopped: str | None = None
+
+    def begin_epoch(self, images_before: int, seconds_before: float) -> None:
+        """The run's images and seconds of training before this epoch."""
+        self.images_before, self.seconds_before, self.stopped = images_before, seconds_before, None
+
+    def should_stop(self, epoch_images: int, epoch_seconds: float) -> bool:
+        self.stopped = self.step.take_stop_request() or self.reached(
+            self.images_before + epoch_images, self.seconds_before + epoch_seconds
+        )
+        return self.stopped is not None
+
+    def reached(self, images: int, seconds: float) -> str | None:
+        if self.images is not None and images >= self.images:
+            return f"{LIMIT_REACHED} train.kimg {self.images / 1000:g}"
+        if self.seconds is not None and seconds >= self.seconds:
+            return f"{LIMIT_REACHED} train.minutes {self.seconds / 60:g}"
+        return None
+
+
+def _position_images(state: TrainingState) -> int:
+    """The images of an epoch left part-way, trained already."""
+    return state.position["step"] * state.config.train.batch_size if state.position else 0
+
+
+def _position_seconds(state: TrainingState) -> float:
+    return state.position["seconds"] if state.position else 0.0
 
 
 def _augmenter(text: str, value_range: tuple[float, float]) -> Callable[[torch.Tensor], torch.Tensor] | None:
@@ -220,14 +283,21 @@ def roll_back(state: TrainingState, run: RunDir, initial: dict[str, Any] | None,
 
 
 def run_epoch(
-    step: GANStep, images: torch.Tensor, state: TrainingState, epoch: int, labels: torch.Tensor | None = None
+    step: GANStep,
+    images: torch.Tensor,
+    state: TrainingState,
+    epoch: int,
+    labels: torch.Tensor | None = None,
+    should_stop: Callable[[int, float], bool] | None = None,
 ) -> tuple[dict[str, float], float, int]:
     """One epoch: a pass over the images (and their labels, where given) in a fresh random order (or
     as many batches drawn with replacement, train.batch_order); returns mean stats, seconds, images seen.
 
     `train.batch_size` is the global batch: every rank draws the same order and takes its share of each
     batch by global rank, so together the ranks train on what one process would. The stats are averaged
-    over the ranks."""
+    over the ranks. After each step but the last, `should_stop(images, seconds)` (the epoch's images and seconds so
+    far) may end the epoch early: then `state.position` says where, so a checkpoint of it resumes there exactly. An
+    epoch that `state.position` says was left part-way goes on from there."""
     config, world, device = state.config, step.world, step.device
     batch = config.train.batch_size
     share = shard_size(batch, world)
@@ -236,19 +306,26 @@ def run_epoch(
         raise ValueError(f"{images.shape[0]} images make no batch of {batch}")
     low, high = state.G.value_range
     scale = (high - low) / 255.0
+    position, state.position = state.position, None
+    if position is not None:  # the epoch's order drawn again, from the stream as it was at the epoch's start
+        state.shuffle.set_state(position["shuffle"])
+    epoch_start_shuffle = state.shuffle.get_state()
     if config.train.batch_order == "replacement":
         order = torch.randint(images.shape[0], (steps * batch,), generator=state.shuffle)
     else:
         order = torch.randperm(images.shape[0], generator=state.shuffle)
     order = order.to(images.device)  # images mapped from a file stay on the CPU, and are read batch by batch
     label_order = order.to(labels.device) if labels is not None else None  # once an epoch, not a copy a step
-    sums = StatSums()
+    first = position["step"] if position is not None else 0
+    sums = StatSums.from_state(position["sums"], device) if position is not None else StatSums()
+    seconds_before = position["seconds"] if position is not None else 0.0
     first_bad = torch.tensor(-1, device=device)  # first step with a non-finite stat, found without a host sync
     state.G.train()
     state.D.train()
     # disable=None: a bar only on a terminal, not in a log file
     bar = tqdm(
         total=steps,
+        initial=first,
         desc=f"epoch {epoch}/{config.train.epochs}",
         unit="step",
         leave=False,
@@ -257,7 +334,8 @@ def run_epoch(
         dynamic_ncols=True,
     )
     start = time.perf_counter()
-    for i in range(steps):
+    done = steps
+    for i in range(first, steps):
         run_step = (epoch - 1) * steps + i  # the batch's place in the run: the same on resume, which starts an epoch
         if config.train.lr_decay == "linear":
             decay_learning_rates(state, 1.0 - run_step / (config.train.epochs * steps))
@@ -276,16 +354,23 @@ def run_epoch(
         if (i + 1) % PROGRESS_EVERY == 0 and not bar.disable:
             bar.set_postfix({k: f"{v:.3g}" for k, v in sums.means().items()}, refresh=False)
             bar.update(PROGRESS_EVERY)
+        if should_stop is not None and should_stop((i + 1) * batch, seconds_before + time.perf_counter() - start):
+            done = i + 1
+            if done < steps:
+                state.position = {"step": done, "steps": steps, "shuffle": epoch_start_shuffle, "sums": sums.state()}
+            break
     if device.type == "cuda":
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
+    seconds = seconds_before + time.perf_counter() - start
+    if state.position is not None:
+        state.position["seconds"] = seconds
     bar.close()
     sums.all_reduce(world)
     # the earliest bad step of any rank (a rank without one offers steps + 1, later than any)
     first_bad = all_reduce_min(torch.where(first_bad < 0, steps + 1, first_bad), world)
     if first_bad.item() <= steps:
         raise Diverged(int(first_bad.item()))
-    return sums.means(), seconds, steps * batch
+    return sums.means(), seconds, done * batch
 
 
 def decay_learning_rates(state: TrainingState, fraction: float) -> None:
@@ -313,6 +398,17 @@ class StatSums:
         else:
             self.sums[names], self.counts[names] = values.clone(), 1
         return values
+
+    def state(self) -> list[tuple[tuple[str, ...], torch.Tensor, int]]:
+        """The sums so far, on the CPU, as a checkpoint keeps them (before any all-reduce: this rank's own)."""
+        return [(names, values.detach().cpu().clone(), self.counts[names]) for names, values in self.sums.items()]
+
+    @classmethod
+    def from_state(cls, saved: list[tuple[tuple[str, ...], torch.Tensor, int]], device: torch.device) -> StatSums:
+        sums = cls()
+        for names, values, count in saved:
+            sums.sums[tuple(names)], sums.counts[tuple(names)] = values.to(device), int(count)
+        return sums
 
     def all_reduce(self, world: World) -> None:
         """The sums averaged over the ranks, which take the same steps, so their sets of names match."""

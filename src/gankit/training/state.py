@@ -26,6 +26,9 @@ class TrainingState:
     G_ema: Generator | None = None  # the exponential moving average of G's weights (train.ema_decay)
     ema_updates: int = 0  # steps the average has taken (its warm-up counts them)
     data_fingerprint: str | None = None  # ImageSet.fingerprint of the training images: resume refuses other images
+    # where the run stopped in an epoch it left part-way (train.kimg, train.minutes, a hook): the step, the steps of an
+    # epoch, the shuffle stream at the epoch's start (its order is drawn again), the stats summed so far, the seconds
+    position: dict[str, Any] | None = None
 
     @property
     def sampler(self) -> Generator:
@@ -77,8 +80,10 @@ def state_to_checkpoint(state: TrainingState) -> dict[str, Any]:
     ema = (
         {"generator_ema": state.G_ema.state_dict(), "ema_updates": state.ema_updates} if state.G_ema is not None else {}
     )
+    position = {"position": state.position} if state.position is not None else {}
     return {
-        "epoch": state.epoch,
+        "epoch": state.epoch,  # with a position: the epoch left part-way
+        **position,
         "config": state.config.to_dict(),
         "data_fingerprint": state.data_fingerprint,
         **ema,
@@ -114,7 +119,8 @@ def restore_state(state: TrainingState, checkpoint: dict[str, Any], source: str)
             # the training GPU's stream, whichever GPU and machine wrote it (older checkpoints: the first GPU's)
             saved = checkpoint["rng"].get("cuda_device", checkpoint["rng"]["cuda"][0])
             torch.cuda.set_rng_state(saved, device)
-        state.epoch = int(checkpoint["epoch"])
+        state.position = checkpoint.get("position")
+        state.epoch = int(checkpoint["epoch"]) - (1 if state.position is not None else 0)  # the epochs finished
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise GankitError(f"{source} does not fit this run: {str(exc).splitlines()[0][:200]}") from None
 

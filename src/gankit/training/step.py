@@ -62,6 +62,7 @@ class GANStep:
         self.g_updates: int | None = None
         self.device, self.precision = device, precision
         self.after_step = list(after_step)
+        self.stop_request: str | None = None  # a hook's request to end the run after this step
         self.augment = augment or (lambda x: x)  # DiffAugment: what D sees of every image, real or generated
         if bool(G.num_classes) != (class_weights is not None):
             raise ValueError(
@@ -121,6 +122,15 @@ class GANStep:
         if self.class_weights is None:
             return z, None
         return z, torch.multinomial(self.class_weights, total, replacement=True)[rank * n : (rank + 1) * n]
+
+    def request_stop(self, reason: str) -> None:
+        """End the run after this step (a hook's call): its epoch so far is recorded and checkpointed, and resuming
+        goes on from this step exactly. Under torchrun every rank's hooks must ask at the same step."""
+        self.stop_request = reason
+
+    def take_stop_request(self) -> str | None:
+        reason, self.stop_request = self.stop_request, None
+        return reason
 
     def recount(self) -> None:
         """Count the nets' updates again from their optimisers (restored from a checkpoint, say)."""

@@ -261,12 +261,16 @@ def _restore(run: RunDir, state: TrainingState, world: World) -> None:
                 "fingerprints differ): give the run's own data with data_dir",
                 option="data_dir",
             )
-    on_main(world, lambda: check_records_agree(run, state.epoch, record, source))
-    if checkpoint is not None:
+    position = state.position  # of an epoch left part-way, whose record is the last line of metrics.jsonl
+    part_way = position is not None
+    on_main(world, lambda: check_records_agree(run, state.epoch + part_way, record, source))
+    if position is not None:
+        log.info("resuming %s in epoch %d, at step %d", run.path, state.epoch + 1, position["step"])
+    elif checkpoint is not None:
         log.info("resuming %s after epoch %d", run.path, state.epoch)
     else:
         log.info("%s has no checkpoint yet: starting it from epoch 1", run.path)
     if world.main:
         run.ensure_folders()
-        run.keep_metrics_through(state.epoch, record)
+        run.keep_metrics_through(state.epoch + part_way, record)
         run.save_config(state.config)
