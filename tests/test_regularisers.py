@@ -335,7 +335,7 @@ def test_a_d_only_step_updates_d_alone_and_reports_d_s_terms_only():
 
 
 def test_epoch_stats_average_each_term_over_the_steps_that_report_it():
-    from gankit.training.loop import StatSums
+    from gankit.training.sums import StatSums
 
     sums = StatSums()
     for d_loss, g_loss in [(1.0, 4.0), (2.0, None), (3.0, None), (6.0, 8.0)]:

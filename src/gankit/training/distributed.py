@@ -9,6 +9,7 @@ plain process trains exactly as it always did.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -203,3 +204,36 @@ def lost_partner(error: BaseException, world: World) -> bool:
     if not world.launched:
         return False
     return isinstance(error, dist.DistError) or (isinstance(error, RuntimeError) and "gloo" in str(error).lower())
+
+
+def distributed_nets(
+    G: torch.nn.Module, D: torch.nn.Module, device: torch.device, world: World, *, sync_batch_norm: bool = False
+) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The forwards of G's and D's updates: under torchrun each net in its own DistributedDataParallel wrapper.
+
+    Two wrappers, not one around the pair: D's backward all-reduces D's gradients during D's update, and G's
+    update goes through the bare D (its weights frozen, so it has no gradients to reduce) and all-reduces only G's.
+    find_unused_parameters stays off: every parameter of the net being updated takes part in its update, and
+    searching the graph for unused ones would cost each step a traversal. Buffers are not broadcast: batch
+    norm's running statistics are used only by G in eval mode, on rank 0, whose copy is the one saved.
+    With `sync_batch_norm` (GPUs, several ranks) batch norm normalises over the global batch: its layers
+    become SyncBatchNorm in place, keeping their parameters, so the optimisers and checkpoints are unchanged.
+    """
+    if world.size == 1:  # a group of one has nothing to reduce, and the wrappers' copies cost time (docs/speed.md)
+        return G, D
+    from torch.nn.parallel import DistributedDataParallel
+
+    if sync_batch_norm:
+        G, D = (torch.nn.SyncBatchNorm.convert_sync_batchnorm(net) for net in (G, D))
+
+    ids = [device.index] if device.type == "cuda" else None
+    # torch renamed the switch (2.12); the old name still works there, with a warning
+    buffer_sync = (
+        "forward_sync_buffers"
+        if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+        else "broadcast_buffers"
+    )
+    return (
+        DistributedDataParallel(G, device_ids=ids, **{buffer_sync: False}),
+        DistributedDataParallel(D, device_ids=ids, **{buffer_sync: False}),
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import inspect
 import logging
 import sys
 import time
@@ -23,15 +22,16 @@ from gankit.regularisers import config_terms
 from gankit.rundir import RunDir
 from gankit.terms import Term
 from gankit.training.callbacks import EpochEnd
-from gankit.training.distributed import SINGLE, World, all_reduce_mean, all_reduce_min, broadcast, on_main, shard_size
+from gankit.training.clock import LIMIT_REACHED, RunLimits, position_images, position_seconds
+from gankit.training.distributed import SINGLE, World, all_reduce_min, broadcast, distributed_nets, on_main, shard_size
 from gankit.training.hooks import Hooks
 from gankit.training.state import EMAUpdate, TrainingState, restore_state, standing_statistics, state_to_checkpoint
 from gankit.training.step import GANStep
+from gankit.training.sums import StatSums
 
 log = logging.getLogger(__name__)
 
 MAX_ROLLBACKS = 3  # with train.on_nan rollback, give up after this many in one session
-LIMIT_REACHED = "the run reached its length,"
 PROGRESS_EVERY = 25  # steps between progress-bar refreshes (each one reads the stats off the device)
 
 
@@ -142,7 +142,7 @@ def _train_epochs(
     while state.epoch < config.train.epochs:
         epoch = state.epoch + 1
         images_before = (epoch - 1) * steps * config.train.batch_size
-        reached = limits.reached(images_before + _position_images(state), elapsed + _position_seconds(state))
+        reached = limits.reached(images_before + position_images(state), elapsed + position_seconds(state))
         if reached:
             log.info("nothing to do: %s", reached)
             return None
@@ -217,45 +217,6 @@ def _train_epochs(
                 return None
             return limits.stopped
     return None
-
-
-class RunLimits:
-    """The run's length in images (train.kimg) and in minutes of training (train.minutes) as well as in epochs, and a
-    hook's request to stop (`GANStep.request_stop`): `should_stop` after each step says whether the run ends there,
-    and `stopped` why."""
-
-    def __init__(self, config: Config, step: GANStep):
-        self.images = None if config.train.kimg is None else config.train.kimg * 1000
-        self.seconds = None if config.train.minutes is None else config.train.minutes * 60
-        self.step = step
-        self.images_before, self.seconds_before = 0, 0.0
-        self.stopped: str | None = None
-
-    def begin_epoch(self, images_before: int, seconds_before: float) -> None:
-        """The run's images and seconds of training before this epoch."""
-        self.images_before, self.seconds_before, self.stopped = images_before, seconds_before, None
-
-    def should_stop(self, epoch_images: int, epoch_seconds: float) -> bool:
-        self.stopped = self.step.take_stop_request() or self.reached(
-            self.images_before + epoch_images, self.seconds_before + epoch_seconds
-        )
-        return self.stopped is not None
-
-    def reached(self, images: int, seconds: float) -> str | None:
-        if self.images is not None and images >= self.images:
-            return f"{LIMIT_REACHED} train.kimg {self.images / 1000:g}"
-        if self.seconds is not None and seconds >= self.seconds:
-            return f"{LIMIT_REACHED} train.minutes {self.seconds / 60:g}"
-        return None
-
-
-def _position_images(state: TrainingState) -> int:
-    """The images of an epoch left part-way, trained already."""
-    return state.position["step"] * state.config.train.batch_size if state.position else 0
-
-
-def _position_seconds(state: TrainingState) -> float:
-    return state.position["seconds"] if state.position else 0.0
 
 
 def _augmenter(text: str, value_range: tuple[float, float]) -> Callable[[torch.Tensor], torch.Tensor] | None:
@@ -379,81 +340,3 @@ def decay_learning_rates(state: TrainingState, fraction: float) -> None:
     for optimiser in (state.opt_g, state.opt_d):
         for group in optimiser.param_groups:
             group["lr"] = group["base_lr"] * fraction
-
-
-class StatSums:
-    """The steps' stats summed on the device, one sum per set of names: with train.d_steps, G's terms come only with
-    G's updates, so each stat's mean is over the steps that reported it. One stack and one add a step, no host sync."""
-
-    def __init__(self) -> None:
-        self.sums: dict[tuple[str, ...], torch.Tensor] = {}
-        self.counts: dict[tuple[str, ...], int] = {}
-
-    def add(self, stats: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Adds one step's stats; returns them stacked."""
-        names, values = tuple(stats), torch.stack(list(stats.values()))
-        if names in self.sums:
-            self.sums[names] += values
-            self.counts[names] += 1
-        else:
-            self.sums[names], self.counts[names] = values.clone(), 1
-        return values
-
-    def state(self) -> list[tuple[tuple[str, ...], torch.Tensor, int]]:
-        """The sums so far, on the CPU, as a checkpoint keeps them (before any all-reduce: this rank's own)."""
-        return [(names, values.detach().cpu().clone(), self.counts[names]) for names, values in self.sums.items()]
-
-    @classmethod
-    def from_state(cls, saved: list[tuple[tuple[str, ...], torch.Tensor, int]], device: torch.device) -> StatSums:
-        sums = cls()
-        for names, values, count in saved:
-            sums.sums[tuple(names)], sums.counts[tuple(names)] = values.to(device), int(count)
-        return sums
-
-    def all_reduce(self, world: World) -> None:
-        """The sums averaged over the ranks, which take the same steps, so their sets of names match."""
-        for values in self.sums.values():
-            all_reduce_mean(values, world)
-
-    def means(self) -> dict[str, float]:
-        """Each stat's mean over the steps that reported it, in the order of the widest set (G's steps)."""
-        totals: dict[str, float] = {}
-        counts: dict[str, int] = {}
-        for names in sorted(self.sums, key=len, reverse=True):
-            for name, value in zip(names, self.sums[names].tolist()):
-                totals[name] = totals.get(name, 0.0) + value
-                counts[name] = counts.get(name, 0) + self.counts[names]
-        return {name: total / counts[name] for name, total in totals.items()}
-
-
-def distributed_nets(
-    G: torch.nn.Module, D: torch.nn.Module, device: torch.device, world: World, *, sync_batch_norm: bool = False
-) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """The forwards of G's and D's updates: under torchrun each net in its own DistributedDataParallel wrapper.
-
-    Two wrappers, not one around the pair: D's backward all-reduces D's gradients during D's update, and G's
-    update goes through the bare D (its weights frozen, so it has no gradients to reduce) and all-reduces only G's.
-    find_unused_parameters stays off: every parameter of the net being updated takes part in its update, and
-    searching the graph for unused ones would cost each step a traversal. Buffers are not broadcast: batch
-    norm's running statistics are used only by G in eval mode, on rank 0, whose copy is the one saved.
-    With `sync_batch_norm` (GPUs, several ranks) batch norm normalises over the global batch: its layers
-    become SyncBatchNorm in place, keeping their parameters, so the optimisers and checkpoints are unchanged.
-    """
-    if world.size == 1:  # a group of one has nothing to reduce, and the wrappers' copies cost time (docs/speed.md)
-        return G, D
-    from torch.nn.parallel import DistributedDataParallel
-
-    if sync_batch_norm:
-        G, D = (torch.nn.SyncBatchNorm.convert_sync_batchnorm(net) for net in (G, D))
-
-    ids = [device.index] if device.type == "cuda" else None
-    # torch renamed the switch (2.12); the old name still works there, with a warning
-    buffer_sync = (
-        "forward_sync_buffers"
-        if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
-        else "broadcast_buffers"
-    )
-    return (
-        DistributedDataParallel(G, device_ids=ids, **{buffer_sync: False}),
-        DistributedDataParallel(D, device_ids=ids, **{buffer_sync: False}),
-    )
