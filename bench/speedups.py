@@ -30,6 +30,7 @@ from torch import nn
 from gankit.config import load_preset
 from gankit.losses import build_loss
 from gankit.models.dropout import Dropout
+from gankit.training.loop import step_terms
 from gankit.training.state import TrainingState, new_state
 from gankit.training.step import GANStep
 
@@ -54,9 +55,10 @@ def make_step(precision: str, undo: str) -> GANStep:
         state.D,
         state.opt_g,
         state.opt_d,
-        build_loss(config.train),
+        step_terms(config),
         device=torch.device("cpu"),
         precision=precision,
+        decision_threshold=build_loss(config.train).decision_threshold,
     )
 
 

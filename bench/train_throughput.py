@@ -40,7 +40,7 @@ from gankit.data.mnist import torchvision_root  # noqa: E402
 from gankit.losses import bce_discriminator_loss, build_loss  # noqa: E402
 from gankit.models import build_models  # noqa: E402
 from gankit.models.dropout import Dropout  # noqa: E402
-from gankit.training.loop import run_epoch  # noqa: E402
+from gankit.training.loop import run_epoch, step_terms  # noqa: E402
 from gankit.training.state import new_state  # noqa: E402
 from gankit.training.step import GANStep  # noqa: E402
 
@@ -79,9 +79,10 @@ def gankit_loop(preset: str, data_dir: Path, steps: int, precision: str) -> floa
         state.D,
         state.opt_g,
         state.opt_d,
-        build_loss(config.train),
+        step_terms(config),
         device=torch.device("cpu"),
         precision=precision,
+        decision_threshold=build_loss(config.train).decision_threshold,
     )
     subset = images[: steps * config.train.batch_size]
     run_epoch(step, subset[: 3 * config.train.batch_size], state, 1)  # warm-up

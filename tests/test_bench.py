@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -18,3 +19,13 @@ def test_each_bench_script_imports_and_prints_its_help(script, monkeypatch, caps
         runpy.run_path(str(BENCH / script), run_name="__main__")
     out = capsys.readouterr().out
     assert done.value.code == 0 and out.startswith("usage:") and "--help" in out
+
+
+def test_the_scripts_that_build_a_step_themselves_still_train(mnist_dir, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    speedups = runpy.run_path(str(BENCH / "speedups.py"))
+    step = speedups["make_step"]("fp32", "dropout")
+    stats = step(torch.rand(128, 1, 28, 28))
+    assert {"d_loss", "g_loss"} <= set(stats)
+    throughput = runpy.run_path(str(BENCH / "train_throughput.py"))
+    assert throughput["gankit_loop"]("report-gan-mnist", mnist_dir.parent, 4, "fp32") > 0
