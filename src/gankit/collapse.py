@@ -17,6 +17,20 @@ COLLAPSE_ADVICE = (
 )
 
 
+# G's samples "are all alike" in an epoch where their spread in the feature network's space (gankit.diversity) is below
+# this fraction of the real images' (64 copies of one image score 0), and the run has collapsed to them once that has
+# lasted ALIKE_EPOCHS epochs running: the report's GAN, whose D wins its first epochs, spends one or two near 0.1
+ALIKE_SPREAD = 0.1
+ALIKE_EPOCHS = 5
+ALIKE_ADVICE = "Try another train.seed, a lower learning rate for D, or more data augmentation (train.diffaugment)."
+
+
+def samples_alike(record: dict[str, Any]) -> bool:
+    """Whether the record's samples are all alike: their feature spread below ALIKE_SPREAD of the real images'."""
+    spread = record.get("spread_features")
+    return spread is not None and spread < ALIKE_SPREAD
+
+
 def won_outright(record: dict[str, Any], previous: dict[str, Any] | None, g_loss: float) -> bool:
     """Whether D won outright in `record`'s epoch, given the epoch before (marked `collapsed` or not) and the loss's
     G-loss threshold: accuracy >= COLLAPSE_ACCURACY on both sides to begin, >= STILL_WON_ACCURACY to go on. An epoch
@@ -35,21 +49,23 @@ def remark_collapses(records: list[dict[str, Any]], g_loss: float) -> list[dict[
     return marked
 
 
-def collapse_streak(records: list[dict[str, Any]]) -> int:
-    """How many epochs, counted back from the last record, have D winning outright (marked `collapsed`)."""
+def collapse_streak(records: list[dict[str, Any]], mark: str = "collapsed") -> int:
+    """How many epochs, counted back from the last record, carry `mark` (D winning outright: `collapsed`)."""
     streak = 0
     for record in reversed(records):
-        if not record.get("collapsed"):
+        if not record.get(mark):
             break
         streak += 1
     return streak
 
 
-def collapse_stretches(records: list[dict[str, Any]], min_epochs: int) -> list[tuple[int, int]]:
-    """(first, last) epoch of every run of at least `min_epochs` epochs in which D won outright."""
+def collapse_stretches(
+    records: list[dict[str, Any]], min_epochs: int, mark: str = "collapsed"
+) -> list[tuple[int, int]]:
+    """(first, last) epoch of every run of at least `min_epochs` epochs that carry `mark` (D won outright: `collapsed`)."""
     stretches: list[list[int]] = []
     for record in records:
-        if record.get("collapsed"):
+        if record.get(mark):
             if stretches and stretches[-1][1] == record["epoch"] - 1:
                 stretches[-1][1] = record["epoch"]
             else:

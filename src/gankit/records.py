@@ -31,9 +31,12 @@ def step_stat_names(records: list[dict[str, Any]]) -> list[str]:
 
 
 def stat_panel(name: str) -> str:
-    """The panel a step stat is drawn in: losses together, D's accuracies together, anything else alone."""
+    """The panel a stat is drawn in: losses together, D's accuracies together, the samples' spreads together, anything
+    else alone."""
     if name.endswith("_loss"):
         return "Losses"
     if name.startswith("d_acc"):
         return "Discriminator accuracy"
+    if name.startswith("spread_"):
+        return "Sample spread (fraction of the real images')"
     return name

@@ -14,7 +14,15 @@ import yaml
 
 from gankit.animation import grid_frames, write_animation
 from gankit.checkpoint import list_checkpoints
-from gankit.collapse import COLLAPSE_ACCURACY, COLLAPSE_ADVICE, STILL_WON_ACCURACY, collapse_stretches
+from gankit.collapse import (
+    ALIKE_ADVICE,
+    ALIKE_EPOCHS,
+    ALIKE_SPREAD,
+    COLLAPSE_ACCURACY,
+    COLLAPSE_ADVICE,
+    STILL_WON_ACCURACY,
+    collapse_stretches,
+)
 from gankit.files import atomic_write_text
 from gankit.metrics import quality_keys
 from gankit.plots import grid_image, history_svg
@@ -58,6 +66,7 @@ def write_report(run: Run, out: Path | None = None, *, raw: bool = False) -> Pat
         f"<h1>{_e(config.name)} <small>{_e(str(run.path))}</small></h1>",
         f"<p>{_e(config.description)}</p>",
         _collapse_banner(records, config.train.collapse_epochs),
+        _alike_banner(records, ALIKE_EPOCHS if config.train.collapse_epochs else 0),
         _summary(records, config.train.epochs),
         _progress(frames, animation[0] if animation else None),
         _curves(records),
@@ -85,6 +94,20 @@ def _collapse_banner(records: list[dict[str, Any]], min_epochs: int) -> str:
         f"<section id='collapse' class='banner'>D won outright in {spans} (D accuracy at least {COLLAPSE_ACCURACY} on real and "
         f"generated images, then at least {STILL_WON_ACCURACY}, G's loss high): G learned next to nothing there and its samples are likely all alike."
         f"{' It had not recovered by the last epoch.' if ongoing else ''} {_e(COLLAPSE_ADVICE)}</section>"
+    )
+
+
+def _alike_banner(records: list[dict[str, Any]], min_epochs: int) -> str:
+    """A warning across the top for every stretch of at least `min_epochs` epochs whose samples were nearly all alike."""
+    stretches = collapse_stretches(records, min_epochs, mark="samples_alike")
+    if not stretches:
+        return ""
+    spans = ", ".join(f"epochs {a} to {b}" for a, b in stretches)
+    ongoing = records and stretches[-1][1] == records[-1]["epoch"]
+    return (
+        f"<section id='alike' class='banner'>G's samples were nearly all alike in {spans} (their spread in a fixed "
+        f"network's features under {ALIKE_SPREAD:.0%} of the real images'): the run collapsed to a few images there."
+        f"{' It had not recovered by the last epoch.' if ongoing else ''} {_e(ALIKE_ADVICE)}</section>"
     )
 
 

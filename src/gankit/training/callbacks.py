@@ -16,8 +16,19 @@ from typing import Any
 import torch
 
 from gankit.checkpoint import BEST, checkpoint_name, prune_checkpoints, save_checkpoint
-from gankit.collapse import COLLAPSE_ACCURACY, COLLAPSE_ADVICE, STILL_WON_ACCURACY, collapse_streak, won_outright
+from gankit.collapse import (
+    ALIKE_ADVICE,
+    ALIKE_EPOCHS,
+    ALIKE_SPREAD,
+    COLLAPSE_ACCURACY,
+    COLLAPSE_ADVICE,
+    STILL_WON_ACCURACY,
+    collapse_streak,
+    samples_alike,
+    won_outright,
+)
 from gankit.config import Config
+from gankit.diversity import SampleSpread
 from gankit.evaluate import Scorer, numbers, score
 from gankit.losses import build_loss
 from gankit.models import Generator
@@ -136,6 +147,37 @@ class Grids(Callback):
             save_grid(epoch.grid, epoch.run.grids / f"epoch-{n:04d}.png", nrow=self.per_row)
 
 
+class SpreadWatch(Callback):
+    """How different the grid's samples are from one another each epoch, as fractions of the real images' spread in
+    pixels and in a fixed network's features (`spread_pixels`, `spread_features`; gankit.diversity), and `samples_alike`
+    where the feature spread is below `collapse.ALIKE_SPREAD`: a collapse D's accuracy can miss. After
+    `collapse.ALIKE_EPOCHS` such epochs running it warns once (the report marks them), unless train.collapse_epochs
+    is 0 (no collapse watch)."""
+
+    def __init__(self, config: Config, grids: Grids, real: torch.Tensor):
+        self.epochs = ALIKE_EPOCHS if config.train.collapse_epochs else 0
+        self.grids = grids
+        self.spread = SampleSpread(real)
+
+    def on_epoch_end(self, epoch: EpochEnd) -> None:
+        images = epoch.grid  # the grid's samples, drawn this epoch or now from the same noise
+        if images is None:
+            images = sample_images(epoch.state.sampler, noise=self.grids.noise, labels=self.grids.labels)
+        r = epoch.record
+        r.update(self.spread.fractions(images))
+        r["samples_alike"] = samples_alike(r)
+        if self.epochs and collapse_streak(epoch.history, "samples_alike") == self.epochs:
+            log.warning(
+                "G's samples have been nearly all alike since epoch %d (their spread in features under %.0f%% of "
+                "the real images', %d epochs running): the run has likely collapsed to a few images, whatever D's "
+                "accuracy says. %s",
+                epoch.history[-self.epochs]["epoch"],
+                100 * ALIKE_SPREAD,
+                self.epochs,
+                ALIKE_ADVICE,
+            )
+
+
 class Curves(Callback):
     """losses.png, redrawn after scored epochs, after the last, and otherwise at most every PLOT_EVERY_S."""
 
@@ -190,14 +232,24 @@ class TensorBoard(Callback):
 
 
 def default_callbacks(
-    config: Config, run: RunDir, G: Generator, scorer: Scorer | None, extra: Sequence[Callback] = ()
+    config: Config,
+    run: RunDir,
+    G: Generator,
+    scorer: Scorer | None,
+    extra: Sequence[Callback] = (),
+    real: torch.Tensor | None = None,
 ) -> list[Callback]:
     """The per-epoch work of a run in the order it must happen; `extra` goes before the checkpoint,
-    so what it adds to the record is saved with the epoch."""
+    so what it adds to the record is saved with the epoch. `real` (uint8 training images, a grid's worth) turns on
+    the sample-spread watch."""
     callbacks: list[Callback] = [Score(scorer, config.output.eval_every)] if scorer is not None else []
     if config.train.collapse_epochs:
         callbacks.append(CollapseWatch(config))
-    callbacks += [Grids(config, G), *extra, Curves(), Checkpoints(config.output.keep_checkpoints)]
+    grids = Grids(config, G)
+    callbacks.append(grids)
+    if real is not None:
+        callbacks.append(SpreadWatch(config, grids, real))
+    callbacks += [*extra, Curves(), Checkpoints(config.output.keep_checkpoints)]
     if config.output.tensorboard:
         callbacks.append(TensorBoard(run))
     return callbacks

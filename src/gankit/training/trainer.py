@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from gankit.checkpoint import check_records_agree, list_checkpoints, newest_checkpoint
 from gankit.checks import check_new_run, validate, warn_risky
 from gankit.config import Config, check_resume, maths_change
@@ -102,6 +104,7 @@ def _train(
         data = load_images(config.data)  # before the run folder exists: bad data leaves nothing behind
         log.info("training on %d images of shape %s from %s", len(data), tuple(data.images.shape[1:]), data.source)
         fingerprint = data.fingerprint()
+        real = reference_images(data.images, config.output.grid_samples, seed=config.train.seed)
         data = place_images(data, config.data, device, world.local_size)
     if len(data) < config.train.batch_size:
         raise GankitError(f"{len(data)} images are fewer than one batch of {config.train.batch_size}")
@@ -141,7 +144,7 @@ def _train(
     where = f", {world.size} processes (batch {batch} = {world.size} x {batch // world.size})" if world.launched else ""
     log.info("run folder %s, device %s%s, %d epochs", run.path, device, where, config.train.epochs)
     try:
-        callbacks = default_callbacks(config, run, state.G, scorer, hooks.callbacks) if world.main else []
+        callbacks = default_callbacks(config, run, state.G, scorer, hooks.callbacks, real) if world.main else []
         stopped = fit(
             state,
             run,
@@ -170,6 +173,13 @@ def _train(
     if o.report:
         log.info("report: %s", result.report())
     return result
+
+
+def reference_images(images: torch.Tensor, n: int, *, seed: int) -> torch.Tensor:
+    """`n` training images (as many as there are, if fewer) drawn with a private generator seeded by `seed`, on the
+    CPU: the real side of the sample-spread watch. Torch's own RNG is left alone."""
+    picked = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed + 2))[:n]
+    return images[picked.sort().values].cpu()
 
 
 def _fill_classes(config: Config, data: ImageSet) -> None:
