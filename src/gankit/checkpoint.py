@@ -10,7 +10,7 @@ import json
 import pickle
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import torch
 
@@ -42,7 +42,7 @@ def torch_save(state: Any, path: Path) -> None:
     with open(path, "wb") as f:
         writer = _KeepingWriteErrors(f)
         try:
-            torch.save(state, writer)
+            torch.save(state, cast(BinaryIO, writer))  # a file object, as torch.save takes
         except RuntimeError:
             if writer.error is not None:
                 raise writer.error from None
@@ -97,7 +97,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 def _corrupt(path: Path, reason: str) -> GankitError:
     """The refusal of an unreadable checkpoint, naming an older one beside it that can be used instead."""
     epoch = _epoch_of(path)
-    older = [p for p in list_checkpoints(path.parent) if epoch is not None and _epoch_of(p) < epoch]
+    older = [p for p in list_checkpoints(path.parent) if epoch is not None and (_epoch_of(p) or 0) < epoch]
     instead = f"; {older[-1].name} beside it is untouched: to resume from it, move this one aside" if older else ""
     return GankitError(f"checkpoint {path} is corrupt or unsafe to load ({reason}){instead}")
 

@@ -287,10 +287,9 @@ def set_value(config: Config, dotted: str, value: Any, *, source: str) -> None:
 
 def known_keys() -> list[str]:
     keys = []
-    for section in dataclasses.fields(Config):
-        if section.name in ("name", "description"):
-            continue
-        keys += [f"{section.name}.{f.name}" for f in dataclasses.fields(section.default_factory())]
+    defaults = Config()
+    for section in ("data", "model", "train", "output"):
+        keys += [f"{section}.{f.name}" for f in dataclasses.fields(getattr(defaults, section))]
     return keys
 
 

@@ -49,7 +49,10 @@ def temporary_beside(path: Path, *, folder: bool = False) -> Path:
 
 
 def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text), durable=durable)
+    def write(tmp: Path) -> None:
+        tmp.write_text(text)
+
+    atomic_write(path, write, durable=durable)
 
 
 def _fsync(path: Path, flags: int) -> None:

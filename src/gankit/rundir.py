@@ -76,9 +76,12 @@ class RunDir:
             if path.is_file() and not path.is_symlink():
                 with contextlib.suppress(OSError):
                     path.unlink()
-        for folder in [*(self.path / name for name, _ in WRITTEN_IN_FOLDERS), *([self.path] if remove_folder else [])]:
+        for directory in [
+            *(self.path / name for name, _ in WRITTEN_IN_FOLDERS),
+            *([self.path] if remove_folder else []),
+        ]:
             with contextlib.suppress(OSError):
-                folder.rmdir()  # only where empty
+                directory.rmdir()  # only where empty
 
     def save_config(self, config: Config) -> None:
         atomic_write_text(self.config_path, yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -42,7 +42,8 @@ class MLPGenerator(Generator):
         num_classes: int = 0,
     ):
         super().__init__()
-        self.noise_dim, self.noise, self.image_shape = noise_dim, noise, tuple(image_shape)
+        channels, height, width = image_shape
+        self.noise_dim, self.noise, self.image_shape = noise_dim, noise, (channels, height, width)
         self.value_range = (0.0, 1.0) if output == "sigmoid" else (-1.0, 1.0)
         self.num_classes = num_classes
         if num_classes:
