@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from gankit.checkpoint import torch_save
 from gankit.config import DataConfig
-from gankit.data import ImageSet, load_images
+from gankit.data import DATASETS, ImageSet, load_images
 from gankit.data.locate import cache_dir
 from gankit.errors import GankitError
 from gankit.evaluators.nets import ColourNet, Evaluator, GreyNet
@@ -49,7 +49,6 @@ RECIPES = {
     "fashion-mnist": Recipe(GreyNet, epochs=10, max_lr=0.05, flip=True, crop_pad=2, minutes=5),
     "cifar10": Recipe(ColourNet, epochs=13, max_lr=0.1, flip=True, crop_pad=4, batch=256, minutes=15),
 }
-SHAPES = {"mnist": (1, 28), "fashion-mnist": (1, 28), "cifar10": (3, 32)}
 
 
 def load_evaluator(dataset: str, data_dir: Path | None, *, progress: bool = True) -> tuple[Evaluator, dict[str, Any]]:
@@ -173,8 +172,9 @@ def augment(images: torch.Tensor, recipe: Recipe, gen: torch.Generator) -> torch
 
 
 def _real(dataset: str, data_dir: Path | None, *, train: bool) -> ImageSet:
-    channels, size = SHAPES[dataset]
-    images = load_images(DataConfig(dataset=dataset, image_size=size, channels=channels), data_dir, train=train)
+    source = DATASETS[dataset]  # a data set with an evaluator has one shape: the data set's entry says which
+    config = DataConfig(dataset=dataset, image_size=source.size, channels=source.channels)
+    images = load_images(config, data_dir, train=train)
     if images.labels is None:
         raise GankitError(f"{images.source} has no class labels; an evaluator needs them")
     return images
