@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from gankit.config import load_preset
+from gankit.config import apply_overrides, load_preset
 from gankit.models import build_models, count_parameters, to_uint8
 
 
@@ -95,3 +96,17 @@ def test_the_report_s_models_keep_their_parameter_names_so_old_checkpoints_load(
         "net.12.weight",
         "net.12.bias",
     ]
+
+
+@pytest.mark.parametrize("arch", ["mlp", "dcgan", "resnet"])
+def test_each_arch_s_facts_match_the_nets_it_builds(arch):
+    from gankit.models import ARCHS, has_batch_norm
+
+    entry = ARCHS[arch]
+    base = {"mlp": "report-gan-mnist", "dcgan": "report-dcgan-cifar10", "resnet": "sngan-cifar10"}[arch]
+    for conditioning in entry.conditionings:
+        config = apply_overrides(load_preset(base), [f"model.conditioning={conditioning}", "model.base_channels=4"])
+        config.model.num_classes = 0 if conditioning == "none" else 10
+        G, D = build_models(config)
+        assert (has_batch_norm(G), has_batch_norm(D)) == (entry.g_batch_norm, entry.d_batch_norm), conditioning
+        assert entry.sizes is None or config.data.image_size in entry.sizes

@@ -58,6 +58,12 @@ def check_new_run(config: Config, *, own_d_terms: bool) -> None:
     """The rules for starting a run (a run trained before one existed still resumes). `own_d_terms`: the caller adds
     terms of its own to D's loss."""
     t = config.train
+    if t.gp_lambda and ARCHS[config.model.arch].d_batch_norm:
+        log.warning(
+            "train.gp_lambda with batch norm in D (model.arch %s): the penalty is on each image's own "
+            "gradient, which batch norm mixes across the batch; Gulrajani et al. leave it out of the critic",
+            config.model.arch,
+        )
     if t.loss == "wgan" and not t.gp_lambda and config.model.spectral_norm == "none" and not own_d_terms:
         # an unconstrained critic's loss has no floor: its outputs run off and the game means nothing
         raise GankitError(

@@ -24,6 +24,8 @@ class Arch:
     build: Callable[[Config], tuple[Generator, nn.Module]]
     sizes: tuple[int, ...] | None  # the image sides it makes; None: any
     conditionings: tuple[str, ...]  # the model.conditioning values it takes
+    g_batch_norm: bool = False  # G normalises over the batch (it needs batches of 2 or more)
+    d_batch_norm: bool = False  # D does (a gradient penalty's per-image gradients are mixed across the batch)
 
     def check(self, config: Config) -> None:
         """Refuse a config this arch cannot build (each message names the key)."""
@@ -36,6 +38,10 @@ class Arch:
         if self.sizes is not None and size not in self.sizes:
             raise GankitError(
                 f"model.arch {name} makes images of side {', '.join(map(str, self.sizes))}; data.image_size is {size}"
+            )
+        if config.train.batch_size < 2 and (self.g_batch_norm or self.d_batch_norm):
+            raise GankitError(
+                f"train.batch_size must be at least 2 for model.arch {name}: batch norm needs two images to normalise"
             )
 
 

@@ -129,4 +129,12 @@ def build_dcgan(config: Config) -> tuple[Generator, nn.Module]:
 
 
 # a convolutional D has no flat input to join labels to: no concat
-ARCHS.register("dcgan")(Arch(build_dcgan, sizes=SIZES, conditionings=("none", "projection", "acgan")))
+ARCHS.register("dcgan")(
+    Arch(
+        build_dcgan,
+        sizes=SIZES,
+        conditionings=("none", "projection", "acgan"),
+        g_batch_norm=True,
+        d_batch_norm=True,
+    )
+)

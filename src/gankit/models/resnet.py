@@ -178,4 +178,6 @@ def build_resnet(config: Config) -> tuple[Generator, nn.Module]:
     return build_conv_pair(config, ResNetGenerator, ResNetDiscriminator)
 
 
-ARCHS.register("resnet")(Arch(build_resnet, sizes=SIZES, conditionings=("none", "projection", "acgan")))
+ARCHS.register("resnet")(
+    Arch(build_resnet, sizes=SIZES, conditionings=("none", "projection", "acgan"), g_batch_norm=True)
+)

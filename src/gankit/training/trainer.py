@@ -20,7 +20,6 @@ from gankit.device import check_precision, resolve_device
 from gankit.errors import GankitError, short
 from gankit.evaluate import make_scorer
 from gankit.metrics import applicable
-from gankit.models import has_batch_norm
 from gankit.run import Run, load_run
 from gankit.rundir import RunDir
 from gankit.training.callbacks import default_callbacks
@@ -122,23 +121,12 @@ def _train(
     )
     state = new_state(config, device)
     state.data_fingerprint = fingerprint
-    if config.train.batch_size < 2 and (has_batch_norm(state.G) or has_batch_norm(state.D)):
-        raise GankitError(
-            f"train.batch_size must be at least 2 for model.arch {config.model.arch}: batch norm needs "
-            "two images to normalise"
-        )
     new_folder = not resume and not run.path.exists()
     if resume:
         _restore(run, state, world)
     elif world.main:
         run.create(config)
         mark_job(run.path)
-    if config.train.gp_lambda and has_batch_norm(state.D) and state.epoch == 0 and world.main:  # when the run starts
-        log.warning(
-            "train.gp_lambda with batch norm in D (model.arch %s): the penalty is on each image's own "
-            "gradient, which batch norm mixes across the batch; Gulrajani et al. leave it out of the critic",
-            config.model.arch,
-        )
     barrier(world)
     batch = config.train.batch_size
     where = f", {world.size} processes (batch {batch} = {world.size} x {batch // world.size})" if world.launched else ""
