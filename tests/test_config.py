@@ -122,5 +122,6 @@ def test_renamed_presets_and_keys_keep_working_and_say_their_new_names(caplog):
     config = config_from_dict(written_before)
     assert config.train.batch_order == "replacement" and caplog.text == ""
     assert maths_change(written_before, old.to_dict()) is None  # the same name and value, named as they are now
+    assert maths_change(written_before, config.to_dict()) is None  # the old run's own config, resumed as it is
     new = load_preset("report-gan-mnist")
     assert maths_change(written_before, new.to_dict()) == ("train.batch_order", "replacement", "epochs")

@@ -442,10 +442,11 @@ def maths_change(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, Any, An
     flat_new = _flatten(new)
     for old_key, value in _flatten(old).items():
         key = RENAMED_KEYS.get(old_key, old_key)  # a checkpoint may name keys by their old names
-        if key == "name":
-            value = RENAMED_PRESETS.get(value, value)
-        if flat_new.get(key) != value and not key.startswith(RESUMABLE):
-            return key, value, flat_new.get(key)
+        new_value = flat_new.get(key)
+        if key == "name":  # either side may name a preset by its old name
+            value, new_value = RENAMED_PRESETS.get(value, value), RENAMED_PRESETS.get(new_value, new_value)
+        if new_value != value and not key.startswith(RESUMABLE):
+            return key, value, new_value
     return None
 
 
