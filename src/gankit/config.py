@@ -444,10 +444,14 @@ def maths_change(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, Any, An
         key = RENAMED_KEYS.get(old_key, old_key)  # a checkpoint may name keys by their old names
         new_value = flat_new.get(key)
         if key == "name":  # either side may name a preset by its old name
-            value, new_value = RENAMED_PRESETS.get(value, value), RENAMED_PRESETS.get(new_value, new_value)
+            value, new_value = _current_name(value), _current_name(new_value)
         if new_value != value and not key.startswith(RESUMABLE):
             return key, value, new_value
     return None
+
+
+def _current_name(name: Any) -> Any:
+    return RENAMED_PRESETS.get(name, name) if isinstance(name, str) else name
 
 
 def model_difference(saved: Any, config: Config) -> str | None:
