@@ -28,9 +28,8 @@ import torch
 from torch import nn
 
 from gankit.config import load_preset
-from gankit.losses import build_loss
 from gankit.models.dropout import Dropout
-from gankit.training.loop import step_terms
+from gankit.training.loop import config_step
 from gankit.training.state import TrainingState, new_state
 from gankit.training.step import GANStep
 
@@ -50,16 +49,7 @@ def make_step(precision: str, undo: str) -> GANStep:
         t = config.train
         state.opt_g = torch.optim.Adam(state.G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2), foreach=True)
         state.opt_d = torch.optim.Adam(state.D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2), foreach=True)
-    return GANStep(
-        state.G,
-        state.D,
-        state.opt_g,
-        state.opt_d,
-        step_terms(config),
-        device=torch.device("cpu"),
-        precision=precision,
-        decision_threshold=build_loss(config.train).decision_threshold,
-    )
+    return config_step(state, torch.device("cpu"), precision=precision)
 
 
 def time_steps(precision: str, undo: str, steps: int) -> dict[str, float]:

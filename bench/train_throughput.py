@@ -37,12 +37,11 @@ from peak import blended_gflops  # noqa: E402
 from gankit.config import Config, load_preset  # noqa: E402
 from gankit.data import load_images  # noqa: E402
 from gankit.data.mnist import torchvision_root  # noqa: E402
-from gankit.losses import bce_discriminator_loss, build_loss  # noqa: E402
+from gankit.losses import bce_discriminator_loss  # noqa: E402
 from gankit.models import build_models  # noqa: E402
 from gankit.models.dropout import Dropout  # noqa: E402
-from gankit.training.loop import run_epoch, step_terms  # noqa: E402
+from gankit.training.loop import config_step, run_epoch  # noqa: E402
 from gankit.training.state import new_state  # noqa: E402
-from gankit.training.step import GANStep  # noqa: E402
 
 PRESETS = {"mlp": "report-gan-mnist", "dcgan": "report-dcgan-cifar10"}
 
@@ -74,16 +73,7 @@ def gankit_loop(preset: str, data_dir: Path, steps: int, precision: str) -> floa
     config.train.precision = precision
     images = load_images(config.data, source_dir(preset, data_dir)).images
     state = new_state(config, torch.device("cpu"))
-    step = GANStep(
-        state.G,
-        state.D,
-        state.opt_g,
-        state.opt_d,
-        step_terms(config),
-        device=torch.device("cpu"),
-        precision=precision,
-        decision_threshold=build_loss(config.train).decision_threshold,
-    )
+    step = config_step(state, torch.device("cpu"), precision=precision)
     subset = images[: steps * config.train.batch_size]
     run_epoch(step, subset[: 3 * config.train.batch_size], state, 1)  # warm-up
     _, seconds, n = run_epoch(step, subset, state, 1)

@@ -23,9 +23,8 @@ from gankit.models import build_models
 from gankit.models.conditioning import ConditionalBatchNorm, OutputHead
 from gankit.plots import grid_image
 from gankit.sampling import class_rows, resolve_class
-from gankit.training.loop import step_terms
+from gankit.training.loop import config_step
 from gankit.training.state import new_state
-from gankit.training.step import GANStep
 
 from conftest import SHARED_DATA, TINY, train_tiny
 
@@ -126,15 +125,7 @@ def test_acgan_adds_class_losses_to_both_nets_by_hand():
     config = tiny_cgan("model.conditioning=acgan", "model.dropout=0.0")
     state = new_state(config, torch.device("cpu"))
     weights = torch.ones(10)
-    step = GANStep(
-        state.G,
-        state.D,
-        state.opt_g,
-        state.opt_d,
-        step_terms(config),
-        device=torch.device("cpu"),
-        class_weights=weights,
-    )
+    step = config_step(state, torch.device("cpu"), class_weights=weights)
     real, labels = torch.rand(64, 1, 28, 28) * 2 - 1, torch.randint(10, (64,))
     G_before, D_before = copy.deepcopy(state.G), copy.deepcopy(state.D)
     torch.manual_seed(1)
@@ -159,15 +150,7 @@ def test_g_draws_classes_in_the_data_s_mix():
     weights = torch.zeros(10)
     weights[[3, 7]] = torch.tensor([1.0, 3.0])
     seen = []
-    step = GANStep(
-        state.G,
-        state.D,
-        state.opt_g,
-        state.opt_d,
-        step_terms(config),
-        device=torch.device("cpu"),
-        class_weights=weights,
-    )
+    step = config_step(state, torch.device("cpu"), class_weights=weights)
     original = state.G.forward
     state.G.forward = lambda z, y=None: (seen.append(y), original(z, y))[1]
     for _ in range(5):

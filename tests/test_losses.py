@@ -127,9 +127,8 @@ def test_wasserstein_loss_by_hand():
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("name", LOSSES.names())
 def test_every_loss_runs_a_step_of_a_conv_gan_in_both_precisions(name, precision):
-    from gankit.training.loop import step_terms
+    from gankit.training.loop import config_step
     from gankit.training.state import new_state
-    from gankit.training.step import GANStep
 
     from conftest import tiny_config
 
@@ -140,9 +139,7 @@ def test_every_loss_runs_a_step_of_a_conv_gan_in_both_precisions(name, precision
     torch.manual_seed(0)
     state = new_state(config, torch.device("cpu"))
     before = [p.detach().clone() for net in (state.G, state.D) for p in net.parameters()]
-    step = GANStep(
-        state.G, state.D, state.opt_g, state.opt_d, step_terms(config), device=torch.device("cpu"), precision=precision
-    )
+    step = config_step(state, torch.device("cpu"), precision=precision)
     stats = step(torch.rand(8, 1, 32, 32) * 2 - 1)
     assert {"d_loss", "g_loss"} <= set(stats) and all(torch.isfinite(v) for v in stats.values())
     assert ("gradient_penalty" in stats) == bool(critic)

@@ -11,7 +11,7 @@ from gankit.regularisers.gradient_penalty import interpolated_gradient_penalty
 from gankit.regularisers.r1 import gradient_norm_penalty, r1_penalty
 from gankit.terms import Seen, Term
 from gankit.training.callbacks import Callback
-from gankit.training.loop import step_terms
+from gankit.training.loop import config_step
 
 from conftest import tiny_config, train_tiny
 
@@ -218,7 +218,6 @@ def test_diffaugment_is_wired_into_both_nets_steps_and_r1(mnist_dir, tmp_path):
 
 def test_diffaugment_sees_the_real_and_the_generated_images_in_d_s_step_r1_and_g_s_step():
     from gankit.training.state import new_state
-    from gankit.training.step import GANStep
 
     seen: list[torch.Tensor] = []
 
@@ -229,9 +228,7 @@ def test_diffaugment_sees_the_real_and_the_generated_images_in_d_s_step_r1_and_g
     config = tiny_config("train.r1_gamma=1")
     torch.manual_seed(0)
     state = new_state(config, torch.device("cpu"))
-    step = GANStep(
-        state.G, state.D, state.opt_g, state.opt_d, step_terms(config), device=torch.device("cpu"), augment=record
-    )
+    step = config_step(state, torch.device("cpu"), augment=record)
     real = torch.rand(4, 1, 28, 28) * 2 - 1
     step(real)
     d_real, d_fake, r1_real, g_fake = seen
@@ -310,20 +307,11 @@ def test_d_steps_update_g_on_every_n_th_batch_of_the_run_not_of_the_epoch(mnist_
 
 def test_a_d_only_step_updates_d_alone_and_reports_d_s_terms_only():
     from gankit.training.state import new_state
-    from gankit.training.step import GANStep
 
     config = tiny_config("model.dropout=0")
     state = new_state(config, torch.device("cpu"))
     hooked = []
-    step = GANStep(
-        state.G,
-        state.D,
-        state.opt_g,
-        state.opt_d,
-        step_terms(config),
-        device=torch.device("cpu"),
-        after_step=[hooked.append],
-    )
+    step = config_step(state, torch.device("cpu"), after_step=[hooked.append])
     g_before = [p.detach().clone() for p in state.G.parameters()]
     d_before = [p.detach().clone() for p in state.D.parameters()]
     stats = step(torch.rand(16, 1, 28, 28), update_g=False)  # a fresh step may start on a D-only update (resume)
@@ -390,12 +378,11 @@ def test_ema_of_a_batch_norm_g_resumes_exactly(mnist_dir, tmp_path):
 
 def test_lazy_r1_is_every_k_th_update_times_k_and_counts_on_from_d_s_optimiser():
     from gankit.training.state import new_state
-    from gankit.training.step import GANStep
 
     config = tiny_config("train.r1_gamma=10", "train.r1_every=3", "model.dropout=0")
     assert [(t.name, t.every) for t in config_terms(config.train)] == [("r1_penalty", 3)]
     state = new_state(config, torch.device("cpu"))
-    step = GANStep(state.G, state.D, state.opt_g, state.opt_d, step_terms(config), device=torch.device("cpu"))
+    step = config_step(state, torch.device("cpu"))
     real = torch.rand(16, 1, 28, 28)
     for update in range(5):
         eager = gradient_norm_penalty(lambda x: state.D(x).float(), real, 10.0)  # D before this update
@@ -403,7 +390,7 @@ def test_lazy_r1_is_every_k_th_update_times_k_and_counts_on_from_d_s_optimiser()
         expected = 3 * eager if update % 3 == 0 else torch.tensor(0.0)
         assert torch.allclose(term, expected, rtol=1e-5), (update, term, eager)
     # a step built later (as on resume) goes on counting from D's optimiser: update 5 is off, update 6 on
-    later = GANStep(state.G, state.D, state.opt_g, state.opt_d, step_terms(config), device=torch.device("cpu"))
+    later = config_step(state, torch.device("cpu"))
     assert later(real)["r1_penalty"] == 0 and later(real)["r1_penalty"] > 0
 
 

@@ -85,29 +85,41 @@ def write_report(run: Run, out: Path | None = None, *, raw: bool = False) -> Pat
 
 def _collapse_banner(records: list[dict[str, Any]], min_epochs: int) -> str:
     """A warning across the top for every stretch of at least `min_epochs` epochs in which D won outright."""
-    stretches = collapse_stretches(records, min_epochs)
-    if not stretches:
-        return ""
-    spans = ", ".join(f"epochs {a} to {b}" for a, b in stretches)
-    ongoing = records and stretches[-1][1] == records[-1]["epoch"]
-    return (
-        f"<section id='collapse' class='banner'>D won outright in {spans} (D accuracy at least {COLLAPSE_ACCURACY} on real and "
-        f"generated images, then at least {STILL_WON_ACCURACY}, G's loss high): G learned next to nothing there and its samples are likely all alike."
-        f"{' It had not recovered by the last epoch.' if ongoing else ''} {_e(COLLAPSE_ADVICE)}</section>"
+    return _stretch_banner(
+        "collapse",
+        records,
+        collapse_stretches(records, min_epochs),
+        "D won outright in {spans} (D accuracy at least "
+        f"{COLLAPSE_ACCURACY} on real and generated images, then at least {STILL_WON_ACCURACY}, G's loss high): G "
+        "learned next to nothing there and its samples are likely all alike.",
+        COLLAPSE_ADVICE,
     )
 
 
 def _alike_banner(records: list[dict[str, Any]], min_epochs: int) -> str:
     """A warning across the top for every stretch of at least `min_epochs` epochs whose samples were nearly all alike."""
-    stretches = collapse_stretches(records, min_epochs, mark="samples_alike")
+    return _stretch_banner(
+        "alike",
+        records,
+        collapse_stretches(records, min_epochs, mark="samples_alike"),
+        "G's samples were nearly all alike in {spans} (their spread in a fixed network's features under "
+        f"{ALIKE_SPREAD:.0%} of the real images'): the run collapsed to a few images there.",
+        ALIKE_ADVICE,
+    )
+
+
+def _stretch_banner(
+    section: str, records: list[dict[str, Any]], stretches: list[tuple[int, int]], what: str, advice: str
+) -> str:
+    """A red banner saying `what` of the `stretches` of epochs (its {spans}), whether the last epoch is still one of
+    them, and what to try."""
     if not stretches:
         return ""
     spans = ", ".join(f"epochs {a} to {b}" for a, b in stretches)
     ongoing = records and stretches[-1][1] == records[-1]["epoch"]
     return (
-        f"<section id='alike' class='banner'>G's samples were nearly all alike in {spans} (their spread in a fixed "
-        f"network's features under {ALIKE_SPREAD:.0%} of the real images'): the run collapsed to a few images there."
-        f"{' It had not recovered by the last epoch.' if ongoing else ''} {_e(ALIKE_ADVICE)}</section>"
+        f"<section id='{section}' class='banner'>{what.format(spans=spans)}"
+        f"{' It had not recovered by the last epoch.' if ongoing else ''} {_e(advice)}</section>"
     )
 
 

@@ -88,15 +88,12 @@ def _fit(
     if config.train.compile:
         G, D = torch.compile(G), torch.compile(D)
     G_update, D_update = distributed_nets(G, D, device, world, sync_batch_norm=config.train.sync_batch_norm)
-    step = GANStep(
-        G,
-        D,
-        state.opt_g,
-        state.opt_d,
-        step_terms(config, hooks.terms),
-        device=device,
-        precision=config.train.precision,
-        decision_threshold=build_loss(config.train).decision_threshold,
+    step = config_step(
+        state,
+        device,
+        extra_terms=hooks.terms,
+        G=G,
+        D=D,
         after_step=[*([EMAUpdate(state)] if state.G_ema is not None else []), *hooks.after_step],
         augment=_augmenter(config.train.diffaugment, state.G.value_range),
         class_weights=class_weights,
@@ -108,6 +105,35 @@ def _fit(
     if state.epoch >= config.train.epochs:
         log.info("nothing to do: the run has finished %d of %d epochs", state.epoch, config.train.epochs)
     return _train_epochs(state, run, step, images, labels if class_weights is not None else None, hooks, world)
+
+
+def config_step(
+    state: TrainingState,
+    device: torch.device,
+    *,
+    extra_terms: Sequence[Term] = (),
+    G: torch.nn.Module | None = None,
+    D: torch.nn.Module | None = None,
+    **options: Any,
+) -> GANStep:
+    """A step of `state`'s nets (or their compiled forms `G`, `D`) on the terms its config asks for, then
+    `extra_terms`, at the config's precision and its loss's decision threshold; `options` go to GANStep as they are
+    (`fit` gives them all; a benchmark or a test only the ones it needs)."""
+    config = state.config
+    settings = {
+        "precision": config.train.precision,
+        "decision_threshold": build_loss(config.train).decision_threshold,
+        **options,
+    }
+    return GANStep(
+        state.G if G is None else G,  # not `or`: a compiled module's truth is its len()
+        state.D if D is None else D,
+        state.opt_g,
+        state.opt_d,
+        step_terms(config, extra_terms),
+        device=device,
+        **settings,
+    )
 
 
 def step_terms(config: Config, extra: Sequence[Term] = ()) -> list[Term]:
