@@ -14,7 +14,7 @@ import torch
 
 import gankit
 from gankit.checkpoint import load_checkpoint
-from gankit.config import TrainConfig
+from gankit.config import Config, OutputConfig, TrainConfig
 from gankit.errors import GankitError
 from gankit.training.distributed import World, check_options, shard_size
 
@@ -224,7 +224,10 @@ def test_options_a_group_cannot_train_are_refused():
         shard_size(128, World(rank=0, size=3, launched=True))
     two, cpu = World(rank=0, size=2, launched=True), torch.device("cpu")
     with pytest.raises(GankitError, match="train.sync_batch_norm needs GPUs"):
-        check_options(TrainConfig(sync_batch_norm=True), cpu, two)
-    check_options(TrainConfig(sync_batch_norm=True), cpu, World())  # one process: nothing to synchronise
+        check_options(Config(train=TrainConfig(sync_batch_norm=True)), cpu, two)
+    check_options(Config(train=TrainConfig(sync_batch_norm=True)), cpu, World())  # one process: nothing to synchronise
     with pytest.raises(GankitError, match="train.compile is not supported under torchrun"):
-        check_options(TrainConfig(compile=True), cpu, two)
+        check_options(Config(train=TrainConfig(compile=True)), cpu, two)
+    with pytest.raises(GankitError, match="output.grid_every in minutes is not supported under torchrun"):
+        check_options(Config(output=OutputConfig(grid_every="10min")), cpu, two)
+    check_options(Config(output=OutputConfig(grid_every="5kimg")), cpu, two)  # images: the same step on every rank

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import re
 import shutil
 import subprocess
 import tempfile
@@ -18,12 +20,16 @@ FRAME_MS = 400  # each epoch's grid shows this long; the last one three times as
 MAX_GRID_PIXELS = 4096 * 4096  # gankit's largest grid is far smaller; a larger "grid" would take gigabytes to show
 
 
-def grid_frames(grids: Path) -> list[tuple[int, Path]]:
-    """(epoch, path) of every readable saved grid, in epoch order; a damaged one is named and left out."""
+GRID_NAME = re.compile(r"^epoch-(\d{4,})(?:-step-(\d{4,}))?$")  # rundir.place_stem
+
+
+def grid_frames(grids: Path) -> list[tuple[str, Path]]:
+    """(where, path) of every readable saved grid in the run's order, `where` its epoch ("3") or its epoch and step
+    part-way through it ("3, step 120"); a damaged one is named and left out."""
     found = []
     for path in grids.glob("epoch-*.png"):
-        number = path.stem.split("-")[1]
-        if not number.isdigit():
+        name = GRID_NAME.match(path.stem)
+        if name is None:
             continue
         try:
             with Image.open(path) as image:
@@ -40,11 +46,13 @@ def grid_frames(grids: Path) -> list[tuple[int, Path]]:
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
             log.warning("%s is damaged or not a PNG: left out of the report and the animation", path)
             continue
-        found.append((int(number), path))
-    return sorted(found)
+        epoch, step = int(name.group(1)), name.group(2)
+        where = f"{epoch}, step {int(step)}" if step else str(epoch)
+        found.append(((epoch, int(step) if step else math.inf), where, path))
+    return [(where, path) for _, where, path in sorted(found)]
 
 
-def labelled_frames(frames: list[tuple[int, Path]]) -> list[Image.Image]:
+def labelled_frames(frames: list[tuple[str, Path]]) -> list[Image.Image]:
     """Each grid with a strip above it saying its epoch."""
     images = []
     for epoch, path in frames:

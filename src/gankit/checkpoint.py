@@ -7,27 +7,22 @@ A checkpoint is a dict of tensors and plain values saved by `torch.save`. Loadin
 from __future__ import annotations
 
 import json
+import math
 import pickle
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 import torch
 
 from gankit.errors import GankitError
 from gankit.files import atomic_write
-
-if TYPE_CHECKING:
-    from gankit.rundir import RunDir
+from gankit.rundir import RunDir, place
 
 FORMAT = "gankit-checkpoint"
 FORMAT_VERSION = 1
-NAME = re.compile(r"^epoch-(\d{4,})\.pt$")
+NAME = re.compile(r"^epoch-(\d{4,})(?:-step-(\d{4,}))?\.pt$")  # rundir.place_stem
 BEST = "best.pt"  # the scored epoch with the lowest FID, beside the newest epochs
-
-
-def checkpoint_name(epoch: int) -> str:
-    return f"epoch-{epoch:04d}.pt"
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -96,15 +91,18 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 def _corrupt(path: Path, reason: str) -> GankitError:
     """The refusal of an unreadable checkpoint, naming an older one beside it that can be used instead."""
-    epoch = _epoch_of(path)
-    older = [p for p in list_checkpoints(path.parent) if epoch is not None and (_epoch_of(p) or 0) < epoch]
+    at = _place_of(path)
+    older = [p for p in list_checkpoints(path.parent) if at is not None and (_place_of(p) or (0, 0.0)) < at]
     instead = f"; {older[-1].name} beside it is untouched: to resume from it, move this one aside" if older else ""
     return GankitError(f"checkpoint {path} is corrupt or unsafe to load ({reason}){instead}")
 
 
-def _epoch_of(path: Path) -> int | None:
+def _place_of(path: Path) -> tuple[int, float] | None:
+    """A checkpoint's order by its name: its epoch, then its step part-way through it (an epoch's end after them)."""
     match = NAME.match(path.name)
-    return int(match.group(1)) if match else None
+    if match is None:
+        return None
+    return int(match.group(1)), float(match.group(2)) if match.group(2) else math.inf
 
 
 def _first_sentence(text: str, limit: int = 160) -> str:
@@ -115,10 +113,10 @@ def _first_sentence(text: str, limit: int = 160) -> str:
 
 
 def list_checkpoints(folder: Path) -> list[Path]:
-    """The folder's checkpoints, oldest epoch first."""
+    """The folder's checkpoints, oldest first."""
     if not folder.is_dir():
         return []
-    found = [(epoch, p) for p in folder.iterdir() if (epoch := _epoch_of(p)) is not None]
+    found = [(at, p) for p in folder.iterdir() if (at := _place_of(p)) is not None]
     return [p for _, p in sorted(found)]
 
 
@@ -128,23 +126,30 @@ def newest_checkpoint(run: RunDir) -> tuple[dict[str, Any] | None, str]:
     return (load_checkpoint(checkpoints[-1]), str(checkpoints[-1])) if checkpoints else (None, "")
 
 
-def check_records_agree(run: RunDir, epoch: int, record: Any, source: str) -> None:
-    """Refuse to resume from the checkpoint of `epoch` (0: none) that carries `record`, where the run's records disagree
-    with it: a resume cuts the records back to its epoch, so records past it (its later checkpoints were removed) or
-    another record of its own epoch (another run's checkpoint) would be lost. Runs before anything is written."""
+def check_records_agree(run: RunDir, at: tuple[int, float], record: Any, source: str) -> None:
+    """Refuse to resume from the checkpoint at place `at` in the run (`rundir.place`; (0, 1.0): none) that carries
+    `record`, where the run's records disagree with it: a resume cuts the records back to it, so records past it that a
+    checkpoint was written with (its later checkpoints were removed) or another record of its own place (another run's
+    checkpoint) would be lost. Records written without a checkpoint (`"checkpoint": false`) are replayed, not lost.
+    Runs before anything is written."""
     records = run.read_metrics()
-    past = [r["epoch"] for r in records if r["epoch"] > epoch]
+    past = [r for r in records if place(r) > at and r.get("checkpoint", True)]
     if past:
-        found = f"its newest checkpoint is {source}" if epoch else f"{run.checkpoints} holds no checkpoint"
+        epoch = at[0]
+        found = (
+            f"its newest checkpoint is {source}"
+            if record is not None or epoch
+            else f"{run.checkpoints} holds no checkpoint"
+        )
         raise GankitError(
-            f"{run.metrics_path} records epochs up to {max(past)}, but {found}: resuming would drop those "
+            f"{run.metrics_path} records epochs up to {past[-1]['epoch']}, but {found}: resuming would drop those "
             f"records; put the removed checkpoints back, or, to go back to epoch {epoch} on purpose, "
             "remove the later lines of metrics.jsonl first (or start a new run in another folder)"
         )
-    own = [r for r in records if r["epoch"] == epoch]
+    own = [r for r in records if place(r) == at]
     if own and record is not None and _as_json(own[0]) != _as_json(record):
         raise GankitError(
-            f"{source} is not this run's checkpoint: its record of epoch {epoch} differs from {run.metrics_path}'s"
+            f"{source} is not this run's checkpoint: its record of epoch {at[0]} differs from {run.metrics_path}'s"
         )
 
 

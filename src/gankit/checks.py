@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from gankit.augment import parse_policy
-from gankit.config import Config, check_values, choice, positive
+from gankit.config import Config, check_values, choice, every, positive
 from gankit.data import DATASETS
 from gankit.errors import GankitError
 from gankit.losses import LOSSES, build_loss
@@ -45,7 +45,9 @@ def _validate(config: Config) -> None:
     for name in o.eval_metrics:
         choice("output.eval_metrics", name, METRICS.names())
     least, needing = fewest_samples(o.eval_metrics)
-    if o.eval_every and o.eval_n < least:  # only a run that scores: older folders may hold a smaller unused value
+    if (
+        every(o.eval_every) and o.eval_n < least
+    ):  # only a run that scores: older folders may hold a smaller unused value
         raise GankitError(f"output.eval_n must be at least {least} (metric {needing} needs them), got {o.eval_n}")
     choice("output.eval_features", o.eval_features, EXTRACTORS.names())
     try:

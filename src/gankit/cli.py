@@ -96,9 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--eval-every",
-        type=_non_negative_int,
         metavar="K",
-        help="score the generator every K epochs and the last (output.eval_every; 0: never)",
+        help="score the generator every K epochs, or K thousand images (5kimg) or minutes (10min), and at the end "
+        "(output.eval_every; 0: never)",
     )
     train.add_argument(
         "--set",

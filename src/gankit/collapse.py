@@ -49,10 +49,16 @@ def remark_collapses(records: list[dict[str, Any]], g_loss: float) -> list[dict[
     return marked
 
 
+def whole_epochs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of finished epochs; those part-way through one (where a schedule's work fell due) leave streaks as
+    they are."""
+    return [r for r in records if "epoch_fraction" not in r]
+
+
 def collapse_streak(records: list[dict[str, Any]], mark: str = "collapsed") -> int:
-    """How many epochs, counted back from the last record, carry `mark` (D winning outright: `collapsed`)."""
+    """How many epochs, counted back from the last finished one, carry `mark` (D winning outright: `collapsed`)."""
     streak = 0
-    for record in reversed(records):
+    for record in reversed(whole_epochs(records)):
         if not record.get(mark):
             break
         streak += 1
@@ -64,7 +70,7 @@ def collapse_stretches(
 ) -> list[tuple[int, int]]:
     """(first, last) epoch of every run of at least `min_epochs` epochs that carry `mark` (D won outright: `collapsed`)."""
     stretches: list[list[int]] = []
-    for record in records:
+    for record in whole_epochs(records):
         if record.get(mark):
             if stretches and stretches[-1][1] == record["epoch"] - 1:
                 stretches[-1][1] = record["epoch"]

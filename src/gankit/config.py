@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -31,6 +32,51 @@ BATCH_ORDERS = ("epochs", "replacement")
 G_NOISE = ("shared", "fresh")
 IN_MEMORY = ("auto", "true", "false")
 LR_DECAYS = ("none", "linear")
+EVERY_UNITS = {"epochs": "epochs", "kimg": "kimg", "min": "minutes"}  # as written in a schedule -> the clock's unit
+_EVERY = re.compile(r"^\s*((?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(epochs|kimg|min)?\s*$")
+
+
+@dataclass(frozen=True)
+class Every:
+    """A schedule read from a config value: every `amount` epochs, thousand images (kimg) or minutes of training."""
+
+    amount: float
+    unit: str  # epochs | kimg | minutes
+
+    def __bool__(self) -> bool:
+        return self.amount > 0
+
+
+def every(value: int | str) -> Every:
+    """The schedule a checked config value stands for: a whole number of epochs (20, "20 epochs"), "5kimg" or
+    "10min"."""
+    if isinstance(value, int):
+        return Every(value, "epochs")
+    match = _EVERY.match(value)
+    if match is None:
+        raise ValueError(f"not a schedule: {value!r}")
+    return Every(float(match.group(1)), EVERY_UNITS[match.group(2) or "epochs"])
+
+
+def _coerce_every(value: Any, where: str) -> int | str:
+    """A schedule as the config keeps it: epochs as a whole number, else text with its unit ("5kimg", "10min")."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float):  # YAML's reading of 2.5
+        value = repr(value)
+    match = _EVERY.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise GankitError(
+            f"{where}: expected a number of epochs, or one with a unit (5kimg, 10min), got {short(value)}"
+        )
+    number, unit = match.group(1), match.group(2) or "epochs"
+    if unit == "epochs":
+        if not float(number).is_integer():
+            raise GankitError(f"{where}: a number of epochs is whole, got {short(value)}")
+        return int(float(number))
+    return f"{float(number):g}{unit}"
+
+
 # keys a resumed run may change: they alter how long it runs, where it reads and what it writes, not its maths
 # (but a linear lr decay spans train.epochs, so a longer run's rate steps up where it resumes; the trainer warns)
 RESUMABLE = (
@@ -133,14 +179,17 @@ class TrainConfig:
 
 @dataclass
 class OutputConfig:
-    grid_every: int = 20  # write a sample grid every N epochs
+    # schedules: a whole number of epochs, or thousands of images ("5kimg") or minutes of training ("10min"), the work
+    # then done at the first step at or past each mark, part-way through an epoch where it falls there
+    grid_every: int | str = 20  # write a sample grid every N epochs (or kimg, or minutes)
     grid_first_epoch: bool = True  # and after epoch 1
     grid_samples: int = 64  # images in a grid (fixed noise, so grids compare across epochs)
+    checkpoint_every: int | str = 1  # checkpoint the run every N epochs, kimg or minutes (and at its end)
     keep_checkpoints: int = 2  # newest checkpoints kept in the run folder
     progress: bool = True  # progress bar on stderr
     tensorboard: bool = False  # also write TensorBoard scalars and sample grids to RUN/tensorboard/
     report: bool = True  # write RUN/report.html and the grid animation when training ends
-    eval_every: int = 0  # score the generator every N epochs (0: never); the figures join metrics.jsonl
+    eval_every: int | str = 0  # score the generator every N epochs, kimg or min (0: never); figures join metrics.jsonl
     eval_n: int = 5000  # generated and real images per score
     # gankit.metrics.METRICS; conditional runs add the class metrics (class_acc, intra_fid)
     eval_metrics: list[str] = field(default_factory=lambda: ["fid", "kid", "is", "pr", "coverage"])
@@ -300,6 +349,8 @@ def _section(config: Config, name: str, source: str) -> Any:
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
+    if hint == int | str:  # the one union of two types: a schedule
+        return _coerce_every(value, where)
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(hint)
@@ -412,7 +463,12 @@ def check_values(config: Config) -> None:
             raise GankitError(f"train.{key} must be in [0, 1), got {getattr(t, key)}")
     if not 0 <= t.seed < 2**32:
         raise GankitError(f"train.seed must be in [0, 2^32), got {t.seed}")
-    positive("output.grid_every", o.grid_every)
+    for key in ("grid_every", "checkpoint_every"):
+        positive(
+            f"output.{key}", getattr(o, key) if isinstance(getattr(o, key), int) else every(getattr(o, key)).amount
+        )
+    if every(o.eval_every).amount < 0:
+        raise GankitError(f"output.eval_every must be >= 0, got {o.eval_every}")
     positive("output.grid_samples", o.grid_samples)
     if o.grid_samples > MAX_GRID_SAMPLES:
         raise GankitError(
@@ -420,8 +476,6 @@ def check_values(config: Config) -> None:
             f"got {o.grid_samples}"
         )
     positive("output.keep_checkpoints", o.keep_checkpoints)
-    if o.eval_every < 0:
-        raise GankitError(f"output.eval_every must be >= 0, got {o.eval_every}")
     choice("output.sample_from", o.sample_from, SAMPLE_FROM)
 
 

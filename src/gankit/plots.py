@@ -17,7 +17,7 @@ from torchvision.utils import make_grid  # noqa: E402
 
 from gankit.files import atomic_write  # noqa: E402
 from gankit.metrics import METRICS  # noqa: E402
-from gankit.records import is_number, stat_panel, step_stat_names  # noqa: E402
+from gankit.records import epochs_done, is_number, stat_panel, step_stat_names  # noqa: E402
 
 
 def grid_image(images: torch.Tensor, nrow: int | None = None) -> Image.Image:
@@ -53,7 +53,7 @@ def history_figure(records: list[dict[str, Any]]) -> plt.Figure:
     axes = axes.ravel()
     for ax, (title, keys) in zip(axes, panels):
         for key in keys:
-            points = [(r["epoch"], r[key]) for r in records if is_number(r.get(key))]
+            points = [(epochs_done(r), r[key]) for r in records if is_number(r.get(key))]
             if points:
                 ax.plot(*zip(*points), marker="." if len(points) > 20 else "o", label=key)
         if title == "Discriminator accuracy":

@@ -15,6 +15,11 @@ from gankit.metrics import quality_keys
 EPOCH_KEYS = ("epoch", "kimg", "epoch_fraction", "images_per_s", "epoch_seconds", "elapsed_seconds", "peak_gpu_mib")
 
 
+def epochs_done(record: dict[str, Any]) -> float:
+    """How many epochs the run had trained when the record was written (2.25: a quarter into epoch 3)."""
+    return record["epoch"] - 1 + record["epoch_fraction"] if "epoch_fraction" in record else record["epoch"]
+
+
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

@@ -146,7 +146,7 @@ def _summary(records: list[dict[str, Any]], epochs: int) -> str:
     return f"<section id='summary'><h2>Summary</h2><table>{body}</table></section>"
 
 
-def _progress(frames: list[tuple[int, Path]], gif: Path | None) -> str:
+def _progress(frames: list[tuple[str, Path]], gif: Path | None) -> str:
     if not frames:
         return ""
     sources = [{"epoch": epoch, "src": _data_uri(path.read_bytes(), "image/png")} for epoch, path in frames]

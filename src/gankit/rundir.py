@@ -1,10 +1,10 @@
 """A run folder: the resolved config, metrics as JSON lines, pictures and checkpoints.
 
 RUN/config.yaml          the resolved config, data location included (resuming needs no flags repeated)
-RUN/metrics.jsonl        one JSON line per finished epoch
+RUN/metrics.jsonl        one JSON line per finished epoch, and per point part-way through one where work fell due
 RUN/losses.png           loss and D-accuracy curves, redrawn at most once a minute and at the end
-RUN/grids/epoch-NNNN.png samples from a fixed noise batch
-RUN/checkpoints/epoch-NNNN.pt
+RUN/grids/epoch-NNNN.png samples from a fixed noise batch (epoch-NNNN-step-SSSS.png part-way through an epoch)
+RUN/checkpoints/epoch-NNNN.pt (and epoch-NNNN-step-SSSS.pt)
 RUN/.lock                held by the run writing to the folder
 """
 
@@ -143,26 +143,37 @@ class RunDir:
         except OSError as exc:
             raise GankitError(f"cannot write {self.metrics_path}: {exc.strerror}") from None
 
-    def keep_metrics_through(self, epoch: int, last_record: dict[str, Any] | None = None) -> None:
-        """Make the metrics end at the checkpoint's epoch, so a resumed run writes each epoch once.
+    def keep_metrics_through(self, at: tuple[int, float], last_record: dict[str, Any] | None = None) -> None:
+        """Make the metrics end at the checkpoint's place in the run (`place`), so a resumed run writes each record once.
 
         Lines past it are dropped; its own line, if a crash kept it from the file, comes from the
         checkpoint (`last_record`).
         """
-        records = [r for r in self.read_metrics() if r.get("epoch", 0) <= epoch]
-        if last_record is not None and (not records or records[-1].get("epoch") != epoch):
+        records = [r for r in self.read_metrics() if place(r) <= at]
+        if last_record is not None and (not records or place(records[-1]) != place(last_record)):
             records.append(last_record)
         atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in records))
 
     def save_eval(self, result: dict[str, Any], path: Path | None = None) -> Path:
-        """One scoring's full result, at `path` or by default RUN/eval/epoch-NNNN-FEATURES-nN.json."""
+        """One scoring's full result, at `path` or by default RUN/eval/epoch-NNNN[-step-SSSS]-FEATURES-nN.json."""
         raw = "-raw" if result.get("weights") == "raw" else ""  # G's own weights, beside its moving average's score
-        path = (
-            path or self.evals / f"epoch-{result['epoch']:04d}-{result['features']}-n{result['n_generated']}{raw}.json"
-        )
+        stem = place_stem(result["epoch"], result.get("step"))
+        path = path or self.evals / f"{stem}-{result['features']}-n{result['n_generated']}{raw}.json"
         ensure_parent(path)
         atomic_write_text(path, json.dumps(result, indent=2) + "\n")
         return path
+
+
+def place(record: dict[str, Any]) -> tuple[int, float]:
+    """Where in the run a record was written: its epoch, and how far through it (1.0 at its end), for ordering records
+    and checkpoints alike."""
+    return int(record["epoch"]), float(record.get("epoch_fraction", 1.0))
+
+
+def place_stem(epoch: int, step: int | None = None) -> str:
+    """The name of what a point of the run writes (grid, checkpoint, score): epoch-NNNN at an epoch's end,
+    epoch-NNNN-step-SSSS part-way through it."""
+    return f"epoch-{epoch:04d}" if step is None else f"epoch-{epoch:04d}-step-{step:04d}"
 
 
 def next_run_dir(root: Path, name: str) -> Path:

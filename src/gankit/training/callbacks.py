@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from gankit.checkpoint import BEST, checkpoint_name, prune_checkpoints, save_checkpoint
+from gankit.checkpoint import BEST, prune_checkpoints, save_checkpoint
 from gankit.collapse import (
     ALIKE_ADVICE,
     ALIKE_EPOCHS,
@@ -33,7 +33,7 @@ from gankit.evaluate import Scorer, numbers, score
 from gankit.losses import build_loss
 from gankit.models import Generator
 from gankit.plots import plot_history, save_grid
-from gankit.rundir import RunDir
+from gankit.rundir import RunDir, place_stem
 from gankit.sampling import class_rows, sample_images
 from gankit.training.state import TrainingState, state_to_checkpoint
 
@@ -50,6 +50,8 @@ class EpochEnd:
     run: RunDir
     record: dict[str, Any]  # the epoch's line of metrics.jsonl
     history: list[dict[str, Any]]  # every record of the run so far, this one last
+    due: frozenset[str] = frozenset()  # the scheduled work due here: grid, score, checkpoint (gankit.training.clock)
+    part_way: bool = False  # the epoch paused part-way (`state.position` says where): work fell due, or the run stops
     grid: torch.Tensor | None = None  # uint8 fixed-noise samples, when this epoch drew a grid
     scored: bool = False  # whether quality metrics joined the record this epoch
     stop: str | None = None  # set by a callback to end the run after this epoch, saying why
@@ -57,7 +59,13 @@ class EpochEnd:
 
     @property
     def last(self) -> bool:
-        return self.final or self.state.epoch == self.state.config.train.epochs
+        return self.final or (not self.part_way and self.state.epoch == self.state.config.train.epochs)
+
+    @property
+    def stem(self) -> str:
+        """The name of what this point of the run writes (a grid, a checkpoint, a score): its epoch, and its step
+        where the epoch paused part-way."""
+        return place_stem(self.state.epoch, self.state.position["step"] if self.state.position else None)
 
 
 class Callback:
@@ -69,18 +77,24 @@ class Callback:
 
 
 class Score(Callback):
-    """Score G every `output.eval_every` epochs and the last; the full result goes to RUN/eval/."""
+    """Score G as `output.eval_every` schedules and at the end; the full result goes to RUN/eval/."""
 
-    def __init__(self, scorer: Scorer, every: int):
-        self.scorer, self.every = scorer, every
+    def __init__(self, scorer: Scorer):
+        self.scorer = scorer
 
     def on_epoch_end(self, epoch: EpochEnd) -> None:
-        if epoch.state.epoch % self.every and not epoch.last:
+        if "score" not in epoch.due and not epoch.last:
             return
-        result = {"epoch": epoch.state.epoch, **score(self.scorer, epoch.state.sampler)}
+        step = {"step": epoch.state.position["step"]} if epoch.state.position else {}
+        result = {
+            "epoch": epoch.state.epoch,
+            **step,
+            "kimg": epoch.record["kimg"],
+            **score(self.scorer, epoch.state.sampler),
+        }
         epoch.run.save_eval(result)
         figures = numbers(result["metrics"])
-        log.info("epoch %d: %s", epoch.state.epoch, ", ".join(f"{k} {v:.4g}" for k, v in figures.items()))
+        log.info("%s: %s", epoch.stem, ", ".join(f"{k} {v:.4g}" for k, v in figures.items()))
         epoch.record.update(figures)
         epoch.scored = True
 
@@ -126,7 +140,7 @@ class CollapseWatch(Callback):
 
 
 class Grids(Callback):
-    """Samples of one fixed noise batch after epoch 1 (if asked), every `output.grid_every` epochs and the last.
+    """Samples of one fixed noise batch after epoch 1 (if asked), as `output.grid_every` schedules, and at the end.
 
     A conditional G's grid has one row per class, each row from the same noise vectors."""
 
@@ -141,10 +155,10 @@ class Grids(Callback):
             self.labels, self.per_row = None, None
 
     def on_epoch_end(self, epoch: EpochEnd) -> None:
-        n = epoch.state.epoch
-        if n % self.output.grid_every == 0 or epoch.last or (n == 1 and self.output.grid_first_epoch):
+        first = epoch.state.epoch == 1 and not epoch.part_way and self.output.grid_first_epoch
+        if "grid" in epoch.due or epoch.last or first:
             epoch.grid = sample_images(epoch.state.sampler, noise=self.noise, labels=self.labels)
-            save_grid(epoch.grid, epoch.run.grids / f"epoch-{n:04d}.png", nrow=self.per_row)
+            save_grid(epoch.grid, epoch.run.grids / f"{epoch.stem}.png", nrow=self.per_row)
 
 
 class SpreadWatch(Callback):
@@ -191,20 +205,27 @@ class Curves(Callback):
 
 
 class Checkpoints(Callback):
-    """A checkpoint every epoch, then its metrics line; the newest `output.keep_checkpoints` are kept,
-    and the scored epoch with the lowest FID so far is also kept as checkpoints/best.pt."""
+    """A checkpoint as `output.checkpoint_every` schedules and at the end, then the record's metrics line (a record
+    without a checkpoint says `"checkpoint": false`: a resume from an earlier checkpoint replays it); the newest
+    `output.keep_checkpoints` are kept, and the scored point with the lowest FID so far also as checkpoints/best.pt."""
 
     def __init__(self, keep: int):
         self.keep = keep
 
     def on_epoch_end(self, epoch: EpochEnd) -> None:
         run = epoch.run
-        # the checkpoint carries the epoch's record: a crash before the metrics line is written is
-        # repaired on resume, and a crash before the checkpoint replays the whole epoch
-        state = {**state_to_checkpoint(epoch.state), "record": epoch.record}
-        if _best_fid(epoch.history):  # first: a crash before the epoch's checkpoint replays the epoch, and this again
-            save_checkpoint(run.checkpoints / BEST, state)
-        save_checkpoint(run.checkpoints / checkpoint_name(epoch.state.epoch), state)
+        due = "checkpoint" in epoch.due or epoch.last
+        if not due:
+            epoch.record["checkpoint"] = False
+        best = _best_fid(epoch.history)
+        if best or due:
+            # the checkpoint carries the epoch's record: a crash before the metrics line is written is
+            # repaired on resume, and a crash before the checkpoint replays the whole epoch
+            state = {**state_to_checkpoint(epoch.state), "record": epoch.record}
+            if best:  # first: a crash before the epoch's checkpoint replays the epoch, and this again
+                save_checkpoint(run.checkpoints / BEST, state)
+            if due:
+                save_checkpoint(run.checkpoints / f"{epoch.stem}.pt", state)
         run.append_metrics(epoch.record)
         prune_checkpoints(run.checkpoints, self.keep)
 
@@ -242,7 +263,7 @@ def default_callbacks(
     """The per-epoch work of a run in the order it must happen; `extra` goes before the checkpoint,
     so what it adds to the record is saved with the epoch. `real` (uint8 training images, a grid's worth) turns on
     the sample-spread watch."""
-    callbacks: list[Callback] = [Score(scorer, config.output.eval_every)] if scorer is not None else []
+    callbacks: list[Callback] = [Score(scorer)] if scorer is not None else []
     if config.train.collapse_epochs:
         callbacks.append(CollapseWatch(config))
     grids = Grids(config, G)

@@ -15,16 +15,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
+from gankit.config import Config, every
 from gankit.errors import GankitError
 from gankit.rundir import JOB_MARK
-
-if TYPE_CHECKING:
-    from gankit.config import TrainConfig
 
 T = TypeVar("T")
 
@@ -133,13 +131,20 @@ def shard_size(global_batch: int, world: World) -> int:
     return global_batch // world.size
 
 
-def check_options(train: TrainConfig, device: torch.device, world: World) -> None:
+def check_options(config: Config, device: torch.device, world: World) -> None:
     """Refuse, before any work, what this group cannot train."""
+    train, output = config.train, config.output
     shard_size(train.batch_size, world)
     if train.sync_batch_norm and world.size > 1 and device.type != "cuda":
         raise GankitError("train.sync_batch_norm needs GPUs: PyTorch's SyncBatchNorm does not run on the CPU")
     if train.minutes is not None and world.size > 1:  # each rank's clock would end its run at another step
         raise GankitError("train.minutes is not supported under torchrun yet: give train.kimg", option="train.minutes")
+    for key in ("grid_every", "eval_every", "checkpoint_every"):  # each rank's clock would pause at another step
+        if every(getattr(output, key)).unit == "minutes" and world.size > 1:
+            raise GankitError(
+                f"output.{key} in minutes is not supported under torchrun yet: give epochs or kimg",
+                option=f"output.{key}",
+            )
     if train.compile and world.launched:
         raise GankitError("train.compile is not supported under torchrun yet: leave it off", option="train.compile")
 

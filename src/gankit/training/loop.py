@@ -19,13 +19,20 @@ from gankit.errors import GankitError
 from gankit.losses import build_loss
 from gankit.models.conditioning import class_terms
 from gankit.regularisers import config_terms
-from gankit.rundir import RunDir
+from gankit.rundir import RunDir, place
 from gankit.terms import Term
 from gankit.training.callbacks import EpochEnd
-from gankit.training.clock import LIMIT_REACHED, RunLimits, position_images, position_seconds
+from gankit.training.clock import LIMIT_REACHED, RunClock, position_images, position_seconds
 from gankit.training.distributed import SINGLE, World, all_reduce_min, broadcast, distributed_nets, on_main, shard_size
 from gankit.training.hooks import Hooks
-from gankit.training.state import EMAUpdate, TrainingState, restore_state, standing_statistics, state_to_checkpoint
+from gankit.training.state import (
+    EMAUpdate,
+    TrainingState,
+    checkpoint_place,
+    restore_state,
+    standing_statistics,
+    state_to_checkpoint,
+)
 from gankit.training.step import GANStep
 from gankit.training.sums import StatSums
 
@@ -158,25 +165,23 @@ def _train_epochs(
 ) -> str | None:
     config = state.config
     history = run.read_metrics()
-    if state.position is not None and history and history[-1]["epoch"] == state.epoch + 1:
-        history.pop()  # the record of the epoch left part-way: its whole record replaces it once it is done
-    elapsed = history[-1]["elapsed_seconds"] if history else 0.0
+    elapsed = whole_epochs_seconds(history)
     initial = None if list_checkpoints(run.checkpoints) else copy.deepcopy(state_to_checkpoint(state))
     rollbacks = 0
-    steps = images.shape[0] // config.train.batch_size
-    limits = RunLimits(config, step)
+    batch = config.train.batch_size
+    steps = images.shape[0] // batch
+    clock = RunClock(config, step)
+    clock.start(state.epoch * steps * batch + position_images(state), elapsed + position_seconds(state))
     while state.epoch < config.train.epochs:
         epoch = state.epoch + 1
-        images_before = (epoch - 1) * steps * config.train.batch_size
-        reached = limits.reached(images_before + position_images(state), elapsed + position_seconds(state))
+        images_before = (epoch - 1) * steps * batch
+        reached = clock.reached(images_before + position_images(state), elapsed + position_seconds(state))
         if reached:
             log.info("nothing to do: %s", reached)
             return None
-        limits.begin_epoch(images_before, elapsed)
-        if state.position is not None and world.main:
-            run.keep_metrics_through(state.epoch)
+        clock.begin_epoch(images_before, elapsed)
         try:
-            stats, seconds, n_images = run_epoch(step, images, state, epoch, labels, should_stop=limits.should_stop)
+            stats, seconds, n_images = run_epoch(step, images, state, epoch, labels, should_pause=clock.should_pause)
         except Diverged as bad:
             if config.train.on_nan == "stop" or rollbacks == MAX_ROLLBACKS:
                 advice = (
@@ -190,7 +195,8 @@ def _train_epochs(
                     option="train.on_nan",
                 ) from None
             rollbacks += 1
-            roll_back(state, run, initial, world)
+            back_to = roll_back(state, run, initial, world)
+            history = [r for r in history if place(r) <= back_to]
             step.recount()  # the updates counted again from the restored optimisers
             log.warning(
                 "the losses became NaN or infinite at epoch %d, step %d: rolled back to epoch %d, "
@@ -201,23 +207,25 @@ def _train_epochs(
                 state.opt_g.param_groups[0]["lr"],
                 state.opt_d.param_groups[0]["lr"],
             )
-            history = [r for r in history if r["epoch"] <= state.epoch]
-            elapsed = history[-1]["elapsed_seconds"] if history else 0.0
+            elapsed = whole_epochs_seconds(history)
+            clock.start(state.epoch * steps * batch + position_images(state), elapsed + position_seconds(state))
             continue
+        part_way = state.position is not None  # the run stops here, or work falls due part-way through the epoch
+        done = state.position["step"] if state.position is not None else steps
+        due = clock.due(epoch, not part_way, images_before + done * batch, elapsed + seconds)
         state.epoch = epoch  # an epoch left part-way too: its grid, scores and checkpoint are this epoch's so far
         if state.G_ema is not None:  # before the grids, scores and checkpoint read it
             standing_statistics(state.G_ema, seed=config.train.seed)
         record = {
             "epoch": epoch,
             **stats,
-            "kimg": (images_before + (state.position["step"] if state.position else steps) * config.train.batch_size)
-            / 1000,
+            "kimg": (images_before + done * batch) / 1000,
             "images_per_s": n_images / seconds,
             "epoch_seconds": seconds,
             "elapsed_seconds": elapsed + seconds,
         }
-        if state.position is not None:
-            record["epoch_fraction"] = state.position["step"] / steps
+        if part_way:
+            record["epoch_fraction"] = done / steps
         else:
             elapsed += seconds
         if step.device.type == "cuda":
@@ -226,23 +234,32 @@ def _train_epochs(
             "epoch %d/%d%s: %s, %.0f img/s",
             epoch,
             config.train.epochs,
-            f" (stopped at {record['epoch_fraction']:.0%} of it)" if state.position is not None else "",
+            f" ({record['epoch_fraction']:.0%} of it)" if part_way else "",
             ", ".join(f"{name} {value:.4g}" for name, value in stats.items()),
             record["images_per_s"],
         )
         history.append(record)
-        event = EpochEnd(state, run, record, history, final=limits.stopped is not None)
+        event = EpochEnd(state, run, record, history, due=due, part_way=part_way, final=clock.stopped is not None)
         for callback in hooks.callbacks:
             callback.on_epoch_end(event)
         stop = broadcast(event.stop, world)  # the other ranks wait here while rank 0 scores and saves the epoch
         if stop:
             return stop
-        if limits.stopped is not None:
-            if limits.stopped.startswith(LIMIT_REACHED):
-                log.info("%s after %g thousand images", limits.stopped, record["kimg"])
+        if clock.stopped is not None:
+            if clock.stopped.startswith(LIMIT_REACHED):
+                log.info("%s after %g thousand images", clock.stopped, record["kimg"])
                 return None
-            return limits.stopped
+            return clock.stopped
+        if part_way:
+            state.epoch = epoch - 1  # the epoch goes on from state.position
     return None
+
+
+def whole_epochs_seconds(history: list[dict[str, Any]]) -> float:
+    """The seconds of training of the epochs the records show finished (a record part-way through an epoch counts
+    that epoch's seconds so far, which its position carries)."""
+    whole = [r for r in history if "epoch_fraction" not in r]
+    return whole[-1]["elapsed_seconds"] if whole else 0.0
 
 
 def _augmenter(text: str, value_range: tuple[float, float]) -> Callable[[torch.Tensor], torch.Tensor] | None:
@@ -255,18 +272,26 @@ class Diverged(Exception):
         self.step = step
 
 
-def roll_back(state: TrainingState, run: RunDir, initial: dict[str, Any] | None, world: World = SINGLE) -> None:
-    """Restore the last good checkpoint (or the start) and lower both learning rates; every rank takes rank 0's."""
+def roll_back(
+    state: TrainingState, run: RunDir, initial: dict[str, Any] | None, world: World = SINGLE
+) -> tuple[int, float]:
+    """Restore the last good checkpoint (or the start) and lower both learning rates; every rank takes rank 0's.
+    Returns the checkpoint's place in the run (`records.place`); rank 0 cuts metrics.jsonl back to it."""
     checkpoint, source = on_main(world, lambda: newest_checkpoint(run))
     if checkpoint is not None:
         restore_state(state, checkpoint, source)
     else:
         restore_state(state, copy.deepcopy(initial), "the initial state")
+    record = checkpoint.get("record") if checkpoint is not None else None
+    back_to = checkpoint_place(state, record)
+    if world.main:
+        run.keep_metrics_through(back_to, record)
     for optimiser in (state.opt_g, state.opt_d):
         for group in optimiser.param_groups:
             group["lr"] *= state.config.train.rollback_lr_factor
             if "base_lr" in group:
                 group["base_lr"] *= state.config.train.rollback_lr_factor
+    return back_to
 
 
 def run_epoch(
@@ -275,14 +300,14 @@ def run_epoch(
     state: TrainingState,
     epoch: int,
     labels: torch.Tensor | None = None,
-    should_stop: Callable[[int, float], bool] | None = None,
+    should_pause: Callable[[int, float], bool] | None = None,
 ) -> tuple[dict[str, float], float, int]:
     """One epoch: a pass over the images (and their labels, where given) in a fresh random order (or
     as many batches drawn with replacement, train.batch_order); returns mean stats, seconds, images seen.
 
     `train.batch_size` is the global batch: every rank draws the same order and takes its share of each
     batch by global rank, so together the ranks train on what one process would. The stats are averaged
-    over the ranks. After each step but the last, `should_stop(images, seconds)` (the epoch's images and seconds so
+    over the ranks. After each step but the last, `should_pause(images, seconds)` (the epoch's images and seconds so
     far) may end the epoch early: then `state.position` says where, so a checkpoint of it resumes there exactly. An
     epoch that `state.position` says was left part-way goes on from there."""
     config, world, device = state.config, step.world, step.device
@@ -341,7 +366,7 @@ def run_epoch(
         if (i + 1) % PROGRESS_EVERY == 0 and not bar.disable:
             bar.set_postfix({k: f"{v:.3g}" for k, v in sums.means().items()}, refresh=False)
             bar.update(PROGRESS_EVERY)
-        if should_stop is not None and should_stop((i + 1) * batch, seconds_before + time.perf_counter() - start):
+        if should_pause is not None and should_pause((i + 1) * batch, seconds_before + time.perf_counter() - start):
             done = i + 1
             if done < steps:
                 state.position = {"step": done, "steps": steps, "shuffle": epoch_start_shuffle, "sums": sums.state()}

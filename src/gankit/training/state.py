@@ -12,6 +12,7 @@ from torch import nn
 from gankit.config import Config, model_difference
 from gankit.errors import GankitError
 from gankit.models import Generator, build_models
+from gankit.rundir import place
 
 
 @dataclass
@@ -123,6 +124,16 @@ def restore_state(state: TrainingState, checkpoint: dict[str, Any], source: str)
         state.epoch = int(checkpoint["epoch"]) - (1 if state.position is not None else 0)  # the epochs finished
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise GankitError(f"{source} does not fit this run: {str(exc).splitlines()[0][:200]}") from None
+
+
+def checkpoint_place(state: TrainingState, record: dict[str, Any] | None) -> tuple[int, float]:
+    """Where in the run a restored state stands, as `records.place` gives a record's: the checkpoint's `record`, else
+    its epoch and position (a checkpoint written before checkpoints carried their record)."""
+    if record is not None:
+        return place(record)
+    if state.position is not None:
+        return state.epoch + 1, state.position["step"] / state.position["steps"]
+    return state.epoch, 1.0
 
 
 @torch.no_grad()

@@ -12,7 +12,7 @@ import torch
 
 from gankit.checkpoint import check_records_agree, list_checkpoints, newest_checkpoint
 from gankit.checks import check_new_run, validate, warn_risky
-from gankit.config import Config, check_resume, maths_change
+from gankit.config import Config, check_resume, every, maths_change
 from gankit.data import DATASETS, ImageSet, load_images
 from gankit.data.locate import resolve_data_dir
 from gankit.data.placement import device_memory, place_images
@@ -38,7 +38,7 @@ from gankit.training.distributed import (
 )
 from gankit.training.hooks import NO_HOOKS, Hooks
 from gankit.training.loop import fit
-from gankit.training.state import TrainingState, check_fits, new_state, restore_state
+from gankit.training.state import TrainingState, check_fits, checkpoint_place, new_state, restore_state
 
 log = logging.getLogger("gankit")
 
@@ -94,7 +94,7 @@ def _train(
     if not resume:
         check_new_run(config, own_d_terms=any(term.net == "D" for term in hooks.terms))
     warn_risky(config)
-    check_options(config.train, device, world)
+    check_options(config, device, world)
     if config.output.tensorboard:
         from gankit.tensorboard import check_available
 
@@ -116,7 +116,7 @@ def _train(
     check_fits(config, device, device_memory(device))  # before the scorer, which may train an evaluator for minutes
     scorer = (
         make_scorer(config, n=o.eval_n, metrics=metrics, features=o.eval_features, progress=o.progress)
-        if o.eval_every and world.main
+        if every(o.eval_every) and world.main
         else None
     )
     state = new_state(config, device)
@@ -259,9 +259,9 @@ def _restore(run: RunDir, state: TrainingState, world: World) -> None:
                 "fingerprints differ): give the run's own data with data_dir",
                 option="data_dir",
             )
-    position = state.position  # of an epoch left part-way, whose record is the last line of metrics.jsonl
-    part_way = position is not None
-    on_main(world, lambda: check_records_agree(run, state.epoch + part_way, record, source))
+    position = state.position  # of an epoch left part-way
+    at = checkpoint_place(state, record)
+    on_main(world, lambda: check_records_agree(run, at, record, source))
     if position is not None:
         log.info("resuming %s in epoch %d, at step %d", run.path, state.epoch + 1, position["step"])
     elif checkpoint is not None:
@@ -270,5 +270,5 @@ def _restore(run: RunDir, state: TrainingState, world: World) -> None:
         log.info("%s has no checkpoint yet: starting it from epoch 1", run.path)
     if world.main:
         run.ensure_folders()
-        run.keep_metrics_through(state.epoch + part_way, record)
+        run.keep_metrics_through(at, record)
         run.save_config(state.config)
