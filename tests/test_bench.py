@@ -29,3 +29,11 @@ def test_the_scripts_that_build_a_step_themselves_still_train(mnist_dir, monkeyp
     assert {"d_loss", "g_loss"} <= set(stats)
     throughput = runpy.run_path(str(BENCH / "train_throughput.py"))
     assert throughput["gankit_loop"]("report-gan-mnist", mnist_dir.parent, 4, "fp32") > 0
+
+
+def test_quality_per_minute_checkpoints_on_every_budget(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    quality = runpy.run_path(str(BENCH / "quality_per_minute.py"))
+    assert quality["checkpoint_every"]([2, 5, 10]) == "1min"
+    assert quality["checkpoint_every"]([2.5, 10]) == "2.5min"
+    assert quality["checkpoint_every"]([0.5]) == "0.5min"

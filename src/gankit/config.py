@@ -124,6 +124,8 @@ class ModelConfig:
     output: str = "sigmoid"  # mlp: G's output, sigmoid (pixels in [0, 1], the report's) | tanh (pixels in [-1, 1])
     base_channels: int = 64  # dcgan: D's first conv width, doubling per layer up to 8x; resnet: 32x32 G 4x, D 2x it
     spectral_norm: str = "none"  # spectral normalisation of the layers' weights: none | d | both (G's too)
+    # dcgan, resnet: D sees its batch's spread (ProGAN's minibatch standard deviation) over groups of this many; 0: off
+    minibatch_std: int = 0
     # class labels: none | concat (cGAN, mlp) | projection (projection D) | acgan (classifier D)
     conditioning: str = "none"
     num_classes: int = 0  # classes of a conditional model; 0: as many as the data has (filled when the run starts)
@@ -443,6 +445,8 @@ def check_values(config: Config) -> None:
     if not 0.0 <= m.dropout < 1.0:
         raise GankitError(f"model.dropout must be in [0, 1), got {m.dropout}")
     positive("model.base_channels", m.base_channels)
+    if m.minibatch_std < 0 or m.minibatch_std == 1:
+        raise GankitError(f"model.minibatch_std is a group size of at least 2 (0: off), got {m.minibatch_std}")
     positive("train.epochs", t.epochs)
     for key in ("kimg", "minutes"):
         if getattr(t, key) is not None:

@@ -26,6 +26,7 @@ class Arch:
     conditionings: tuple[str, ...]  # the model.conditioning values it takes
     g_batch_norm: bool = False  # G normalises over the batch (it needs batches of 2 or more)
     d_batch_norm: bool = False  # D does (a gradient penalty's per-image gradients are mixed across the batch)
+    minibatch_std: bool = False  # D can take model.minibatch_std
 
     def check(self, config: Config) -> None:
         """Refuse a config this arch cannot build (each message names the key)."""
@@ -35,6 +36,8 @@ class Arch:
                 f"model.conditioning {m.conditioning} does not apply to model.arch {name} (it takes "
                 f"{', '.join(self.conditionings)})"
             )
+        if m.minibatch_std and not self.minibatch_std:
+            raise GankitError(f"model.minibatch_std does not apply to model.arch {name}: leave it 0")
         if self.sizes is not None and size not in self.sizes:
             raise GankitError(
                 f"model.arch {name} makes images of side {', '.join(map(str, self.sizes))}; data.image_size is {size}"
@@ -56,7 +59,14 @@ def build_conv_pair(
     classes = m.num_classes if m.conditioning != "none" else 0
     return (
         generator(m.noise_dim, d.channels, m.base_channels, noise=m.noise, num_classes=classes, size=d.image_size),
-        discriminator(d.channels, m.base_channels, conditioning=m.conditioning, num_classes=classes, size=d.image_size),
+        discriminator(
+            d.channels,
+            m.base_channels,
+            conditioning=m.conditioning,
+            num_classes=classes,
+            size=d.image_size,
+            minibatch_std=m.minibatch_std,
+        ),
     )
 
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from gankit.models.base import ARCHS, Arch, Float32Output, Generator, build_conv_pair
 from gankit.models.conditioning import ConditionalBatchNorm, OutputHead, run_layers
+from gankit.models.minibatch_std import MinibatchStd
 
 if TYPE_CHECKING:
     from gankit.config import Config
@@ -89,6 +90,7 @@ class DCGANDiscriminator(nn.Module):
         conditioning: str = "none",
         num_classes: int = 0,
         size: int = 32,
+        minibatch_std: int = 0,
     ):
         super().__init__()
         widths = block_widths(size, base_channels)[::-1]  # at size/2, ..., 2x2
@@ -98,8 +100,10 @@ class DCGANDiscriminator(nn.Module):
         ]  # no norm on the input layer
         for narrow, wide in zip(widths, widths[1:]):  # each halves the side
             layers += [nn.Conv2d(narrow, wide, 4, 2, 1, bias=False), nn.BatchNorm2d(wide), nn.LeakyReLU(0.2)]
+        if minibatch_std:
+            layers.append(MinibatchStd(minibatch_std))
         layers.append(nn.Flatten())
-        features = widths[-1] * 4
+        features = (widths[-1] + bool(minibatch_std)) * 4
         self.head = OutputHead(features, conditioning, num_classes) if conditioning != "none" else None
         if self.head is None:
             layers.append(nn.Linear(features, 1))
@@ -135,6 +139,7 @@ ARCHS.register("dcgan")(
         sizes=SIZES,
         conditionings=("none", "projection", "acgan"),
         g_batch_norm=True,
+        minibatch_std=True,
         d_batch_norm=True,
     )
 )

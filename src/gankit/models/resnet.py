@@ -26,6 +26,7 @@ from torch import nn
 
 from gankit.models.base import ARCHS, Arch, Float32Output, Generator, build_conv_pair
 from gankit.models.conditioning import ConditionalBatchNorm, OutputHead, run_layer
+from gankit.models.minibatch_std import MinibatchStd
 
 if TYPE_CHECKING:
     from gankit.config import Config
@@ -146,6 +147,7 @@ class ResNetDiscriminator(nn.Module):
         conditioning: str = "none",
         num_classes: int = 0,
         size: int = 32,
+        minibatch_std: int = 0,
     ):
         super().__init__()
         if size == 32:
@@ -161,6 +163,9 @@ class ResNetDiscriminator(nn.Module):
             blocks = [DownBlock(channels, widths[0], down=True, first=True)]
             blocks += [DownBlock(narrow, wide, down=True) for narrow, wide in zip(widths, widths[1:])]
             width = widths[-1]
+        if minibatch_std:
+            blocks.append(MinibatchStd(minibatch_std))
+            width += 1
         self.blocks = nn.Sequential(*blocks)
         self.head = OutputHead(width, conditioning, num_classes) if conditioning != "none" else None
         self.linear = _xavier(nn.Linear(width, 1)) if self.head is None else None
@@ -179,5 +184,11 @@ def build_resnet(config: Config) -> tuple[Generator, nn.Module]:
 
 
 ARCHS.register("resnet")(
-    Arch(build_resnet, sizes=SIZES, conditionings=("none", "projection", "acgan"), g_batch_norm=True)
+    Arch(
+        build_resnet,
+        sizes=SIZES,
+        conditionings=("none", "projection", "acgan"),
+        g_batch_norm=True,
+        minibatch_std=True,
+    )
 )
