@@ -94,7 +94,8 @@ class Score(Callback):
         }
         epoch.run.save_eval(result)
         figures = numbers(result["metrics"])
-        log.info("%s: %s", epoch.stem, ", ".join(f"{k} {v:.4g}" for k, v in figures.items()))
+        where = f"epoch {epoch.state.epoch}" + (f", step {step['step']}" if step else "")
+        log.info("%s: %s", where, ", ".join(f"{k} {v:.4g}" for k, v in figures.items()))
         epoch.record.update(figures)
         epoch.scored = True
 
