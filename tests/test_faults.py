@@ -175,7 +175,7 @@ def test_signals_at_random_moments_keep_the_run_whole_and_resume_matches_an_unin
     run = tmp_path / "killed"
     rng = random.Random(7)
     kills = 0
-    for _ in range(6):
+    for _ in range(8):
         # a run killed before it wrote its config is started afresh, as a user would
         cmd = (
             [sys.executable, "-m", "gankit", "train", "--resume", "--out", str(run)]
@@ -190,6 +190,10 @@ def test_signals_at_random_moments_keep_the_run_whole_and_resume_matches_an_unin
             proc.send_signal(sig)
             kills += 1
         err = proc.communicate()[1]
+        if proc.returncode == 0 and not kills:  # the straight run was slowed (a busy machine): draw earlier moments
+            shutil.rmtree(run)
+            whole /= 2
+            continue
         if proc.returncode == 0:
             break
         # a handled signal ends in gankit's own line and code; -sig only before gankit had set its handlers (startup)
