@@ -36,7 +36,7 @@ from gankit.metrics.features import Extractor, evaluator_features
 from gankit.rundir import RunDir
 from gankit.sampling import sample_images
 
-METRICS = ["fid", "coverage"]
+METRICS = ["fid", "pr"]  # FID, and precision, recall, density and coverage
 
 
 def at_32(images: torch.Tensor) -> torch.Tensor:
@@ -67,13 +67,16 @@ def measure(out: Path, minutes: float, extractor: Extractor, real_features: dict
     scores = json.loads(scores_path.read_text()) if scores_path.is_file() else {}
     key = f"{minutes:g}"
     if key not in scores:
+        records = RunDir(out).read_metrics()
+        record = next(r for r in records if r["elapsed_seconds"] >= 60 * minutes)
+        if record is not records[-1]:  # its newest checkpoint is from later on
+            raise SystemExit(f"{out} has trained past {minutes:g} minutes unscored: remove it to measure it again")
         run = gankit.load_run(out)
         real = real_features[Path(str(run.config.data.dir)).resolve()]
         G = run.generator()
         generated = extractor(at_32(sample_images(G, real.features.shape[0], seed=0)))
-        record = RunDir(out).read_metrics()[-1]
         scores[key] = {
-            **{k: v for k, v in compute(METRICS, real, generated).items() if k in ("fid", "coverage")},
+            **{k: v for k, v in compute(METRICS, real, generated).items() if k in ("fid", "recall", "coverage")},
             "kimg": record["kimg"],
             "spread_features": record["spread_features"],
             "d_acc_real": record["d_acc_real"],
