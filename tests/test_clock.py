@@ -139,7 +139,7 @@ def test_a_run_interrupted_between_checkpoints_replays_the_records_written_since
     assert [_untimed(r) for r in _records(straight)] == [_untimed(r) for r in _records(split)]
 
 
-def test_scores_fall_due_in_minutes_of_training(mnist_dir, tmp_path):
+def test_grids_fall_due_in_minutes_of_training(mnist_dir, tmp_path):
     run = train_tiny(mnist_dir, tmp_path / "r", "train.epochs=1", "output.grid_every=0.00001min")
     records = _records(run)  # a mark passed after every step: a grid at each
     assert [r.get("epoch_fraction") for r in records] == [pytest.approx(i / STEPS) for i in range(1, STEPS)] + [None]
