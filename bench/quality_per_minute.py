@@ -84,12 +84,12 @@ def measure(preset: str, seed: int, args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def spread(values: list[float], with_median: bool = False) -> str:
+def spread(values: list[float], with_median: bool = False, digits: int = 1) -> str:
     """Mean ± std over the seeds (and the median), or the one value alone: one seed has no spread."""
     if len(values) == 1:
-        return f"{values[0]:.1f}"
-    text = f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
-    return f"{text} (median {statistics.median(values):.1f})" if with_median else text
+        return f"{values[0]:.{digits}f}"
+    text = f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+    return f"{text} (median {statistics.median(values):.{digits}f})" if with_median else text
 
 
 def main() -> None:

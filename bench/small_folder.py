@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from quality_per_minute import spread  # bench/ is the script's folder, so on sys.path
 
 import gankit
 from gankit.data import load_images
@@ -62,7 +63,7 @@ def train_to(folder: Path, seed: int, minutes: float, args: argparse.Namespace) 
     return out
 
 
-def measure(out: Path, minutes: float, extractor: Extractor, real_features: dict, args: argparse.Namespace) -> dict:
+def measure(out: Path, minutes: float, extractor: Extractor, real_features: dict) -> dict:
     scores_path = out / "scores.json"
     scores = json.loads(scores_path.read_text()) if scores_path.is_file() else {}
     key = f"{minutes:g}"
@@ -84,12 +85,6 @@ def measure(out: Path, minutes: float, extractor: Extractor, real_features: dict
         }
         scores_path.write_text(json.dumps(scores))
     return scores[key]
-
-
-def spread(values: list[float], digits: int = 1) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def main() -> None:
@@ -115,9 +110,7 @@ def main() -> None:
         for folder in args.folders:
             for minutes in args.minutes:
                 out = train_to(folder, seed, minutes, args)
-                results.setdefault((folder.name, minutes), []).append(
-                    measure(out, minutes, extractor, real_features, args)
-                )
+                results.setdefault((folder.name, minutes), []).append(measure(out, minutes, extractor, real_features))
     print(
         f"preset {args.preset}, overrides {args.set or 'none'}, seeds {args.seeds}; FID and coverage: gankit's CIFAR-10 "
         "evaluator's features (images at 32x32), as many samples as the folder has images, against them"
@@ -126,8 +119,8 @@ def main() -> None:
     for (name, minutes), rows in results.items():
         print(
             f"{name:18} {minutes:4g} {statistics.mean(r['kimg'] for r in rows):6.1f} "
-            f"{spread([r['fid'] for r in rows]):>14} {spread([r['coverage'] for r in rows], 2):>13} "
-            f"{spread([r['spread_features'] for r in rows], 2):>13} "
+            f"{spread([r['fid'] for r in rows]):>14} {spread([r['coverage'] for r in rows], digits=2):>13} "
+            f"{spread([r['spread_features'] for r in rows], digits=2):>13} "
             f"{statistics.mean(r['d_acc_real'] for r in rows):7.2f}/{statistics.mean(r['d_acc_fake'] for r in rows):.2f}"
         )
         print("    per seed FID:", ", ".join(f"{r['fid']:.1f}" for r in rows))

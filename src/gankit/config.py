@@ -468,9 +468,7 @@ def check_values(config: Config) -> None:
     if not 0 <= t.seed < 2**32:
         raise GankitError(f"train.seed must be in [0, 2^32), got {t.seed}")
     for key in ("grid_every", "checkpoint_every"):
-        positive(
-            f"output.{key}", getattr(o, key) if isinstance(getattr(o, key), int) else every(getattr(o, key)).amount
-        )
+        positive(f"output.{key}", every(getattr(o, key)).amount)  # every() reads an int as that many epochs
     if every(o.eval_every).amount < 0:
         raise GankitError(f"output.eval_every must be >= 0, got {o.eval_every}")
     positive("output.grid_samples", o.grid_samples)
