@@ -1,5 +1,6 @@
 """Two source trees of gankit (a refactor's before and after, as git worktrees) side by side: the same seeded configs
-trained by each, compared by a hash of every tensor in the final checkpoint (G, D, both optimisers, the RNG states),
+trained by each, compared by a hash of every tensor in the final checkpoint (G, D, both optimisers, the RNG states;
+the nets' tensors in their order, not by name, so renamed layers with the same weights compare equal),
 and training speed by each tree's own bench/train_throughput.py child, alternating the trees in fresh processes.
 
     git worktree add /tmp/before b207a3b
@@ -67,7 +68,9 @@ def walk(x):
         for value in x: walk(value)
     else:
         digest.update(repr(x).encode())
-for key in ("generator", "discriminator", "generator_ema", "opt_g", "opt_d", "rng"):
+for key in ("generator", "discriminator", "generator_ema"):  # a net's tensors in order: a refactor may rename layers
+    walk(list((state.get(key) or {}).values()))
+for key in ("opt_g", "opt_d", "rng"):
     walk(state.get(key))
 print(digest.hexdigest()[:16])
 """

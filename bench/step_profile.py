@@ -18,6 +18,7 @@ from torch.profiler import ProfilerActivity, profile
 from train_throughput import seed_gan_flops_per_image
 
 from gankit.config import load_preset
+from gankit.data.imageset import unlabelled
 
 BATCH = 128
 KINDS = {
@@ -39,7 +40,7 @@ def main() -> None:
     plain_ms = time_step(step, real, args.steps)["ms"]
     with profile(activities=[ProfilerActivity.CPU]) as profiler:
         for _ in range(args.steps):
-            step(real)
+            step(real, unlabelled(real))
     self_ms = {e.key: e.self_cpu_time_total / 1e3 / args.steps for e in profiler.key_averages()}
     total = sum(self_ms.values())
     print(

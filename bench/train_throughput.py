@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from peak import blended_gflops  # noqa: E402
 
 from gankit.config import Config, load_preset  # noqa: E402
-from gankit.data import load_images  # noqa: E402
+from gankit.data import load_images, unlabelled  # noqa: E402
 from gankit.data.mnist import torchvision_root  # noqa: E402
 from gankit.losses import bce_discriminator_loss  # noqa: E402
 from gankit.models import build_models  # noqa: E402
@@ -71,12 +71,14 @@ def gankit_loop(preset: str, data_dir: Path, steps: int, precision: str) -> floa
     config = load_preset(preset)
     config.output.progress = False
     config.train.precision = precision
-    images = load_images(config.data, source_dir(preset, data_dir)).images
+    data = load_images(config.data, source_dir(preset, data_dir))
     state = new_state(config, torch.device("cpu"))
     step = config_step(state, torch.device("cpu"), precision=precision)
-    subset = images[: steps * config.train.batch_size]
-    run_epoch(step, subset[: 3 * config.train.batch_size], state, 1)  # warm-up
-    _, seconds, n = run_epoch(step, subset, state, 1)
+    count = steps * config.train.batch_size
+    subset, labels = data.images[:count], data.labels[:count]
+    warm = 3 * config.train.batch_size
+    run_epoch(step, subset[:warm], state, 1, labels[:warm])  # warm-up
+    _, seconds, n = run_epoch(step, subset, state, 1, labels)
     return n / seconds
 
 
@@ -101,13 +103,13 @@ def straightforward_loop(preset: str, data_dir: Path, steps: int) -> float:
                 start, seen = time.perf_counter(), 0
             if i == steps + 3:
                 break
-            z = torch.randn(real.shape[0], config.model.noise_dim)
-            fake = G(z)
-            d_loss = bce_discriminator_loss(D(real), D(fake.detach()))
+            z, y = torch.randn(real.shape[0], config.model.noise_dim), unlabelled(real)  # gankit's nets take labels
+            fake = G(z, y)
+            d_loss = bce_discriminator_loss(D(real, y), D(fake.detach(), y))
             opt_d.zero_grad()
             d_loss.backward()
             opt_d.step()
-            g_loss = torch.nn.functional.softplus(-D(fake)).mean()  # the non-saturating G loss
+            g_loss = torch.nn.functional.softplus(-D(fake, y)).mean()  # the non-saturating G loss
             opt_g.zero_grad()
             g_loss.backward()
             opt_g.step()

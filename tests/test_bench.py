@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from gankit.data import unlabelled
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
@@ -25,7 +27,8 @@ def test_the_scripts_that_build_a_step_themselves_still_train(mnist_dir, monkeyp
     monkeypatch.syspath_prepend(str(BENCH))
     speedups = runpy.run_path(str(BENCH / "speedups.py"))
     step = speedups["make_step"]("fp32", "dropout")
-    stats = step(torch.rand(128, 1, 28, 28))
+    real = torch.rand(128, 1, 28, 28)
+    stats = step(real, unlabelled(real))
     assert {"d_loss", "g_loss"} <= set(stats)
     throughput = runpy.run_path(str(BENCH / "train_throughput.py"))
     assert throughput["gankit_loop"]("report-gan-mnist", mnist_dir.parent, 4, "fp32") > 0

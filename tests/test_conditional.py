@@ -20,7 +20,7 @@ from gankit.errors import GankitError
 from gankit.metrics import compute
 from gankit.metrics.features import FeatureSet
 from gankit.models import build_models
-from gankit.models.conditioning import ConditionalBatchNorm, OutputHead
+from gankit.models.conditioning import ConditionalBatchNorm, ProjectionHead
 from gankit.plots import grid_image
 from gankit.sampling import class_rows, resolve_class
 from gankit.training.loop import config_step
@@ -104,7 +104,7 @@ def test_a_label_changes_g_s_output_for_every_conditional_model():
 
 def test_the_projection_logit_equals_its_formula():
     torch.manual_seed(0)
-    head = OutputHead(5, "projection", 3)
+    head = ProjectionHead(5, 3)
     h, y = torch.randn(4, 5), torch.tensor([0, 2, 1, 2])
     expected = h @ head.linear.weight[0] + head.linear.bias[0] + (head.embed.weight[y] * h).sum(1)
     assert torch.allclose(head(h, y), expected, atol=1e-6)

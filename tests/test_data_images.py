@@ -1,3 +1,4 @@
+import hashlib
 import tarfile
 
 import numpy as np
@@ -36,6 +37,19 @@ def test_mixed_folder_is_resized_and_round_robin_ordered(tmp_path):
     assert grey.images.shape == (5, 1, 8, 8)
 
 
+def test_an_unlabelled_folder_is_the_zero_class_case_with_its_fingerprint_as_before(tmp_path):
+    root = tmp_path / "flat"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("b.png", "a.png", "c.png"):
+        Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(root / name)
+    data = load_image_folder(root, train=True, size=8, channels=3)
+    assert data.classes == [] and data.labels.dtype == torch.int64 and data.labels.tolist() == [0, 0, 0]
+    # an unlabelled set's fingerprint is its shape's alone, as runs trained before it carried labels recorded it
+    assert data.fingerprint() == hashlib.sha256(b"(3, 3, 8, 8)").hexdigest()[:16]
+    assert data.head(2).labels.tolist() == [0, 0]
+
+
 def test_centre_crop_keeps_the_middle(tmp_path):
     # a 30x10 image: left third black, middle white, right third black -> square crop is all white
     array = np.zeros((10, 30), dtype=np.uint8)
@@ -43,7 +57,7 @@ def test_centre_crop_keeps_the_middle(tmp_path):
     (tmp_path / "flat").mkdir()
     Image.fromarray(array, "L").save(tmp_path / "flat" / "x.png")
     data = load_image_folder(tmp_path / "flat", train=True, size=10, channels=1)
-    assert data.labels is None and data.classes == []
+    assert data.labels.tolist() == [0] and data.classes == []  # unlabelled: the zero-class case
     assert data.images.min() == 255
 
 

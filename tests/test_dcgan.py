@@ -6,6 +6,7 @@ import gankit
 from gankit.checkpoint import load_checkpoint
 from gankit.checks import validate
 from gankit.config import apply_overrides, load_preset
+from gankit.data import unlabelled
 from gankit.errors import GankitError
 from gankit.models import build_models, count_parameters
 
@@ -47,7 +48,7 @@ def test_seed_dcgan_shapes_and_ranges():
     assert z.shape == (8, 128)
     features = G.project(z).view(-1, 512, 2, 2)
     assert features.shape == (8, 512, 2, 2)
-    images = G(z)
+    images = G(z, unlabelled(z))
     assert images.shape == (8, 3, 32, 32)
     assert images.min() >= -1 and images.max() <= 1  # tanh
     sizes = []
@@ -57,7 +58,7 @@ def test_seed_dcgan_shapes_and_ranges():
         if isinstance(layer, torch.nn.Conv2d):
             sizes.append(tuple(x.shape[1:]))
     assert sizes == [(64, 16, 16), (128, 8, 8), (256, 4, 4), (512, 2, 2)]
-    assert D(images).shape == (8,)
+    assert D(images, unlabelled(images)).shape == (8,)
 
 
 def test_dcgan_follows_the_paper_rules():
@@ -94,7 +95,7 @@ def test_a_larger_dcgan_adds_blocks_and_keeps_its_widths_capped(size):
     G, D = build_models(config)
     images = G.sample(2)
     assert images.shape == (2, 3, size, size) and images.abs().max() <= 1
-    assert D(images).shape == (2,)
+    assert D(images, unlabelled(images)).shape == (2,)
     convolutions = [m for m in G.net if isinstance(m, torch.nn.ConvTranspose2d)]
     assert len(convolutions) == size.bit_length() - 2  # one stride-2 block per doubling from 2x2
     assert max(m.in_channels for m in convolutions) == 8 * 4

@@ -9,6 +9,7 @@ import torch
 from gankit.collapse import ALIKE_EPOCHS, ALIKE_SPREAD
 from gankit.config import load_preset
 from gankit.diversity import SampleSpread, feature_network, mean_pairwise_distance
+from gankit.models import Generator
 from gankit.report import _alike_banner
 from gankit.training.callbacks import EpochEnd, Grids, SpreadWatch
 
@@ -40,7 +41,7 @@ class _State:
         self.config, self.epoch, self.sampler = config, epoch, G
 
 
-class _Constant(torch.nn.Module):
+class _Constant(Generator):
     """A G collapsed for good: the same image (with a faint ripple) for every noise vector."""
 
     num_classes, value_range, noise_dim, image_shape = 0, (0.0, 1.0), 8, (1, 28, 28)

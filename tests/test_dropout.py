@@ -5,6 +5,7 @@ import math
 import torch
 from torch.nn import functional as F
 
+from gankit.data import unlabelled
 from gankit.models.dropout import Dropout, dropout_mask, random_lanes
 from gankit.models.mlp import MLPDiscriminator
 
@@ -75,7 +76,7 @@ def test_the_discriminator_draws_one_mask_key_per_layer_in_order():
     D = MLPDiscriminator((1, 28, 28), [64, 32, 16], 0.3)
     x = torch.rand(8, 1, 28, 28)
     torch.manual_seed(9)
-    out = D(x)
+    out = D(x, unlabelled(x))
     torch.manual_seed(9)
     h = x.flatten(1)
     for layer in (1, 4, 7):  # Linear, LeakyReLU, Dropout triples after the Flatten

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from gankit.config import TrainConfig
+from gankit.data import unlabelled
 from gankit.errors import GankitError
 from gankit.losses import LOSSES, LeastSquares, Minimax, NonSaturating, bce_discriminator_loss, build_loss
 
@@ -140,7 +141,8 @@ def test_every_loss_runs_a_step_of_a_conv_gan_in_both_precisions(name, precision
     state = new_state(config, torch.device("cpu"))
     before = [p.detach().clone() for net in (state.G, state.D) for p in net.parameters()]
     step = config_step(state, torch.device("cpu"), precision=precision)
-    stats = step(torch.rand(8, 1, 32, 32) * 2 - 1)
+    real = torch.rand(8, 1, 32, 32) * 2 - 1
+    stats = step(real, unlabelled(real))
     assert {"d_loss", "g_loss"} <= set(stats) and all(torch.isfinite(v) for v in stats.values())
     assert ("gradient_penalty" in stats) == bool(critic)
     after = [p.detach() for net in (state.G, state.D) for p in net.parameters()]
@@ -210,6 +212,6 @@ def test_the_relativistic_g_step_sees_d_on_real_images_and_others_do_not():
     for name, sides in (("relativistic", [fake, real]), ("nonsaturating", [fake])):
         asked.clear()
         (g_term,) = [t for t in LOSSES[name]().terms() if t.net == "G"]
-        value = g_term.fn(Seen(critic, real, None, fake, None))
+        value = g_term.fn(Seen(critic, real, unlabelled(real), fake, unlabelled(fake)))
         assert len(asked) == len(sides) and all(torch.equal(a, b) for a, b in zip(asked, sides))
         assert torch.isfinite(value)

@@ -5,6 +5,7 @@ import torch
 
 import gankit
 from gankit.checks import validate
+from gankit.data import unlabelled
 from gankit.models import build_models
 from gankit.models.minibatch_std import MinibatchStd
 
@@ -42,7 +43,8 @@ def test_the_conv_discriminators_take_it(arch):
     )
     plain = gankit.apply_overrides(gankit.load_preset("dcgan-small-data"), [f"model.arch={arch}", "data.image_size=32"])
     D, D_plain = build_models(config)[1], build_models(plain)[1]
-    assert D(torch.randn(8, 3, 32, 32)).shape == (8,)
+    x = torch.randn(8, 3, 32, 32)
+    assert D(x, unlabelled(x)).shape == (8,)
     assert any(isinstance(m, MinibatchStd) for m in D.modules())
     assert not any(isinstance(m, MinibatchStd) for m in D_plain.modules())
 

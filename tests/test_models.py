@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from gankit.config import apply_overrides, load_preset
+from gankit.data import unlabelled
 from gankit.models import build_models, count_parameters, to_uint8
 
 
@@ -21,7 +22,7 @@ def test_seed_gan_shapes_and_ranges():
     images = G.sample(16)
     assert images.shape == (16, 1, 28, 28)
     assert images.min() >= 0 and images.max() <= 1  # sigmoid output, MNIST scaled to [0, 1]
-    logits = D(images)
+    logits = D(images, unlabelled(images))
     assert logits.shape == (16,)
     assert torch.isfinite(logits).all()
 
@@ -110,3 +111,23 @@ def test_each_arch_s_facts_match_the_nets_it_builds(arch):
         G, D = build_models(config)
         assert (has_batch_norm(G), has_batch_norm(D)) == (entry.g_batch_norm, entry.d_batch_norm), conditioning
         assert entry.sizes is None or config.data.image_size in entry.sizes
+
+
+@pytest.mark.parametrize("preset", ["report-gan-mnist", "report-dcgan-cifar10", "sngan-cifar10"])
+def test_an_unconditional_model_takes_labels_ignores_them_and_draws_none(preset):
+    """The zero-class case of the one conditional path: G and D take labels, an unconditional pair's are all 0 and
+    change nothing, and drawing them leaves every RNG as it was (so runs keep their random streams)."""
+    config = apply_overrides(load_preset(preset), ["model.base_channels=4"] if preset != "report-gan-mnist" else [])
+    torch.manual_seed(0)
+    G, D = build_models(config)
+    G.eval(), D.eval()
+    generator = torch.Generator().manual_seed(3)
+    state, torch_state = generator.get_state(), torch.get_rng_state()
+    labels = G.sample_labels(5, generator=generator)
+    assert labels.tolist() == [0] * 5 and labels.dtype == torch.int64
+    assert torch.equal(generator.get_state(), state) and torch.equal(torch.get_rng_state(), torch_state)
+    z = G.sample_noise(5, generator=generator)
+    with torch.no_grad():
+        images = G(z, labels)
+        assert torch.equal(images, G(z, torch.arange(5)))
+        assert torch.equal(D(images, labels), D(images, torch.arange(5)))

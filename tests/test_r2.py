@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from gankit.data import unlabelled
 from gankit.errors import GankitError
 from gankit.regularisers import config_terms
 from gankit.regularisers.r2 import r2_penalty
@@ -12,7 +13,8 @@ from conftest import tiny_config, train_tiny
 
 
 def _seen(D, real, fake, fake_labels=None):
-    return Seen(lambda x, labels: (D(x, labels), None), real, None, fake, fake_labels)
+    fake_labels = unlabelled(fake) if fake_labels is None else fake_labels
+    return Seen(lambda x, labels: (D(x, labels), None), real, unlabelled(real), fake, fake_labels)
 
 
 def test_r2_is_taken_at_the_generated_images_only():

@@ -4,6 +4,7 @@ import torch
 import gankit
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.config import apply_overrides, load_preset
+from gankit.data import unlabelled
 from gankit.errors import GankitError
 from gankit.models import build_models
 from gankit.regularisers import config_terms
@@ -29,7 +30,7 @@ def test_r1_is_taken_at_the_real_images_only():
     # D(x) = ½‖x‖²: ∇ₓ D = x, so R1 = γ/2 · mean ‖real‖², whatever the generated images are
     D = lambda x: 0.5 * x.flatten(1).square().sum(1)  # noqa: E731
     real, fake = torch.randn(5, 1, 2, 2), 10 + torch.randn(5, 1, 2, 2)
-    term = r1_penalty(Seen(lambda x, labels: (D(x), None), real, None, fake, None), 4.0)
+    term = r1_penalty(Seen(lambda x, labels: (D(x), None), real, unlabelled(real), fake, unlabelled(fake)), 4.0)
     assert term.item() == pytest.approx(0.5 * 4.0 * real.flatten(1).square().sum(1).mean().item(), rel=1e-6)
 
 
@@ -54,7 +55,7 @@ def test_spectral_norm_makes_each_layer_s_largest_singular_value_one():
     D.train()
     x = torch.rand(4, 1, 32, 32)
     for _ in range(30):  # power iterations run in training-mode forwards
-        D(x)
+        D(x, unlabelled(x))
     layers = [m for m in D.modules() if hasattr(m, "parametrizations")]
     assert len(layers) == 5 and not any(hasattr(m, "parametrizations") for m in G.modules())
     for layer in layers:
@@ -69,7 +70,7 @@ def test_spectral_norm_on_g_too_makes_each_layer_s_largest_singular_value_one():
     )
     G.train()
     for _ in range(30):
-        G(torch.randn(4, G.noise_dim))
+        G(torch.randn(4, G.noise_dim), torch.zeros(4, dtype=torch.long))
     layers = [m for m in G.modules() if hasattr(m, "parametrizations")]
     assert sum(isinstance(m, torch.nn.ConvTranspose2d) for m in layers) == 4
     for layer in layers:
@@ -230,7 +231,7 @@ def test_diffaugment_sees_the_real_and_the_generated_images_in_d_s_step_r1_and_g
     state = new_state(config, torch.device("cpu"))
     step = config_step(state, torch.device("cpu"), augment=record)
     real = torch.rand(4, 1, 28, 28) * 2 - 1
-    step(real)
+    step(real, unlabelled(real))
     d_real, d_fake, r1_real, g_fake = seen
     assert torch.equal(d_real, real) and torch.equal(r1_real, real)
     assert (
@@ -314,11 +315,12 @@ def test_a_d_only_step_updates_d_alone_and_reports_d_s_terms_only():
     step = config_step(state, torch.device("cpu"), after_step=[hooked.append])
     g_before = [p.detach().clone() for p in state.G.parameters()]
     d_before = [p.detach().clone() for p in state.D.parameters()]
-    stats = step(torch.rand(16, 1, 28, 28), update_g=False)  # a fresh step may start on a D-only update (resume)
+    real = torch.rand(16, 1, 28, 28)
+    stats = step(real, unlabelled(real), update_g=False)  # a fresh step may start on a D-only update (resume)
     assert "d_loss" in stats and not any(name.startswith("g_") for name in stats) and hooked == []
     assert all(torch.equal(a, b) for a, b in zip(g_before, state.G.parameters()))
     assert not all(torch.equal(a, b) for a, b in zip(d_before, state.D.parameters()))
-    stats = step(torch.rand(16, 1, 28, 28))
+    stats = step(real, unlabelled(real))
     assert "g_loss" in stats and hooked == [step]
 
 
@@ -385,13 +387,13 @@ def test_lazy_r1_is_every_k_th_update_times_k_and_counts_on_from_d_s_optimiser()
     step = config_step(state, torch.device("cpu"))
     real = torch.rand(16, 1, 28, 28)
     for update in range(5):
-        eager = gradient_norm_penalty(lambda x: state.D(x).float(), real, 10.0)  # D before this update
-        term = step(real)["r1_penalty"]
+        eager = gradient_norm_penalty(lambda x: state.D(x, unlabelled(x)).float(), real, 10.0)  # D before this update
+        term = step(real, unlabelled(real))["r1_penalty"]
         expected = 3 * eager if update % 3 == 0 else torch.tensor(0.0)
         assert torch.allclose(term, expected, rtol=1e-5), (update, term, eager)
     # a step built later (as on resume) goes on counting from D's optimiser: update 5 is off, update 6 on
     later = config_step(state, torch.device("cpu"))
-    assert later(real)["r1_penalty"] == 0 and later(real)["r1_penalty"] > 0
+    assert later(real, unlabelled(real))["r1_penalty"] == 0 and later(real, unlabelled(real))["r1_penalty"] > 0
 
 
 def test_lazy_r1_needs_a_penalty_and_a_term_a_net_and_an_interval():

@@ -5,6 +5,7 @@ import gankit
 from gankit.checkpoint import load_checkpoint
 from gankit.checks import validate
 from gankit.config import apply_overrides, load_preset
+from gankit.data import unlabelled
 from gankit.errors import GankitError
 from gankit.models import build_models, count_parameters
 from gankit.models.resnet import DownBlock, UpBlock
@@ -55,7 +56,7 @@ def test_resnet_shapes_and_ranges(size):
     G, D = build_models(_sngan("data.dataset=folder", f"data.image_size={size}", "model.base_channels=4"))
     images = G.sample(3)
     assert images.shape == (3, 3, size, size) and images.abs().max() <= 1
-    assert D(images).shape == (3,)
+    assert D(images, unlabelled(images)).shape == (3,)
     ups = [m for m in G.modules() if isinstance(m, UpBlock)]
     assert len(ups) == (3 if size == 32 else 4)  # from 4x4 to the image side
     if size == 64:  # widths halve from 16b in G and double to 16b in D, b = 4
@@ -68,6 +69,20 @@ def test_resnet_shapes_and_ranges(size):
             (16, 32),
             (32, 64),
         ]
+
+
+def test_an_unconditional_d_loads_a_checkpoint_that_names_its_last_linear_as_before():
+    """Checkpoints written before D's last layers came from its conditioning name the Linear `linear`."""
+    torch.manual_seed(0)
+    _, D = build_models(_sngan("model.base_channels=4"))
+    old = {key.replace("end.0.", "linear."): value for key, value in D.state_dict().items()}
+    assert "linear.parametrizations.weight.original" in old and not any(key.startswith("end.") for key in old)
+    torch.manual_seed(1)
+    _, fresh = build_models(_sngan("model.base_channels=4"))
+    fresh.load_state_dict(old)
+    x = torch.randn(3, 3, 32, 32)
+    D.eval(), fresh.eval()
+    assert torch.equal(fresh(x, unlabelled(x)), D(x, unlabelled(x)))
 
 
 def test_conditional_resnet_projection_and_acgan():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import gankit
+from gankit.data import unlabelled
 from gankit.losses import LOSSES
 from gankit.plots import history_panels
 from gankit.terms import Term
@@ -26,6 +27,12 @@ def _step(*overrides, terms=(), loss=None, **kwargs):
     return GANStep(state.G, state.D, state.opt_g, state.opt_d, config_terms, device=torch.device("cpu"), **kwargs)
 
 
+def _batch(n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """n random MNIST-shaped images and their labels (an unconditional model's, all 0)."""
+    real = torch.rand(n, 1, 28, 28)
+    return real, unlabelled(real)
+
+
 def _grads(module):
     return [None if p.grad is None else p.grad.clone() for p in module.parameters()]
 
@@ -40,9 +47,9 @@ def test_a_joint_discriminator_forward_equals_two_separate_ones():
     step = _step("model.dropout=0.0")
     real, fake = torch.rand(16, 1, 28, 28), torch.rand(16, 1, 28, 28)
     assert step.joint_d
-    joint = step.discriminate(real, None, fake, None)
+    joint = step.discriminate(real, unlabelled(real), fake, unlabelled(fake))
     step.joint_d = False
-    separate = step.discriminate(real, None, fake, None)
+    separate = step.discriminate(real, unlabelled(real), fake, unlabelled(fake))
     for (a, a_classes), (b, b_classes) in zip(joint, separate):
         assert a.shape == (16,) and torch.allclose(a, b, atol=1e-6)
         assert a_classes is None and b_classes is None
@@ -59,8 +66,8 @@ def test_each_net_s_update_leaves_the_other_net_s_gradients_alone():
 
     step._update = recording_update
     real = torch.rand(64, 1, 28, 28)
-    step(real)
-    step(real)  # the second D update starts with G's gradients from the first G update in place
+    step(real, unlabelled(real))
+    step(real, unlabelled(real))  # the second D update starts with G's gradients from the first G update in place
     for optimiser, (g_before, d_before), (g_after, d_after) in updates:
         if optimiser is step.opt_d:
             assert _same(g_before, g_after)  # D's step: G's gradients untouched
@@ -77,15 +84,15 @@ def test_d_requires_grad_is_restored_after_g_s_step_even_when_it_fails():
             raise RuntimeError("a loss that fails")
 
     step = _step(loss=Broken())
-    step(torch.rand(64, 1, 28, 28), update_g=False)
+    step(*_batch(), update_g=False)
     assert all(p.requires_grad for p in step.D.parameters())
     with pytest.raises(RuntimeError, match="a loss that fails"):
-        step(torch.rand(64, 1, 28, 28))
+        step(*_batch())
     assert all(p.requires_grad for p in step.D.parameters())
 
 
 def test_stats_are_named_device_scalars():
-    stats = _step()(torch.rand(64, 1, 28, 28))
+    stats = _step()(*_batch())
     assert list(stats) == ["d_loss", "g_loss", "d_acc_real", "d_acc_fake"]
     assert all(v.shape == () and v.dtype == torch.float32 and not v.requires_grad for v in stats.values())
 
@@ -94,7 +101,7 @@ def test_a_penalty_s_term_appears_everywhere_without_edits(mnist_dir, tmp_path):
     toy_penalty = Term("toy_penalty", "D", lambda seen: 1e-3 * seen.logits(seen.real_images, None).square().mean())
 
     step = _step(terms=[toy_penalty])
-    stats = step(torch.rand(64, 1, 28, 28))
+    stats = step(*_batch())
     assert list(stats) == ["d_loss", "toy_penalty", "g_loss", "d_acc_real", "d_acc_fake"]
     assert stats["toy_penalty"] > 0
 
@@ -130,7 +137,7 @@ def test_every_loss_runs_a_step(loss, precision):
         pytest.skip("this CPU has no bf16 support")
     critic = ["model.spectral_norm=d"] if loss == "wgan" else []  # a Wasserstein critic needs a Lipschitz constraint
     step = _step(f"train.loss={loss}", *critic, precision=precision)
-    stats = step(torch.rand(64, 1, 28, 28))
+    stats = step(*_batch())
     assert all(torch.isfinite(v) for v in stats.values()), stats
 
 
@@ -144,7 +151,7 @@ def test_g_learns_from_the_images_d_saw_or_from_fresh_noise(g_noise):
     torch.manual_seed(5)
     expected = [step.G.sample_noise(64) for _ in range(2)]  # the stream's first two noise batches
     torch.manual_seed(5)
-    step(real)
+    step(real, unlabelled(real))
     if g_noise == "shared":  # one forward: D's images, reused for G's update
         assert len(seen) == 1 and torch.equal(seen[0], expected[0])
     else:  # D's images, then a second batch for G's update, drawn before either forward

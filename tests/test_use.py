@@ -14,6 +14,7 @@ from PIL import Image
 import gankit
 from gankit.checkpoint import list_checkpoints
 from gankit.cli import main
+from gankit.data import unlabelled
 from gankit.errors import GankitError
 from gankit.models import build_models, to_uint8
 from gankit.sampling import interpolate, sample_images, slerp
@@ -82,10 +83,12 @@ def test_one_sampling_path_runs_in_eval_mode_restores_the_mode_and_refuses_label
     assert G.training  # back in the mode it was in
     assert all(torch.equal(a, b) for a, b in zip(running, G.buffers()))  # no batch-norm update
     with torch.no_grad():
-        assert torch.equal(images, G.eval()(z))  # what eval mode computes
+        assert torch.equal(images, G.eval()(z, unlabelled(z)))  # what eval mode computes
     assert images.min() >= -1 and images.max() <= 1 and images.dtype == torch.float32  # G's value range
-    with pytest.raises(GankitError, match="this generator is unconditional: it takes no class labels"):
-        G.sample(4, labels=torch.zeros(4, dtype=torch.long))
+    # an unconditional G is the zero-class case: its labels are all 0, and no other class is taken
+    assert torch.equal(images, G.sample(4, noise=z, labels=torch.zeros(4, dtype=torch.long)))
+    with pytest.raises(GankitError, match="this generator's class labels are all 0; got 0 to 1"):
+        sample_images(G, noise=z, labels=torch.tensor([0, 1, 0, 0]))
 
 
 @pytest.mark.parametrize("fmt", ["grid", "files", "npy"])

@@ -8,7 +8,7 @@ import re
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from gankit.checkpoint import list_checkpoints
 from gankit.config import (
@@ -56,7 +56,7 @@ FLAGS = {
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, no usage dump
         raise GankitError(message)
 
 
@@ -233,15 +233,11 @@ def _main(argv: list[str] | None) -> int:
         print(f"gankit: error: {cli_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:
-        resumable = (
-            args is not None
-            and args.command == "train"
-            and args.out is not None
-            and bool(list_checkpoints(args.out / "checkpoints"))
-        )
+        out = args.out if args is not None and args.command == "train" else None
+        resumable = out is not None and bool(list_checkpoints(out / "checkpoints"))
         what = "terminated" if isinstance(stop, Terminated) else "interrupted"
         print(
-            f"gankit: {what}; continue with --resume --out {args.out}" if resumable else f"gankit: {what}",
+            f"gankit: {what}; continue with --resume --out {out}" if resumable else f"gankit: {what}",
             file=sys.stderr,
         )
         return 128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
@@ -357,9 +353,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     checkpoint = run.checkpoint(args.checkpoint)
     per_row, mark = None, ""
     if args.label is not None and args.label.strip().lower() == "all":
-        classes = len(run.classes)
-        if not classes:
-            raise GankitError(f"{args.run} is an unconditional run: it takes no --class")
+        classes = len(run.conditional_classes())
         n = args.n if args.n is not None else 8 * classes
         if n <= 0 or n % classes:
             raise GankitError(f"--n {n} does not split into one row per class: give a positive multiple of {classes}")

@@ -14,10 +14,10 @@ import torch
 from gankit.config import Config
 from gankit.data import load_images
 from gankit.data.locate import resolve_data_dir
-from gankit.errors import GankitError, short
+from gankit.errors import GankitError
 from gankit.metrics import EXTRACTORS, compute, fewest_samples
 from gankit.metrics.features import Extractor, FeatureSet
-from gankit.models import Generator
+from gankit.models import CONDITIONINGS, Generator
 from gankit.records import is_number
 from gankit.sampling import sample_images
 
@@ -54,23 +54,16 @@ def make_scorer(
     data = dataclasses.replace(config.data, limit=None, dir=str(root) if root else None)
     test = load_images(data, train=False)
     train = load_images(data, train=True)
-    if config.model.conditioning != "none":
-        for split in (test, train):  # label k must mean the class G learnt as k
-            if split.labels is None or list(split.classes) != list(config.data.classes or []):
-                raise GankitError(
-                    f"{split.source} has the classes {short(split.classes)}, but the run was trained on "
-                    f"{short(config.data.classes)}: its class metrics would compare different classes"
-                )
+    for split in (test, train):
+        CONDITIONINGS[config.model.conditioning].check_split(config, split.classes, split.source)
     n_real = min(n, len(test), len(train))
     if n_real < least:
         raise GankitError(f"the real splits hold {n_real} images, and metric {needing} needs at least {least}")
     if n_real < n:
         log.warning("the real splits hold %d images: scoring with %d on each side", n_real, n_real)
     pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:n_real]
-    real = extractor(test.images[:n_real], test.labels[:n_real] if test.labels is not None else None)
-    floor = compute(
-        metrics, real, extractor(train.images[pick], train.labels[pick] if train.labels is not None else None)
-    )
+    real = extractor(test.images[:n_real], test.labels[:n_real])
+    floor = compute(metrics, real, extractor(train.images[pick], train.labels[pick]))
     return Scorer(extractor, real, floor, metrics, n_real)
 
 
@@ -79,7 +72,7 @@ def score(scorer: Scorer, G: Generator, *, seed: int = 0) -> dict[str, Any]:
 
     A conditional G is asked for every class equally often (label i % K for sample i)."""
     start = time.perf_counter()
-    labels = torch.arange(scorer.n) % G.num_classes if G.num_classes else None
+    labels = torch.arange(scorer.n) % max(G.num_classes, 1)
     generated = scorer.extractor(sample_images(G, scorer.n, seed=seed, labels=labels), labels)
     return {
         "features": scorer.extractor.name,

@@ -33,21 +33,21 @@ FORMATS: Registry[ExportFormat] = Registry("export format")
 
 
 class Sampler(nn.Module):
-    """G.sample as a module of the noise alone: what an export computes."""
+    """G.sample as a module of the noise and the class labels (int64, one per row): what an export computes."""
 
     def __init__(self, G: Generator):
         super().__init__()
         self.G = G
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.G.sample(z.shape[0], noise=z)
-
-
-class ConditionalSampler(Sampler):
-    """G.sample as a module of the noise and the class labels (int64, one per row)."""
-
-    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.G.sample(z.shape[0], noise=z, labels=labels)
+
+
+class UnconditionalSampler(Sampler):
+    """An unconditional G's export takes the noise alone (its labels are all 0)."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(z, torch.zeros(z.shape[0], dtype=torch.long, device=z.device))
 
 
 def export_generator(G: Generator, path: Path, fmt: str, classes: list[str] | None = None) -> Path:
@@ -56,10 +56,19 @@ def export_generator(G: Generator, path: Path, fmt: str, classes: list[str] | No
     A conditional G takes (z, labels); `classes` names its labels in the description."""
     export_format = FORMATS[fmt]
     G = G.eval()
-    example: tuple[torch.Tensor, ...] = (G.sample_noise(2, generator=torch.Generator().manual_seed(0), device="cpu"),)
-    sampler = Sampler(G)
+    z = G.sample_noise(2, generator=torch.Generator().manual_seed(0), device="cpu")
+    # an unconditional export keeps the noise as its one input, as exports always had; a conditional one adds labels
+    inputs: str | list[str] = "z"
+    example: tuple[torch.Tensor, ...] = (z,)
+    sampler: Sampler = UnconditionalSampler(G)
+    labels: dict[str, object] = {}
     if G.num_classes:
-        example, sampler = (*example, torch.tensor([0, G.num_classes - 1])), ConditionalSampler(G)
+        inputs, example, sampler = ["z", "labels"], (z, torch.tensor([0, G.num_classes - 1])), Sampler(G)
+        labels = {
+            "labels": "int64 class indices, one per row of z",
+            "num_classes": G.num_classes,
+            "classes": list(classes or range(G.num_classes)),
+        }
     tmp = temporary_beside(path)
     try:
         export_format.write(sampler.eval(), example, tmp)
@@ -69,21 +78,12 @@ def export_generator(G: Generator, path: Path, fmt: str, classes: list[str] | No
     finally:
         tmp.unlink(missing_ok=True)
     description = path.with_name(path.name + ".json")
-    labels = (
-        {
-            "labels": "int64 class indices, one per row of z",
-            "num_classes": G.num_classes,
-            "classes": list(classes or range(G.num_classes)),
-        }
-        if G.num_classes
-        else {}
-    )
     atomic_write_text(
         description,
         json.dumps(
             {
                 "format": fmt,
-                "input": ["z", "labels"] if G.num_classes else "z",
+                "input": inputs,
                 "noise_dim": G.noise_dim,
                 "noise": G.noise,
                 **labels,
@@ -127,6 +127,7 @@ def _onnx(sampler: nn.Module, example: tuple[torch.Tensor, ...], path: Path) -> 
             dynamic_shapes={name: {0: batch} for name in names},
             dynamo=True,
         )
+    assert program is not None  # the dynamo exporter always returns its program
     program.save(str(path))
 
 

@@ -242,7 +242,7 @@ def _per_class_figures(run: Run, classes: int) -> tuple[dict[str, list], str]:
             metrics = json.loads(path.read_text()).get("metrics", {})
         except (OSError, ValueError, AttributeError):
             continue
-        found = {
+        figures = {
             key: metrics[key]
             for key, _, _ in PER_CLASS_FIGURES
             if isinstance(metrics, dict)
@@ -250,8 +250,8 @@ def _per_class_figures(run: Run, classes: int) -> tuple[dict[str, list], str]:
             and len(metrics[key]) == classes
             and all(v is None or is_number(v) for v in metrics[key])
         }
-        if found:
-            return found, path.name
+        if figures:
+            return figures, path.name
     return {}, ""
 
 

@@ -76,17 +76,19 @@ class Run:
 
     @property
     def classes(self) -> list[str]:
-        """The class names of a conditional run, by label; empty for an unconditional one."""
+        """The class names of a conditional run, by label; empty for an unconditional one (the zero-class case)."""
         m = self.config.model
-        if m.conditioning == "none":
-            return []
         return list(self.config.data.classes or [str(i) for i in range(m.num_classes)])
+
+    def conditional_classes(self) -> list[str]:
+        """The run's classes, refusing an unconditional run: what a request naming a class calls first."""
+        if not self.classes:
+            raise GankitError(f"{self.path} is an unconditional run: it takes no class", option="class")
+        return self.classes
 
     def class_index(self, which: int | str) -> int:
         """A class by index or by name (any case), checked against the run's classes."""
-        if not self.classes:
-            raise GankitError(f"{self.path} is an unconditional run: it takes no class", option="class")
-        return resolve_class(self.classes, which)
+        return resolve_class(self.conditional_classes(), which)
 
     def sample(
         self,
@@ -107,8 +109,7 @@ class Run:
     ) -> torch.Tensor:
         """uint8 images (K * per_class, C, H, W) of a conditional run, class by class, each class from
         the same `per_class` noise vectors: a grid with `per_class` images per row has one row per class."""
-        if not self.classes:
-            raise GankitError(f"{self.path} is an unconditional run: it takes no class", option="class")
+        self.conditional_classes()
         if per_class <= 0:
             raise GankitError(f"n must be positive, got {per_class} per class", option="n")
         G = self.generator(checkpoint, raw=raw)

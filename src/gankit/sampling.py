@@ -55,40 +55,24 @@ def sample_images(
         noise = G.sample_noise(n, generator=generator, device="cpu")
     if label is not None:
         labels = torch.full((noise.shape[0],), label)
-    if labels is not None:
-        check_labels(G, labels, noise.shape[0])
-    elif G.num_classes:
+    if labels is None:
         labels = G.sample_labels(noise.shape[0], generator=generator, device="cpu")
+    G.check_labels(labels, noise.shape[0])
     device = next(G.parameters()).device
     images = torch.empty((noise.shape[0], *G.image_shape), dtype=torch.uint8)  # filled in place: no second copy
     for start in range(0, noise.shape[0], BATCH):
         z = noise[start : start + BATCH].to(device)
-        y = labels[start : start + BATCH].to(device) if labels is not None else None
+        y = labels[start : start + BATCH].to(device)
         images[start : start + z.shape[0]] = to_uint8(G.sample(z.shape[0], noise=z, labels=y), G.value_range).cpu()
     return images
 
 
-def check_labels(G: Generator, labels: torch.Tensor, n: int) -> None:
-    """Refuse labels an unconditional G, or this G's classes, cannot take."""
-    if not G.num_classes:
-        raise GankitError("this generator is unconditional: it takes no class", option="class")
-    if labels.shape != (n,) or labels.dtype != torch.int64:
-        raise GankitError(
-            f"labels must be {n} whole numbers (int64), got {labels.dtype} of shape {tuple(labels.shape)}"
-        )
-    if n and not 0 <= int(labels.min()) <= int(labels.max()) < G.num_classes:
-        raise GankitError(
-            f"class labels run from 0 to {G.num_classes - 1}; got {int(labels.min())} to {int(labels.max())}",
-            option="class",
-        )
-
-
 def class_rows(G: Generator, per_class: int, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Noise and labels for a grid with one row per class, row k of class k, every row from the same
-    `per_class` noise vectors (so a column keeps its style across classes)."""
+    `per_class` noise vectors (so a column keeps its style across classes); an unconditional G's one row is class 0."""
     noise = G.sample_noise(per_class, generator=seeded(seed), device="cpu")
-    labels = torch.arange(G.num_classes).repeat_interleave(per_class)
-    return noise.repeat(G.num_classes, 1), labels
+    rows = max(G.num_classes, 1)
+    return noise.repeat(rows, 1), torch.arange(rows).repeat_interleave(per_class)
 
 
 def resolve_class(names: list[str], which: int | str) -> int:
@@ -144,9 +128,6 @@ def interpolate(
         z = (1 - t)[None, :, None] * a[:, None] + t[None, :, None] * b[:, None]
     else:
         z = slerp(a, b, t)
-    labels = None
-    if label is not None or G.num_classes:
-        rows = torch.full((pairs,), label) if label is not None else G.sample_labels(pairs, generator=gen, device="cpu")
-        labels = rows.repeat_interleave(steps)
-    images = sample_images(G, noise=z.reshape(-1, G.noise_dim), labels=labels)
+    rows = torch.full((pairs,), label) if label is not None else G.sample_labels(pairs, generator=gen, device="cpu")
+    images = sample_images(G, noise=z.reshape(-1, G.noise_dim), labels=rows.repeat_interleave(steps))
     return images.view(pairs, steps, *images.shape[1:])

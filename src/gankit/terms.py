@@ -22,11 +22,11 @@ class Seen:
 
     def __init__(
         self,
-        critic: Callable[[torch.Tensor, torch.Tensor | None], Outputs],
+        critic: Callable[[torch.Tensor, torch.Tensor], Outputs],
         real_images: torch.Tensor,
-        real_labels: torch.Tensor | None,
+        real_labels: torch.Tensor,
         fake_images: torch.Tensor,
-        fake_labels: torch.Tensor | None,
+        fake_labels: torch.Tensor,
         **outputs: Outputs,
     ):
         self.critic = critic  # D as it sees images: through the augmentation, in the step's precision, as float32
@@ -60,7 +60,7 @@ class Seen:
     def fake_class(self) -> torch.Tensor | None:
         return self.outputs("fake")[1]
 
-    def logits(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def logits(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """D's logits on other images (a penalty's own inputs), through the augmentation."""
         return self.critic(images, labels)[0]
 

@@ -8,12 +8,12 @@ import torch
 
 from gankit.config import DataConfig
 from gankit.data import cifar, images, mnist  # noqa: F401  (each registers its data sets)
-from gankit.data.imageset import ImageSet
+from gankit.data.imageset import ImageSet, unlabelled
 from gankit.data.locate import resolve_data_dir
 from gankit.data.sources import DATASETS, Dataset
 from gankit.errors import GankitError
 
-__all__ = ["DATASETS", "Dataset", "ImageSet", "load_images"]
+__all__ = ["DATASETS", "Dataset", "ImageSet", "load_images", "unlabelled"]
 
 
 def load_images(config: DataConfig, data_dir: Path | None = None, *, train: bool = True) -> ImageSet:

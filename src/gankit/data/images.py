@@ -25,9 +25,11 @@ import sys
 import tarfile
 import time
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -40,6 +42,9 @@ from gankit.data.locate import cache_dir
 from gankit.data.sources import DATASETS, Dataset
 from gankit.errors import GankitError
 from gankit.interrupts import deferred
+
+if TYPE_CHECKING:
+    from gankit.config import DataConfig
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +82,7 @@ def load_image_folder(source: Path, *, train: bool, size: int, channels: int, sk
     classes = json.loads((folder / CLASSES_FILE).read_text())
     return ImageSet(
         torch.from_numpy(images),
-        torch.from_numpy(labels).long() if classes else None,
+        torch.from_numpy(labels).long().clamp_(min=0),  # an unlabelled folder's cache holds -1: all class 0
         classes,
         f"{source} ({'train' if train else 'test'})",
         mapped=True,
@@ -131,7 +136,7 @@ def _decode_all(source: Path, folder: Path, train: bool, size: int, channels: in
         _keep_rows(partial / IMAGES_FILE, images, readable)
     images.flush()
     del images, status
-    labels = np.array([classes.index(chosen[name].parts[0]) if classes else -1 for name in order], dtype=np.int64)
+    labels = np.array([_label(chosen[name], classes) for name in order], dtype=np.int64)
     np.save(partial / LABELS_FILE, labels[readable])
     (partial / CLASSES_FILE).write_text(json.dumps(classes))
     (partial / STATUS_FILE).unlink()
@@ -146,7 +151,7 @@ CHUNK = 64  # images per task of the decoding pool
 POOL_FROM = 512  # fewer images than this decode in this process: starting the pool would cost more
 
 
-def _open_partial(partial: Path, shape: tuple[int, ...], source: Path) -> tuple[np.ndarray, np.ndarray]:
+def _open_partial(partial: Path, shape: tuple[int, ...], source: Path) -> tuple[np.memmap, np.memmap]:
     """The partial cache's image array and per-image status, mapped from disk: continued where a decode
     stopped, or new (checking the disk has room)."""
     try:
@@ -303,7 +308,7 @@ def _decode_chunk(
     chunk: list[tuple[int, str, bytes]], mode: str, size: int
 ) -> list[tuple[int, np.ndarray | None, str]]:
     """(row, image or None, what went wrong) per file; runs in the pool's processes."""
-    results = []
+    results: list[tuple[int, np.ndarray | None, str]] = []
     for row, name, data in chunk:
         try:
             results.append((row, _decode(data, mode, size), ""))
@@ -421,9 +426,10 @@ def _read_files(source: Path, names: set[str]) -> Iterator[tuple[str, bytes]]:
                         yield info.filename, data
         else:
             with tarfile.open(source, "r:*") as tf:
-                for member in tf:
-                    if member.isfile() and member.name in names:
-                        yield member.name, tf.extractfile(member).read()
+                for entry in tf:
+                    extracted = tf.extractfile(entry) if entry.isfile() and entry.name in names else None
+                    if extracted is not None:
+                        yield entry.name, extracted.read()
     except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
         raise GankitError(f"cannot read {source}: {exc}") from None
 
@@ -450,14 +456,21 @@ def _select_split(names: list[str], train: bool, source: Path) -> dict[str, Pure
     return paths
 
 
+def _label(path: PurePosixPath, classes: list[str]) -> int:
+    """An image's class: the index of its top folder among `classes`; 0 in an unlabelled folder (no classes)."""
+    return classes.index(path.parts[0]) if path.parts[0] in classes else 0
+
+
 def _round_robin(chosen: dict[str, PurePosixPath], classes: list[str]) -> list[str]:
-    if not classes:
-        return sorted(chosen)
-    per_class: dict[str, list[str]] = {c: [] for c in classes}
+    """The images class by class in turn (each class's first, then each one's second, ...), by name within a class, so
+    any first n hold the classes alike; an unlabelled folder's are in name order."""
+    taken: Counter[int] = Counter()
+    rank = {}
     for name in sorted(chosen):
-        per_class[chosen[name].parts[0]].append(name)
-    rank = {name: (i, c) for c, names in per_class.items() for i, name in enumerate(names)}
-    return sorted(chosen, key=lambda name: rank[name])
+        label = _label(chosen[name], classes)
+        rank[name] = (taken[label], label)
+        taken[label] += 1
+    return sorted(chosen, key=rank.__getitem__)
 
 
 def _cache_key(source: Path, train: bool, size: int, channels: int, skip_bad: bool) -> str:
@@ -469,11 +482,17 @@ def _cache_key(source: Path, train: bool, size: int, channels: int, skip_bad: bo
     return key.hexdigest()[:24]
 
 
+def _load_folder(root: Path | None, train: bool, config: DataConfig) -> ImageSet:
+    if root is None:
+        raise ValueError("the folder data set needs its folder: load_images refuses a missing one first (needs_dir)")
+    return load_image_folder(
+        root, train=train, size=config.image_size, channels=config.channels, skip_bad=config.skip_bad_images
+    )
+
+
 DATASETS.register("folder")(
     Dataset(
-        load=lambda root, train, config: load_image_folder(
-            root, train=train, size=config.image_size, channels=config.channels, skip_bad=config.skip_bad_images
-        ),
+        load=_load_folder,
         needs_dir=True,
     )
 )

@@ -173,9 +173,11 @@ def augment(images: torch.Tensor, recipe: Recipe, gen: torch.Generator) -> torch
 
 def _real(dataset: str, data_dir: Path | None, *, train: bool) -> ImageSet:
     source = DATASETS[dataset]  # a data set with an evaluator has one shape: the data set's entry says which
+    if source.size is None or source.channels is None:
+        raise GankitError(f"data set {dataset} has no one shape for an evaluator")
     config = DataConfig(dataset=dataset, image_size=source.size, channels=source.channels)
     images = load_images(config, data_dir, train=train)
-    if images.labels is None:
+    if not images.classes:
         raise GankitError(f"{images.source} has no class labels; an evaluator needs them")
     return images
 

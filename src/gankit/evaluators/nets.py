@@ -21,6 +21,10 @@ class Evaluator(nn.Module):
 
     size: int
     channels: int
+    mean: torch.Tensor  # buffers: the training images' mean and standard deviation
+    std: torch.Tensor
+    body: nn.Module  # images -> features
+    head: nn.Module  # features -> class logits
 
     def __init__(self, mean: float, std: float):
         super().__init__()

@@ -6,12 +6,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from torch import nn
 
 from gankit.errors import GankitError
 from gankit.registry import Registry
+
+if TYPE_CHECKING:
+    from gankit.evaluators.nets import Evaluator
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,12 @@ class FeatureSet:
     features: torch.Tensor  # (N, F) float64
     probs: torch.Tensor  # (N, K) class probabilities
     labels: torch.Tensor | None = None  # (N,) true classes of real images, or the classes samples were asked for
+
+    def known_labels(self) -> torch.Tensor:
+        """The images' classes, for a metric of classes (`metrics.compute` refuses it on images of unknown class)."""
+        if self.labels is None:
+            raise ValueError("a class metric needs the class of every image")
+        return self.labels
 
 
 class Extractor:
@@ -44,7 +53,7 @@ class Extractor:
 class EvaluatorExtractor(Extractor):
     """The penultimate layer of gankit's classifier for the data set, and its softmax."""
 
-    def __init__(self, net: nn.Module, dataset: str):
+    def __init__(self, net: Evaluator, dataset: str):
         self.net, self.name = net.eval(), f"evaluator-{dataset}"
 
     def batch(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,10 +17,9 @@ MIN_PER_CLASS = 2  # a covariance needs two images
 def intra_fid(real: FeatureSet, generated: FeatureSet) -> dict[str, object]:
     """The mean is over the classes with at least two images on each side (None in the list marks the others)."""
     per_class: list[float | None] = []
-    for k in range(
-        int(max(real.labels.max(), generated.labels.max())) + 1
-    ):  # the data's classes, whatever the features
-        real_k, fake_k = real.features[real.labels == k], generated.features[generated.labels == k]
+    real_labels, fake_labels = real.known_labels(), generated.known_labels()
+    for k in range(int(max(real_labels.max(), fake_labels.max())) + 1):  # the data's classes, whatever the features
+        real_k, fake_k = real.features[real_labels == k], generated.features[fake_labels == k]
         fits = len(real_k) >= MIN_PER_CLASS and len(fake_k) >= MIN_PER_CLASS
         per_class.append(frechet_distance(*gaussian(real_k), *gaussian(fake_k)) if fits else None)
     scored = [f for f in per_class if f is not None]

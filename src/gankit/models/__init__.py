@@ -7,15 +7,14 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from gankit.errors import GankitError
 from gankit.models import dcgan, mlp, resnet  # noqa: F401  (each registers its arch)
 from gankit.models.base import ARCHS, Generator
-from gankit.models.conditioning import CONDITIONING
+from gankit.models.conditioning import CONDITIONING, CONDITIONINGS
 
 if TYPE_CHECKING:
     from gankit.config import Config
 
-__all__ = ["ARCHS", "CONDITIONING", "SPECTRAL_NORM", "Generator", "build_models"]
+__all__ = ["ARCHS", "CONDITIONING", "CONDITIONINGS", "SPECTRAL_NORM", "Generator", "build_models"]
 
 
 SPECTRAL_NORM = ("none", "d", "both")  # model.spectral_norm: on no net, on D's layers, on both nets' layers
@@ -23,11 +22,7 @@ SPECTRAL_NORM = ("none", "d", "both")  # model.spectral_norm: on no net, on D's 
 
 def build_models(config: Config) -> tuple[Generator, nn.Module]:
     """The (G, D) pair the config names, initialised from the global torch RNG."""
-    if config.model.conditioning != "none" and not config.model.num_classes:
-        raise GankitError(
-            "model.num_classes is 0: a conditional model's classes are filled in from the data when its "
-            "run starts (or set model.num_classes)"
-        )
+    CONDITIONINGS[config.model.conditioning].check_built(config)
     G, D = ARCHS[config.model.arch].build(config)
     if config.model.spectral_norm in ("d", "both"):
         add_spectral_norm(D, embeddings=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -56,14 +57,21 @@ def build_conv_pair(
 ) -> tuple[Generator, nn.Module]:
     """A convolutional (G, D) pair at data.image_size, conditional where model.conditioning says so."""
     m, d = config.model, config.data
-    classes = m.num_classes if m.conditioning != "none" else 0
     return (
-        generator(m.noise_dim, d.channels, m.base_channels, noise=m.noise, num_classes=classes, size=d.image_size),
+        generator(
+            m.noise_dim,
+            d.channels,
+            m.base_channels,
+            noise=m.noise,
+            conditioning=m.conditioning,
+            num_classes=m.num_classes,
+            size=d.image_size,
+        ),
         discriminator(
             d.channels,
             m.base_channels,
             conditioning=m.conditioning,
-            num_classes=classes,
+            num_classes=m.num_classes,
             size=d.image_size,
             minibatch_std=m.minibatch_std,
         ),
@@ -94,6 +102,9 @@ class Generator(nn.Module):
     image_shape: tuple[int, int, int]  # (channels, height, width)
     value_range: tuple[float, float]  # range of the output pixels
     num_classes: int = 0  # 0 for an unconditional model
+    # set by `Run.generator` on the G it loads: the checkpoint's epoch and file
+    epoch: int
+    checkpoint: Path
 
     def sample_noise(
         self, n: int, *, generator: torch.Generator | None = None, device: torch.device | str | None = None
@@ -108,12 +119,36 @@ class Generator(nn.Module):
         return z.to(device)
 
     def sample_labels(
-        self, n: int, *, generator: torch.Generator | None = None, device: torch.device | str | None = None
+        self,
+        n: int,
+        *,
+        weights: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
     ) -> torch.Tensor:
-        """n class labels drawn uniformly, where `generator` lives, moved to `device` (default: G's)."""
+        """n class labels, in proportion to `weights` (K,) or else uniform, drawn where `generator` lives, moved to
+        `device` (default: G's). An unconditional G's labels are all 0 and draw nothing from any RNG, so its noise
+        stream is what it would be without labels."""
         device = device if device is not None else next(self.parameters()).device
+        if not self.num_classes:  # the zero-class case
+            return torch.zeros(n, dtype=torch.long, device=device)
         where = generator.device if generator is not None else device
+        if weights is not None:
+            return torch.multinomial(weights, n, replacement=True, generator=generator).to(device)
         return torch.randint(self.num_classes, (n,), generator=generator, device=where).to(device)
+
+    def check_labels(self, labels: torch.Tensor, n: int) -> None:
+        """Refuse labels this G cannot take: n int64 labels below its number of classes (an unconditional G's are 0)."""
+        if labels.shape != (n,) or labels.dtype != torch.int64:
+            raise GankitError(
+                f"labels must be {n} whole numbers (int64), got {labels.dtype} of shape {tuple(labels.shape)}"
+            )
+        if n and not 0 <= int(labels.min()) <= int(labels.max()) < max(self.num_classes, 1):
+            known = f"run from 0 to {self.num_classes - 1}" if self.num_classes else "are all 0"
+            raise GankitError(
+                f"this generator's class labels {known}; got {int(labels.min())} to {int(labels.max())}",
+                option="class",
+            )
 
     def sample(
         self,
@@ -126,23 +161,21 @@ class Generator(nn.Module):
         """n images (n, C, H, W) in `value_range`, generated in eval mode without gradients.
 
         `noise` fixes the inputs (else they are drawn with `generator`); `labels` (n,) are the classes
-        a conditional model makes (else drawn uniformly with `generator`). The training step is the
-        only other caller of G's forward.
+        a conditional model makes (else drawn uniformly with `generator`; see `check_labels`). The training
+        step is the only other caller of G's forward.
         """
-        if labels is not None and not self.num_classes:
-            raise GankitError("this generator is unconditional: it takes no class labels")
         if noise is None:
             noise = self.sample_noise(n, generator=generator)
         elif noise.shape != (n, self.noise_dim):
             raise ValueError(f"noise of shape {tuple(noise.shape)} for {n} samples of noise_dim {self.noise_dim}")
-        if self.num_classes and labels is None:
+        if labels is None:
             labels = self.sample_labels(n, generator=generator, device=noise.device)
         was_training = self.training
         if was_training:  # untouched when already in eval mode, so export can trace this
             self.eval()
         try:
             with torch.no_grad():
-                return self(noise, labels) if self.num_classes else self(noise)
+                return self(noise, labels)
         finally:
             if was_training:
                 self.train()

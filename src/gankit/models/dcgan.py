@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from gankit.models.base import ARCHS, Arch, Float32Output, Generator, build_conv_pair
-from gankit.models.conditioning import ConditionalBatchNorm, OutputHead, run_layers
+from gankit.models.conditioning import CONDITIONINGS, run_layers
 from gankit.models.minibatch_std import MinibatchStd
 
 if TYPE_CHECKING:
@@ -37,8 +37,8 @@ class DCGANGenerator(Generator):
     """z (128) -> Dense 2048 -> 2x2x512 -> 4x4x256 -> 8x8x128 -> 16x16x64 -> 32x32xC, tanh.
 
     Larger sizes (64, 128, 256) add stride-2 blocks at the top, widths capped at 8 x base_channels,
-    so the 32x32 model is the report's exactly. With `num_classes`, every batch norm is
-    class-conditional (its scale and shift looked up by label)."""
+    so the 32x32 model is the report's exactly. A conditional G's batch norms are class-conditional (their
+    scale and shift looked up by label)."""
 
     value_range = (-1.0, 1.0)
 
@@ -49,6 +49,7 @@ class DCGANGenerator(Generator):
         base_channels: int = 64,
         *,
         noise: str = "normal",
+        conditioning: str = "none",
         num_classes: int = 0,
         size: int = 32,
     ):
@@ -57,9 +58,7 @@ class DCGANGenerator(Generator):
         self.num_classes = num_classes
 
         def norm(features: int, dims: int = 2) -> nn.Module:
-            if num_classes:
-                return ConditionalBatchNorm(features, num_classes, dims)
-            return nn.BatchNorm2d(features) if dims == 2 else nn.BatchNorm1d(features)
+            return CONDITIONINGS[conditioning].g_norm(features, num_classes, dims)
 
         widths = block_widths(size, base_channels)  # at 2x2, 4x4, ..., size/2
         self.top = widths[0]
@@ -71,7 +70,7 @@ class DCGANGenerator(Generator):
         self.net = nn.Sequential(*layers)
         _dcgan_init(self)
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x = run_layers(self.project, z, y).view(-1, self.top, 2, 2)  # (N, 2048) -> (N, 512, 2, 2)
         return run_layers(self.net, x, y)  # -> (N, C, size, size)
 
@@ -104,18 +103,12 @@ class DCGANDiscriminator(nn.Module):
             layers.append(MinibatchStd(minibatch_std))
         layers.append(nn.Flatten())
         features = (widths[-1] + bool(minibatch_std)) * 4
-        self.head = OutputHead(features, conditioning, num_classes) if conditioning != "none" else None
-        if self.head is None:
-            layers.append(nn.Linear(features, 1))
-        self.net = nn.Sequential(*layers)
+        last, self.head = CONDITIONINGS[conditioning].d_end(features, num_classes)
+        self.net = nn.Sequential(*layers, *last)
         _dcgan_init(self)
 
-    def forward(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        if self.head is None:
-            return self.net(x).squeeze(1)  # (N, C, size, size) -> (N,) logits
-        return self.head(self.net(x), y)
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.net(x), y)  # (N, C, size, size) -> (N,) logits
 
 
 SIZES = (32, 64, 128, 256)  # the image sides the DCGAN makes

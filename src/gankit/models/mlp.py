@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from gankit.models.base import ARCHS, Arch, Float32Output, Generator
-from gankit.models.conditioning import CONDITIONING, OutputHead
+from gankit.models.conditioning import CONDITIONING, CONDITIONINGS
 from gankit.models.dropout import Dropout
 
 if TYPE_CHECKING:
@@ -27,8 +27,8 @@ class MLPGenerator(Generator):
     """z -> Dense 256 -> Dense 512 -> Dense 1024 (each LeakyReLU(0.2)) -> Dense 784, sigmoid -> 1x28x28.
 
     Pixels are in [0, 1], matching MNIST scaled to [0, 1]. `output="tanh"` gives pixels in
-    [-1, 1] instead (the data is scaled to match), the usual choice outside the report. With
-    `num_classes`, a label embedding of that many numbers is joined to z (cGAN).
+    [-1, 1] instead (the data is scaled to match), the usual choice outside the report. A conditional
+    G (`models.conditioning`) joins a label embedding of `num_classes` numbers to z (cGAN).
     """
 
     def __init__(
@@ -39,6 +39,7 @@ class MLPGenerator(Generator):
         *,
         noise: str = "normal",
         output: str = "sigmoid",
+        conditioning: str = "none",
         num_classes: int = 0,
     ):
         super().__init__()
@@ -46,10 +47,9 @@ class MLPGenerator(Generator):
         self.noise_dim, self.noise, self.image_shape = noise_dim, noise, (channels, height, width)
         self.value_range = (0.0, 1.0) if output == "sigmoid" else (-1.0, 1.0)
         self.num_classes = num_classes
-        if num_classes:
-            self.label_embedding = nn.Embedding(num_classes, num_classes)
+        self.label_embedding = CONDITIONINGS[conditioning].g_input(num_classes)
         layers: list[nn.Module] = []
-        width = noise_dim + num_classes
+        width = noise_dim + self.label_embedding.extra
         for h in hidden:
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
             width = h
@@ -62,10 +62,8 @@ class MLPGenerator(Generator):
             if isinstance(layer, nn.Linear):
                 _keras_dense_init(layer)
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if self.num_classes:
-            z = torch.cat([z, self.label_embedding(y).to(z.dtype)], 1)
-        return self.net(z).view(-1, *self.image_shape)  # (N, 784) -> (N, 1, 28, 28)
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.net(self.label_embedding(z, y)).view(-1, *self.image_shape)  # (N, 784) -> (N, 1, 28, 28)
 
 
 class MLPDiscriminator(nn.Module):
@@ -87,39 +85,30 @@ class MLPDiscriminator(nn.Module):
         num_classes: int = 0,
     ):
         super().__init__()
-        self.conditioning = conditioning
-        if conditioning == "concat":
-            self.label_embedding = nn.Embedding(num_classes, num_classes)
+        self.label_embedding = CONDITIONINGS[conditioning].d_input(num_classes)
         layers: list[nn.Module] = [nn.Flatten()]
-        width = math.prod(image_shape) + (num_classes if conditioning == "concat" else 0)
+        width = math.prod(image_shape) + self.label_embedding.extra
         for h in hidden:
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2), Dropout(dropout)]
             width = h
-        self.head = OutputHead(width, conditioning, num_classes) if conditioning != "none" else None
-        if self.head is None:
-            layers.append(nn.Linear(width, 1))
-        self.net = nn.Sequential(*layers)
-        for layer in [*self.net, *(self.head.children() if self.head else [])]:
+        last, self.head = CONDITIONINGS[conditioning].d_end(width, num_classes)
+        self.net = nn.Sequential(*layers, *last)
+        for layer in [*self.net, *self.head.children()]:
             if isinstance(layer, nn.Linear):
                 _keras_dense_init(layer)
 
-    def forward(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        if self.conditioning == "concat":  # (N, 1, 28, 28) -> (N, 784 + K)
-            x = torch.cat([x.flatten(1), self.label_embedding(y).to(x.dtype)], 1)
-        if self.head is None:
-            return self.net(x).squeeze(1)  # (N,) logits
-        return self.head(self.net(x), y)
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        # concat: (N, 1, 28, 28) -> (N, 784 + K); the head makes (N,) logits
+        return self.head(self.net(self.label_embedding(x, y)), y)
 
 
 def build_mlp(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
     m, d = config.model, config.data
     shape = (d.channels, d.image_size, d.image_size)
-    classes = m.num_classes if m.conditioning != "none" else 0
+    c, k = m.conditioning, m.num_classes
     return (
-        MLPGenerator(m.noise_dim, m.g_hidden, shape, noise=m.noise, output=m.output, num_classes=classes),
-        MLPDiscriminator(shape, m.d_hidden, m.dropout, conditioning=m.conditioning, num_classes=classes),
+        MLPGenerator(m.noise_dim, m.g_hidden, shape, noise=m.noise, output=m.output, conditioning=c, num_classes=k),
+        MLPDiscriminator(shape, m.d_hidden, m.dropout, conditioning=c, num_classes=k),
     )
 
 

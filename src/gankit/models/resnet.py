@@ -18,14 +18,14 @@ or ACGAN head on its pooled features (`models.conditioning`).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from gankit.models.base import ARCHS, Arch, Float32Output, Generator, build_conv_pair
-from gankit.models.conditioning import ConditionalBatchNorm, OutputHead, run_layer
+from gankit.models.conditioning import CONDITIONINGS, Conditioning, run_layer
 from gankit.models.minibatch_std import MinibatchStd
 
 if TYPE_CHECKING:
@@ -43,18 +43,17 @@ def _xavier(layer: Layer, gain: float = 1.0) -> Layer:
 
 
 class UpBlock(nn.Module):
-    """BN, ReLU, bilinear x2, conv 3x3, BN, ReLU, conv 3x3; plus x2 and conv 1x1. Its norms are conditional with `classes`."""
+    """BN, ReLU, bilinear x2, conv 3x3, BN, ReLU, conv 3x3; plus x2 and conv 1x1. Its norms are as `conditioning`
+    makes them (class-conditional for a conditional G)."""
 
-    def __init__(self, wide: int, narrow: int, classes: int = 0):
+    def __init__(self, wide: int, narrow: int, conditioning: Conditioning, classes: int = 0):
         super().__init__()
-        self.norm1, self.norm2 = (
-            ConditionalBatchNorm(n, classes) if classes else nn.BatchNorm2d(n) for n in (wide, narrow)
-        )
+        self.norm1, self.norm2 = (conditioning.g_norm(n, classes) for n in (wide, narrow))
         self.conv1 = _xavier(nn.Conv2d(wide, narrow, 3, 1, 1), math.sqrt(2))
         self.conv2 = _xavier(nn.Conv2d(narrow, narrow, 3, 1, 1), math.sqrt(2))
         self.shortcut = _xavier(nn.Conv2d(wide, narrow, 1))
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h = self.conv1(_double(F.relu(run_layer(self.norm1, x, y))))
         h = self.conv2(F.relu(run_layer(self.norm2, h, y)))
         return h + self.shortcut(_double(x))
@@ -112,6 +111,7 @@ class ResNetGenerator(Generator):
         base_channels: int = 64,
         *,
         noise: str = "normal",
+        conditioning: str = "none",
         num_classes: int = 0,
         size: int = 32,
     ):
@@ -121,7 +121,9 @@ class ResNetGenerator(Generator):
         widths = generator_widths(size, base_channels)
         self.top = widths[0]
         self.project = _xavier(nn.Linear(noise_dim, 16 * self.top))
-        self.blocks = nn.ModuleList(UpBlock(wide, narrow, num_classes) for wide, narrow in zip(widths, widths[1:]))
+        self.blocks = nn.ModuleList(
+            UpBlock(wide, narrow, CONDITIONINGS[conditioning], num_classes) for wide, narrow in zip(widths, widths[1:])
+        )
         self.out = nn.Sequential(
             nn.BatchNorm2d(widths[-1]),
             nn.ReLU(),
@@ -129,7 +131,7 @@ class ResNetGenerator(Generator):
             Float32Output(nn.Tanh()),
         )
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x = self.project(z).view(-1, self.top, 4, 4)
         for block in self.blocks:
             x = block(x, y)
@@ -152,7 +154,7 @@ class ResNetDiscriminator(nn.Module):
         super().__init__()
         if size == 32:
             width = 2 * base_channels
-            blocks = [
+            blocks: list[nn.Module] = [
                 DownBlock(channels, width, down=True, first=True),
                 DownBlock(width, width, down=True),
                 DownBlock(width, width, down=False),
@@ -167,16 +169,18 @@ class ResNetDiscriminator(nn.Module):
             blocks.append(MinibatchStd(minibatch_std))
             width += 1
         self.blocks = nn.Sequential(*blocks)
-        self.head = OutputHead(width, conditioning, num_classes) if conditioning != "none" else None
-        self.linear = _xavier(nn.Linear(width, 1)) if self.head is None else None
+        last, self.head = CONDITIONINGS[conditioning].d_end(width, num_classes)
+        self.end = nn.Sequential(*(_xavier(layer) for layer in last))  # an unconditional D's last Linear
 
-    def forward(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         features = F.relu(self.blocks(x)).sum(dim=(2, 3))  # global sum pooling
-        if self.head is None:
-            return self.linear(features).squeeze(1)
-        return self.head(features, y)
+        return self.head(self.end(features), y)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        # checkpoints written before the conditionings made D's last layers name an unconditional D's Linear `linear`
+        for key in [k for k in state_dict if k.startswith(prefix + "linear.")]:
+            state_dict[prefix + "end.0." + key.removeprefix(prefix + "linear.")] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 def build_resnet(config: Config) -> tuple[Generator, nn.Module]:

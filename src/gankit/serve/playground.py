@@ -79,14 +79,13 @@ class Playground:
         steps = _whole(steps, "steps", 2, MAX_STEPS)
         check_output_size(self.G, steps, f"steps {steps}", MAX_PIXELS)
         index = self._label(label)
-        ends, labels = [], None
-        for which, seed in enumerate((start, end)):  # each end drawn as `samples` draws a single image
-            gen = torch.Generator().manual_seed(seed)
-            ends.append(self.G.sample_noise(1, generator=gen, device="cpu"))
-            if which == 0 and self.G.num_classes:
-                first = self.G.sample_labels(1, generator=gen, device="cpu") if index is None else torch.tensor([index])
-                labels = first.repeat(steps)
-        noise = slerp(ends[0], ends[1], torch.linspace(0, 1, steps))[0]  # (steps, noise_dim)
+        # each end drawn as `samples` draws a single image: its noise, then its class
+        gen = torch.Generator().manual_seed(start)
+        first = self.G.sample_noise(1, generator=gen, device="cpu")
+        label = self.G.sample_labels(1, generator=gen, device="cpu") if index is None else torch.tensor([index])
+        last = self.G.sample_noise(1, generator=torch.Generator().manual_seed(end), device="cpu")
+        noise = slerp(first, last, torch.linspace(0, 1, steps))[0]  # (steps, noise_dim)
+        labels = label.repeat(steps)
         with self.lock:
             frames = sample_images(self.G, noise=noise, labels=labels)
         return [_png(frame[None]) for frame in frames]

@@ -110,9 +110,8 @@ class CollapseWatch(Callback):
 
     def __init__(self, config: Config):
         self.train = config.train
-        self.g_loss = config.train.collapse_g_loss
-        if self.g_loss is None:
-            self.g_loss = build_loss(config.train).collapse_g_loss
+        given = config.train.collapse_g_loss
+        self.g_loss = given if given is not None else build_loss(config.train).collapse_g_loss
 
     def on_epoch_end(self, epoch: EpochEnd) -> None:
         r, t = epoch.record, self.train
@@ -147,13 +146,9 @@ class Grids(Callback):
 
     def __init__(self, config: Config, G: Generator):
         self.output = config.output
-        seed = config.train.seed + 1
-        if G.num_classes:
-            self.per_row = max(1, self.output.grid_samples // G.num_classes)
-            self.noise, self.labels = class_rows(G, self.per_row, seed=seed)
-        else:
-            self.noise = G.sample_noise(self.output.grid_samples, generator=torch.Generator().manual_seed(seed))
-            self.labels, self.per_row = None, None
+        per_class = max(1, self.output.grid_samples // max(G.num_classes, 1))
+        self.noise, self.labels = class_rows(G, per_class, seed=config.train.seed + 1)
+        self.per_row = per_class if G.num_classes else None  # one class's grid is square-ish
 
     def on_epoch_end(self, epoch: EpochEnd) -> None:
         first = epoch.state.epoch == 1 and not epoch.part_way and self.output.grid_first_epoch

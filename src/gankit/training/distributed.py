@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.distributed as dist
@@ -62,8 +62,9 @@ def job_id() -> str | None:
 
 def mark_job(run_path: Path) -> None:
     """Note in a new run folder which torchrun job created it, so that only this job's restarts resume it."""
-    if job_id() is not None:
-        (run_path / JOB_MARK).write_text(job_id())
+    job = job_id()
+    if job is not None:
+        (run_path / JOB_MARK).write_text(job)
 
 
 def made_by_this_job(run_path: Path) -> bool:
@@ -158,9 +159,9 @@ def broadcast(value: T, world: World) -> T:
     """Rank 0's `value` on every rank (any picklable object)."""
     if not world.launched:
         return value
-    box = [value if world.main else None]
+    box: list[Any] = [value if world.main else None]
     dist.broadcast_object_list(box, src=0)
-    return box[0]
+    return cast(T, box[0])
 
 
 def on_main(world: World, work: Callable[[], T]) -> T:
@@ -238,7 +239,8 @@ def distributed_nets(
         if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
         else "broadcast_buffers"
     )
+    no_sync: dict[str, Any] = {buffer_sync: False}
     return (
-        DistributedDataParallel(G, device_ids=ids, **{buffer_sync: False}),
-        DistributedDataParallel(D, device_ids=ids, **{buffer_sync: False}),
+        DistributedDataParallel(G, device_ids=ids, **no_sync),
+        DistributedDataParallel(D, device_ids=ids, **no_sync),
     )

@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from tqdm import tqdm
@@ -17,7 +17,8 @@ from gankit.checkpoint import list_checkpoints, newest_checkpoint
 from gankit.config import Config
 from gankit.errors import GankitError
 from gankit.losses import build_loss
-from gankit.models.conditioning import class_terms
+from gankit.models import Generator
+from gankit.models.conditioning import CONDITIONINGS
 from gankit.regularisers import config_terms
 from gankit.rundir import RunDir, place
 from gankit.terms import Term
@@ -49,12 +50,12 @@ def fit(
     device: torch.device,
     hooks: Hooks,
     *,
-    labels: torch.Tensor | None = None,
+    labels: torch.Tensor,
     world: World = SINGLE,
     in_memory: bool = True,
 ) -> str | None:
-    """Train from `state.epoch` to the configured number of epochs on uint8 `images` (with their class
-    `labels`, for a conditional model), then close the callbacks; returns why the run stopped early,
+    """Train from `state.epoch` to the configured number of epochs on uint8 `images` and their class `labels`
+    (an unconditional model ignores them), then close the callbacks; returns why the run stopped early,
     if a callback stopped it. `hooks` holds every callback of the run, gankit's own included. With `in_memory` False the images stay where they are (a file mapped into memory,
     say) and each step reads only its batch. Under torchrun (`world`) each rank trains on its share of every batch;
     the callbacks run on rank 0 alone, which tells the others whether to stop."""
@@ -69,7 +70,7 @@ def _fit(
     state: TrainingState,
     run: RunDir,
     images: torch.Tensor,
-    labels: torch.Tensor | None,
+    labels: torch.Tensor,
     device: torch.device,
     hooks: Hooks,
     world: World,
@@ -78,12 +79,8 @@ def _fit(
     config = state.config
     if in_memory:
         images = images.to(device)  # the whole data set stays on the device: no loader, no copies per step
-    class_weights = None
-    if state.G.num_classes:
-        if labels is None:
-            raise GankitError("a conditional model trains on labelled images: give fit the images' labels")
-        labels = labels.to(device)
-        class_weights = torch.bincount(labels, minlength=state.G.num_classes).float()  # G's classes in the data's mix
+    labels = labels.to(device)
+    class_weights = torch.bincount(labels, minlength=state.G.num_classes).float()  # G's classes in the data's mix
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         for net in (state.G, state.D, state.G_ema):
@@ -92,8 +89,8 @@ def _fit(
         if in_memory:
             images = images.contiguous(memory_format=torch.channels_last)
     G, D = state.G, state.D
-    if config.train.compile:
-        G, D = torch.compile(G), torch.compile(D)
+    if config.train.compile:  # a compiled module forwards the attributes of the one it compiles
+        G, D = cast(Generator, torch.compile(G)), cast(torch.nn.Module, torch.compile(D))
     G_update, D_update = distributed_nets(G, D, device, world, sync_batch_norm=config.train.sync_batch_norm)
     step = config_step(
         state,
@@ -111,7 +108,7 @@ def _fit(
     )
     if state.epoch >= config.train.epochs:
         log.info("nothing to do: the run has finished %d of %d epochs", state.epoch, config.train.epochs)
-    return _train_epochs(state, run, step, images, labels if class_weights is not None else None, hooks, world)
+    return _train_epochs(state, run, step, images, labels, hooks, world)
 
 
 def config_step(
@@ -119,7 +116,7 @@ def config_step(
     device: torch.device,
     *,
     extra_terms: Sequence[Term] = (),
-    G: torch.nn.Module | None = None,
+    G: Generator | None = None,
     D: torch.nn.Module | None = None,
     **options: Any,
 ) -> GANStep:
@@ -148,7 +145,7 @@ def step_terms(config: Config, extra: Sequence[Term] = ()) -> list[Term]:
     (ACGAN's class loss), the penalties, then `extra` (the caller's)."""
     return [
         *build_loss(config.train).terms(),
-        *class_terms(config.model.conditioning),
+        *CONDITIONINGS[config.model.conditioning].terms(),
         *config_terms(config.train),
         *extra,
     ]
@@ -159,7 +156,7 @@ def _train_epochs(
     run: RunDir,
     step: GANStep,
     images: torch.Tensor,
-    labels: torch.Tensor | None,
+    labels: torch.Tensor,
     hooks: Hooks,
     world: World,
 ) -> str | None:
@@ -280,8 +277,10 @@ def roll_back(
     checkpoint, source = on_main(world, lambda: newest_checkpoint(run))
     if checkpoint is not None:
         restore_state(state, checkpoint, source)
-    else:
+    elif initial is not None:
         restore_state(state, copy.deepcopy(initial), "the initial state")
+    else:
+        raise GankitError(f"{run.checkpoints} holds no checkpoint to roll back to")
     record = checkpoint.get("record") if checkpoint is not None else None
     back_to = checkpoint_place(state, record)
     if world.main:
@@ -299,10 +298,11 @@ def run_epoch(
     images: torch.Tensor,
     state: TrainingState,
     epoch: int,
-    labels: torch.Tensor | None = None,
+    labels: torch.Tensor,
+    *,
     should_pause: Callable[[int, float], bool] | None = None,
 ) -> tuple[dict[str, float], float, int]:
-    """One epoch: a pass over the images (and their labels, where given) in a fresh random order (or
+    """One epoch: a pass over the images and their labels in a fresh random order (or
     as many batches drawn with replacement, train.batch_order); returns mean stats, seconds, images seen.
 
     `train.batch_size` is the global batch: every rank draws the same order and takes its share of each
@@ -327,7 +327,7 @@ def run_epoch(
     else:
         order = torch.randperm(images.shape[0], generator=state.shuffle)
     order = order.to(images.device)  # images mapped from a file stay on the CPU, and are read batch by batch
-    label_order = order.to(labels.device) if labels is not None else None  # once an epoch, not a copy a step
+    label_order = order.to(labels.device)  # once an epoch, not a copy a step
     first = position["step"] if position is not None else 0
     sums = StatSums.from_state(position["sums"], device) if position is not None else StatSums()
     seconds_before = position["seconds"] if position is not None else 0.0
@@ -358,7 +358,7 @@ def run_epoch(
             real = real.contiguous(memory_format=torch.channels_last)
         stats = step(
             real,
-            labels[label_order[share_of_batch]] if labels is not None else None,
+            labels[label_order[share_of_batch]],
             update_g=run_step % config.train.d_steps == 0,
         )  # n_critic counts over the run, not the epoch
         values = sums.add(stats)

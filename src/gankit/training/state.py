@@ -155,11 +155,7 @@ def standing_statistics(G: Generator, *, seed: int, batches: int = 16, batch_siz
     G.train()
     try:
         for _ in range(batches):
-            z = G.sample_noise(batch_size, generator=generator)
-            if G.num_classes:
-                G(z, G.sample_labels(batch_size, generator=generator))
-            else:
-                G(z)
+            G(G.sample_noise(batch_size, generator=generator), G.sample_labels(batch_size, generator=generator))
     finally:
         for norm, momentum in zip(norms, momenta):
             norm.momentum = momentum
@@ -171,15 +167,17 @@ class EMAUpdate:
     `train.ema_warmup` G updates the average copies G outright (decay 0)."""
 
     def __init__(self, state: TrainingState):
-        self.state = state
-        self.average = list(state.G_ema.parameters())
-        self.current = list(state.G.parameters())
+        if state.G_ema is None:
+            raise ValueError("an EMA update needs the state's G_ema (train.ema_decay)")
+        self.state, self.G_ema = state, state.G_ema
+        self.average: list[torch.Tensor] = list(state.G_ema.parameters())
+        self.current: list[torch.Tensor] = list(state.G.parameters())
 
     def __call__(self, step: Any) -> None:
         t = self.state.config.train
         decay = 0.0 if self.state.ema_updates < t.ema_warmup else t.ema_decay
         with torch.no_grad():
             torch._foreach_lerp_(self.average, self.current, 1.0 - decay)
-            for average, current in zip(self.state.G_ema.buffers(), self.state.G.buffers()):
+            for average, current in zip(self.G_ema.buffers(), self.state.G.buffers()):
                 average.copy_(current)
         self.state.ema_updates += 1

@@ -17,15 +17,15 @@ from gankit.training.distributed import SINGLE, World
 
 
 class GANStep:
-    """Callable on a batch of real images (already in G's value range) and their labels (None for an
-    unconditional model); returns the step's named stats.
+    """Callable on a batch of real images (already in G's value range) and their labels (an unconditional model
+    ignores them); returns the step's named stats.
 
     D's loss is the sum of the `terms` for D, G's the sum of those for G (a loss, a penalty, a class loss:
     see `gankit.terms`). The stats are detached scalar tensors on the device, so the caller can sum them there
     and read them without a host sync every step; G's terms come only with G's updates. `after_step` hooks get
     the step after each G update, once both nets are updated (an EMA of G, say). A conditional G makes classes
     drawn from `class_weights` (the data's class frequencies) with torch's RNG on the device, which checkpoints
-    save, so resume replays them.
+    save, so resume replays them; an unconditional G's are all 0 and draw nothing.
     """
 
     def __init__(
@@ -64,19 +64,13 @@ class GANStep:
         self.after_step = list(after_step)
         self.stop_request: str | None = None  # a hook's request to end the run after this step
         self.augment = augment or (lambda x: x)  # DiffAugment: what D sees of every image, real or generated
-        if bool(G.num_classes) != (class_weights is not None):
-            raise ValueError(
-                "a conditional G needs class_weights (the data's class frequencies); an unconditional one none"
-            )
-        self.class_weights = class_weights
+        self.class_weights = class_weights  # None: uniform
         self.fresh_g_noise = fresh_g_noise
         self.d_trainable = [p for p in D.parameters() if p.requires_grad]  # frozen by G's step, then restored
         # without batch norm, one D forward over real and fake together is the same function
         self.joint_d = not has_batch_norm(D)
 
-    def __call__(
-        self, real: torch.Tensor, labels: torch.Tensor | None = None, *, update_g: bool = True
-    ) -> dict[str, torch.Tensor]:
+    def __call__(self, real: torch.Tensor, labels: torch.Tensor, *, update_g: bool = True) -> dict[str, torch.Tensor]:
         """One D update and, with `update_g`, one G update (train.d_steps leaves G out of most steps; their
         stats have D's terms only)."""
         z, fake_labels = self._draw(real.shape[0])
@@ -110,18 +104,16 @@ class GANStep:
             stats = {name: term.detach().float() for name, term in terms.items()}
             stats["d_acc_real"] = seen.real.gt(self.decision_threshold).float().mean()
             stats["d_acc_fake"] = seen.fake.lt(self.decision_threshold).float().mean()
-            if seen.real_class is not None and seen.real_labels is not None:
+            if seen.real_class is not None:
                 stats["d_acc_class"] = seen.real_class.argmax(1).eq(seen.real_labels).float().mean()
             return stats
 
-    def _draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """This rank's noise (and classes) of a global batch of n * world.size: every rank draws the whole batch from
+    def _draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's noise and classes of a global batch of n * world.size: every rank draws the whole batch from
         the same RNG stream and keeps its share, so the shares together are what one process would draw."""
-        total, rank = n * self.world.size, self.world.rank
-        z = self.G.sample_noise(total, device=self.device)[rank * n : (rank + 1) * n]
-        if self.class_weights is None:
-            return z, None
-        return z, torch.multinomial(self.class_weights, total, replacement=True)[rank * n : (rank + 1) * n]
+        total, share = n * self.world.size, slice(self.world.rank * n, (self.world.rank + 1) * n)
+        z = self.G.sample_noise(total, device=self.device)
+        return z[share], self.G.sample_labels(total, weights=self.class_weights, device=self.device)[share]
 
     def request_stop(self, reason: str) -> None:
         """End the run after this step (a hook's call): its epoch so far is recorded and checkpointed, and resuming
@@ -156,7 +148,7 @@ class GANStep:
         return _seeded_fork(hash((torch.initial_seed(), update + 1, self.world.rank)), self.device)
 
     def _update_g(
-        self, real: torch.Tensor, labels: torch.Tensor | None, fake: torch.Tensor, fake_labels: torch.Tensor | None
+        self, real: torch.Tensor, labels: torch.Tensor, fake: torch.Tensor, fake_labels: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         """G's update through D (D's weights frozen meanwhile); returns its named terms, detached."""
         update = self._next_update("G")
@@ -172,19 +164,18 @@ class GANStep:
                 p.requires_grad_(True)
         return {name: term.detach() for name, term in g_terms.items()}
 
-    def _critic(self, images: torch.Tensor, labels: torch.Tensor | None) -> Outputs:
+    def _critic(self, images: torch.Tensor, labels: torch.Tensor) -> Outputs:
         """D's float32 outputs on images as it sees them (through the augmentation), outside D's own update's forward."""
         return _split(self.D(self.augment(images), labels))
 
     def discriminate(
-        self, real: torch.Tensor, real_labels: torch.Tensor | None, fake: torch.Tensor, fake_labels: torch.Tensor | None
+        self, real: torch.Tensor, real_labels: torch.Tensor, fake: torch.Tensor, fake_labels: torch.Tensor
     ) -> tuple[Outputs, Outputs]:
         """D's float32 (logits, class logits or None) on both batches: in one forward where that is the same function."""
         real, fake = self.augment(real), self.augment(fake)
         if not self.joint_d:
             return _split(self.D_update(real, real_labels)), _split(self.D_update(fake, fake_labels))
-        labels = None if real_labels is None or fake_labels is None else torch.cat([real_labels, fake_labels])
-        logits, classes = _split(self.D_update(torch.cat([real, fake]), labels))
+        logits, classes = _split(self.D_update(torch.cat([real, fake]), torch.cat([real_labels, fake_labels])))
         n = real.shape[0]
         if classes is None:
             return (logits[:n], None), (logits[n:], None)

@@ -13,13 +13,14 @@ import torch
 from gankit.checkpoint import check_records_agree, list_checkpoints, newest_checkpoint
 from gankit.checks import check_new_run, validate, warn_risky
 from gankit.config import Config, check_resume, every, maths_change
-from gankit.data import DATASETS, ImageSet, load_images
+from gankit.data import DATASETS, load_images
 from gankit.data.locate import resolve_data_dir
 from gankit.data.placement import device_memory, place_images
 from gankit.device import check_precision, resolve_device
 from gankit.errors import GankitError, short
 from gankit.evaluate import make_scorer
 from gankit.metrics import applicable
+from gankit.models import CONDITIONINGS
 from gankit.run import Run, load_run
 from gankit.rundir import RunDir
 from gankit.training.callbacks import default_callbacks
@@ -109,10 +110,10 @@ def _train(
         raise GankitError(f"{len(data)} images are fewer than one batch of {config.train.batch_size}")
     o = config.output
     metrics = o.eval_metrics
-    if config.model.conditioning != "none":
-        _fill_classes(config, data)
-        # a conditional run is also scored on whether it makes the classes asked for
-        metrics = [*metrics, *(m for m in applicable(True, o.eval_features) if m not in applicable(False) + metrics)]
+    CONDITIONINGS[config.model.conditioning].take_classes(config, data.classes, data.source)
+    # a conditional run is also scored on whether it makes the classes asked for
+    conditional = bool(config.model.num_classes)
+    metrics = [*metrics, *(m for m in applicable(conditional, o.eval_features) if m not in applicable(False) + metrics)]
     check_fits(config, device, device_memory(device))  # before the scorer, which may train an evaluator for minutes
     scorer = (
         make_scorer(config, n=o.eval_n, metrics=metrics, features=o.eval_features, progress=o.progress)
@@ -139,7 +140,7 @@ def _train(
             data.images,
             device,
             dataclasses.replace(hooks, callbacks=callbacks),
-            labels=data.labels,
+            labels=CONDITIONINGS[config.model.conditioning].run_labels(data.labels),
             world=world,
             in_memory=not data.mapped,
         )
@@ -168,26 +169,6 @@ def reference_images(images: torch.Tensor, n: int, *, seed: int) -> torch.Tensor
     CPU: the real side of the sample-spread watch. Torch's own RNG is left alone."""
     picked = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed + 2))[:n]
     return images[picked.sort().values].cpu()
-
-
-def _fill_classes(config: Config, data: ImageSet) -> None:
-    """A conditional run takes its classes from the data (and remembers their names); a mismatch is refused."""
-    if data.labels is None:
-        raise GankitError(
-            f"model.conditioning {config.model.conditioning} needs class labels, and {data.source} has "
-            "none: give a class-per-folder tree (cat/001.png, dog/002.png, ...)"
-        )
-    m, names = config.model, list(data.classes)
-    if len(names) < 2:
-        raise GankitError(
-            f"model.conditioning {config.model.conditioning} needs at least 2 classes, and {data.source} "
-            f"has {len(names)} ({short(names)}); train an unconditional preset on it instead"
-        )
-    if m.num_classes and m.num_classes != len(names):
-        raise GankitError(f"model.num_classes is {m.num_classes}, but {data.source} has {len(names)} classes")
-    if config.data.classes is not None and config.data.classes != names:  # a resumed run's data must mean the same
-        raise GankitError(f"data.classes are {short(config.data.classes)}, but {data.source} has {short(names)}")
-    m.num_classes, config.data.classes = len(names), names
 
 
 def _resolve_config(config: Config | None, run: RunDir, resume: bool) -> Config:
