@@ -35,10 +35,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from peak import blended_gflops  # noqa: E402
 
 from gankit.config import Config, load_preset  # noqa: E402
-from gankit.data import load_images, unlabelled  # noqa: E402
+from gankit.data import load_images  # noqa: E402
 from gankit.data.mnist import torchvision_root  # noqa: E402
 from gankit.losses import bce_discriminator_loss  # noqa: E402
-from gankit.models import build_models  # noqa: E402
+from gankit.models import CONDITIONINGS, build_models  # noqa: E402
 from gankit.models.dropout import Dropout  # noqa: E402
 from gankit.training.loop import config_step, run_epoch  # noqa: E402
 from gankit.training.state import new_state  # noqa: E402
@@ -75,7 +75,8 @@ def gankit_loop(preset: str, data_dir: Path, steps: int, precision: str) -> floa
     state = new_state(config, torch.device("cpu"))
     step = config_step(state, torch.device("cpu"), precision=precision)
     count = steps * config.train.batch_size
-    subset, labels = data.images[:count], data.labels[:count]
+    labels = CONDITIONINGS[config.model.conditioning].run_labels(data.labels)[:count]  # as `gankit train` gives them
+    subset = data.images[:count]
     warm = 3 * config.train.batch_size
     run_epoch(step, subset[:warm], state, 1, labels[:warm])  # warm-up
     _, seconds, n = run_epoch(step, subset, state, 1, labels)
@@ -98,12 +99,13 @@ def straightforward_loop(preset: str, data_dir: Path, steps: int) -> float:
         dataset = tutorial_dataset(preset, data_dir, (steps + 3) * t.batch_size, Path(tmp))
         loader = DataLoader(dataset, batch_size=t.batch_size, shuffle=True, drop_last=True)
         seen, start = 0, 0.0
+        y = torch.zeros(t.batch_size, dtype=torch.long)  # gankit's nets take labels: an unconditional model's are 0
         for i, (real, _) in enumerate(loader):
             if i == 3:  # the first three steps warm up, as in gankit_loop
                 start, seen = time.perf_counter(), 0
             if i == steps + 3:
                 break
-            z, y = torch.randn(real.shape[0], config.model.noise_dim), unlabelled(real)  # gankit's nets take labels
+            z = torch.randn(real.shape[0], config.model.noise_dim)
             fake = G(z, y)
             d_loss = bce_discriminator_loss(D(real, y), D(fake.detach(), y))
             opt_d.zero_grad()

@@ -37,7 +37,7 @@ def poison_step(monkeypatch):
     calls = {"n": 0}
 
     class PoisonedStep(loop.GANStep):
-        def __call__(self, real, labels=None, **options):
+        def __call__(self, real, labels, **options):
             calls["n"] += 1
             if calls["n"] == calls.get("at") or calls["n"] >= calls.get("from", float("inf")):
                 with torch.no_grad():

@@ -3,6 +3,7 @@ import torch
 
 from gankit.config import apply_overrides, load_preset
 from gankit.data import unlabelled
+from gankit.errors import GankitError
 from gankit.models import build_models, count_parameters, to_uint8
 
 
@@ -131,3 +132,10 @@ def test_an_unconditional_model_takes_labels_ignores_them_and_draws_none(preset)
         images = G(z, labels)
         assert torch.equal(images, G(z, torch.arange(5)))
         assert torch.equal(D(images, labels), D(images, torch.arange(5)))
+
+
+def test_an_unconditional_model_with_classes_is_refused_even_when_built_unvalidated():
+    config = load_preset("report-gan-mnist")
+    config.model.num_classes = 10  # set in Python, past the config's own checks
+    with pytest.raises(GankitError, match="model.num_classes is for conditional models: set model.conditioning"):
+        build_models(config)

@@ -98,7 +98,9 @@ def test_stats_are_named_device_scalars():
 
 
 def test_a_penalty_s_term_appears_everywhere_without_edits(mnist_dir, tmp_path):
-    toy_penalty = Term("toy_penalty", "D", lambda seen: 1e-3 * seen.logits(seen.real_images, None).square().mean())
+    toy_penalty = Term(
+        "toy_penalty", "D", lambda seen: 1e-3 * seen.logits(seen.real_images, seen.real_labels).square().mean()
+    )
 
     step = _step(terms=[toy_penalty])
     stats = step(*_batch())

@@ -12,7 +12,7 @@ from gankit.data import DATASETS
 from gankit.errors import GankitError
 from gankit.losses import LOSSES, build_loss
 from gankit.metrics import EXTRACTORS, METRICS, check_applicable, fewest_samples
-from gankit.models import ARCHS, CONDITIONING, CONDITIONINGS, SPECTRAL_NORM
+from gankit.models import ARCHS, CONDITIONING, SPECTRAL_NORM
 from gankit.regularisers import PENALTIES
 
 log = logging.getLogger("gankit")
@@ -36,7 +36,6 @@ def _validate(config: Config) -> None:
     choice("model.arch", m.arch, ARCHS.names())
     choice("model.spectral_norm", m.spectral_norm, SPECTRAL_NORM)
     choice("model.conditioning", m.conditioning, CONDITIONING)
-    CONDITIONINGS[m.conditioning].check(config)
     ARCHS[m.arch].check(config)
     DATASETS[d.dataset].check(d)
     choice("train.loss", t.loss, LOSSES.names())

@@ -414,6 +414,10 @@ def check_values(config: Config) -> None:
     choice("model.output", m.output, MLP_OUTPUTS)
     if m.num_classes < 0 or m.num_classes == 1:
         raise GankitError(f"model.num_classes must be 0 (from the data) or at least 2, got {m.num_classes}")
+    if m.conditioning == "none" and (m.num_classes or d.classes):
+        raise GankitError("model.num_classes and data.classes are for conditional models: set model.conditioning")
+    if d.classes is not None and m.num_classes and len(d.classes) != m.num_classes:
+        raise GankitError(f"data.classes names {len(d.classes)} classes; model.num_classes is {m.num_classes}")
     choice("train.device", t.device, DEVICES)
     choice("train.precision", t.precision, PRECISIONS)
     choice("train.on_nan", t.on_nan, ON_NAN)

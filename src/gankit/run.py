@@ -109,11 +109,11 @@ class Run:
     ) -> torch.Tensor:
         """uint8 images (K * per_class, C, H, W) of a conditional run, class by class, each class from
         the same `per_class` noise vectors: a grid with `per_class` images per row has one row per class."""
-        self.conditional_classes()
+        count = per_class * len(self.conditional_classes())
         if per_class <= 0:
             raise GankitError(f"n must be positive, got {per_class} per class", option="n")
         G = self.generator(checkpoint, raw=raw)
-        check_output_size(G, per_class * G.num_classes, f"n {per_class * G.num_classes}")
+        check_output_size(G, count, f"n {count}")
         noise, labels = class_rows(G, per_class, seed=seed)
         return sample_images(G, noise=noise, labels=labels)
 

@@ -458,7 +458,7 @@ def _select_split(names: list[str], train: bool, source: Path) -> dict[str, Pure
 
 def _label(path: PurePosixPath, classes: list[str]) -> int:
     """An image's class: the index of its top folder among `classes`; 0 in an unlabelled folder (no classes)."""
-    return classes.index(path.parts[0]) if path.parts[0] in classes else 0
+    return classes.index(path.parts[0]) if classes else 0
 
 
 def _round_robin(chosen: dict[str, PurePosixPath], classes: list[str]) -> list[str]:

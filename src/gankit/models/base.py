@@ -126,9 +126,9 @@ class Generator(nn.Module):
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
     ) -> torch.Tensor:
-        """n class labels, in proportion to `weights` (K,) or else uniform, drawn where `generator` lives, moved to
-        `device` (default: G's). An unconditional G's labels are all 0 and draw nothing from any RNG, so its noise
-        stream is what it would be without labels."""
+        """n class labels, in proportion to `weights` (K,, drawn where they are) or else uniform (drawn where
+        `generator` lives), moved to `device` (default: G's). An unconditional G's labels are all 0 and draw nothing
+        from any RNG, so its noise stream is what it would be without labels."""
         device = device if device is not None else next(self.parameters()).device
         if not self.num_classes:  # the zero-class case
             return torch.zeros(n, dtype=torch.long, device=device)
@@ -144,9 +144,10 @@ class Generator(nn.Module):
                 f"labels must be {n} whole numbers (int64), got {labels.dtype} of shape {tuple(labels.shape)}"
             )
         if n and not 0 <= int(labels.min()) <= int(labels.max()) < max(self.num_classes, 1):
-            known = f"run from 0 to {self.num_classes - 1}" if self.num_classes else "are all 0"
             raise GankitError(
-                f"this generator's class labels {known}; got {int(labels.min())} to {int(labels.max())}",
+                f"class labels run from 0 to {self.num_classes - 1}; got {int(labels.min())} to {int(labels.max())}"
+                if self.num_classes
+                else "this generator is unconditional: it takes no class",
                 option="class",
             )
 
@@ -161,7 +162,8 @@ class Generator(nn.Module):
         """n images (n, C, H, W) in `value_range`, generated in eval mode without gradients.
 
         `noise` fixes the inputs (else they are drawn with `generator`); `labels` (n,) are the classes
-        a conditional model makes (else drawn uniformly with `generator`; see `check_labels`). The training
+        a conditional model makes (else drawn uniformly with `generator`; an unconditional G's are 0). They are
+        not checked here, where export traces G: `sample_images` checks them (`check_labels`). The training
         step is the only other caller of G's forward.
         """
         if noise is None:

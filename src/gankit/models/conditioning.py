@@ -123,12 +123,8 @@ class ACGANHead(LinearHead):
 
 class Conditioning:
     """One model.conditioning: the layers of G and D that read labels, the terms it adds to the nets' losses, and its
-    rules for a run's classes. This base is `none`, the zero-class case."""
-
-    def check(self, config: Config) -> None:
-        """Refuse classes given to an unconditional model."""
-        if config.model.num_classes or config.data.classes:
-            raise GankitError("model.num_classes and data.classes are for conditional models: set model.conditioning")
+    rules for a run's classes (those of the config alone are `config.check_values`'s). This base is `none`, the
+    zero-class case."""
 
     def take_classes(self, config: Config, classes: list[str], source: str) -> None:
         """Fill in a new run's classes from its data (`classes`, named by `source`); an unconditional run has none."""
@@ -141,7 +137,9 @@ class Conditioning:
         return torch.zeros_like(labels)
 
     def check_built(self, config: Config) -> None:
-        """Refuse to build the nets before the run's classes are known."""
+        """Refuse to build nets whose classes do not fit the conditioning (a config built in Python, unvalidated)."""
+        if config.model.num_classes:
+            raise GankitError("model.num_classes is for conditional models: set model.conditioning")
 
     def g_input(self, classes: int) -> IgnoreLabels | JoinLabels:
         """What joins labels to a flat G's noise."""
@@ -168,11 +166,6 @@ class Conditional(Conditioning):
     """What every conditioning shares: G reads labels, D ends in a head, the run takes its classes from its data."""
 
     head: type[LinearHead] = LinearHead
-
-    def check(self, config: Config) -> None:
-        m, d = config.model, config.data
-        if d.classes is not None and m.num_classes and len(d.classes) != m.num_classes:
-            raise GankitError(f"data.classes names {len(d.classes)} classes; model.num_classes is {m.num_classes}")
 
     def take_classes(self, config: Config, classes: list[str], source: str) -> None:
         """The classes the data's folders (or its data set) name, remembered by name; a mismatch is refused."""

@@ -82,10 +82,10 @@ class Playground:
         # each end drawn as `samples` draws a single image: its noise, then its class
         gen = torch.Generator().manual_seed(start)
         first = self.G.sample_noise(1, generator=gen, device="cpu")
-        label = self.G.sample_labels(1, generator=gen, device="cpu") if index is None else torch.tensor([index])
+        row = self.G.sample_labels(1, generator=gen, device="cpu") if index is None else torch.tensor([index])
         last = self.G.sample_noise(1, generator=torch.Generator().manual_seed(end), device="cpu")
         noise = slerp(first, last, torch.linspace(0, 1, steps))[0]  # (steps, noise_dim)
-        labels = label.repeat(steps)
+        labels = row.repeat(steps)
         with self.lock:
             frames = sample_images(self.G, noise=noise, labels=labels)
         return [_png(frame[None]) for frame in frames]
