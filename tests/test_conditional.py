@@ -339,3 +339,18 @@ def test_cgan_fashion_mnist_trains_with_its_projection_d_and_average_and_takes_g
     assert torch.equal(sandals, run.sample(8, seed=1, label=5)) and not torch.equal(
         sandals, run.sample(8, seed=1, label=0)
     )
+
+
+@pytest.mark.parametrize("preset, classes", [("gan-mnist-tanh", {0}), ("cgan-mnist", set(range(10)))])
+def test_a_run_trains_on_the_data_s_labels_when_conditional_and_on_zeros_when_not(preset, classes, mnist_dir, tmp_path):
+    """MNIST has classes either way; an unconditional run is the zero-class case, so its terms see 0 on both sides."""
+    seen_labels: list[torch.Tensor] = []
+
+    def watch(seen) -> torch.Tensor:
+        seen_labels.extend([seen.real_labels, seen.fake_labels])
+        return seen.real.new_zeros(())
+
+    config = apply_overrides(load_preset(preset), [*TINY, "train.epochs=1", "data.limit=256"])
+    hooks = gankit.Hooks(terms=[gankit.Term("watch", "D", watch)])
+    gankit.train(config, tmp_path / "run", data_dir=mnist_dir, hooks=hooks)
+    assert set(torch.cat(seen_labels).tolist()) == classes
