@@ -99,6 +99,6 @@ def test_class_coverage_uses_true_labels_of_the_real_side():
 
 def test_metric_names_are_checked():
     assert parse_metrics("fid, kid") == ["fid", "kid"]
-    known = "fid, kid, is, pr, coverage, class_acc, intra_fid"
+    known = "fid, kid, is, pr, coverage, class_acc, intra_fid, modes"
     with pytest.raises(GankitError, match=f"unknown metric 'fdi' \\(known: {known}\\)"):
         parse_metrics("fid,fdi")

@@ -218,18 +218,20 @@ def test_diffaugment_is_wired_into_both_nets_steps_and_r1(mnist_dir, tmp_path):
 
 
 def test_diffaugment_sees_the_real_and_the_generated_images_in_d_s_step_r1_and_g_s_step():
+    from gankit.augment import Augmentation
     from gankit.training.state import new_state
 
     seen: list[torch.Tensor] = []
 
-    def record(x: torch.Tensor) -> torch.Tensor:
-        seen.append(x)
-        return x
+    class Record(Augmentation):
+        def __call__(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(x)
+            return x
 
     config = tiny_config("train.r1_gamma=1")
     torch.manual_seed(0)
     state = new_state(config, torch.device("cpu"))
-    step = config_step(state, torch.device("cpu"), augment=record)
+    step = config_step(state, torch.device("cpu"), augment=Record())
     real = torch.rand(4, 1, 28, 28) * 2 - 1
     step(real, unlabelled(real))
     d_real, d_fake, r1_real, g_fake = seen

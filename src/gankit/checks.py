@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from gankit.augment import parse_policy
+from gankit import augment
 from gankit.config import Config, check_values, choice, every, positive
 from gankit.data import DATASETS
 from gankit.errors import GankitError
@@ -40,7 +40,7 @@ def _validate(config: Config) -> None:
     DATASETS[d.dataset].check(d)
     choice("train.loss", t.loss, LOSSES.names())
     build_loss(t)  # the loss accepts the parameters the config gives it
-    parse_policy(t.diffaugment)
+    augment.check(config)
     _check_penalties(config)
     for name in o.eval_metrics:
         choice("output.eval_metrics", name, METRICS.names())

@@ -113,9 +113,8 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    arch: str = (
-        "mlp"  # a name of gankit.models.ARCHS: mlp (the report's GAN) | dcgan (the report's DCGAN) | resnet (SNGAN's)
-    )
+    # a name of gankit.models.ARCHS: mlp (the report's GAN) | dcgan (the report's DCGAN) | resnet (SNGAN's) | r3gan
+    arch: str = "mlp"
     noise_dim: int = 100  # length of the noise vector z
     noise: str = "normal"  # normal N(0, 1) | uniform U(-1, 1)
     g_hidden: list[int] = field(default_factory=lambda: [256, 512, 1024])  # mlp: G's hidden widths
@@ -126,6 +125,11 @@ class ModelConfig:
     spectral_norm: str = "none"  # spectral normalisation of the layers' weights: none | d | both (G's too)
     # dcgan, resnet: D sees its batch's spread (ProGAN's minibatch standard deviation) over groups of this many; 0: off
     minibatch_std: int = 0
+    # r3gan: channels of each stage from 4x4 up to the image's side (G's order; D mirrors it); []: base_channels each
+    widths: list[int] = field(default_factory=list)
+    blocks: int = 2  # r3gan: residual blocks per stage
+    expansion: int = 2  # r3gan: a block's first 1x1 convolution widens its channels this many times
+    group_channels: int = 16  # r3gan: channels per group of a block's grouped 3x3 convolution
     # class labels: none | concat (cGAN, mlp) | projection (projection D) | acgan (classifier D)
     conditioning: str = "none"
     num_classes: int = 0  # classes of a conditional model; 0: as many as the data has (filled when the run starts)
@@ -140,6 +144,11 @@ class TrainConfig:
     ema_warmup: int = 0  # G updates during which the average copies G outright, before it starts averaging
     # DiffAugment's parts for D's inputs, real and generated, e.g. "color,translation,cutout"; "": none
     diffaugment: str = ""
+    # ADA (Karras et al. 2020): D's images through a pipeline of changes, each with a probability p that rises while
+    # D's E[sign D(x)] on real images is above this target (0.6 in the paper) and falls while below; None: off
+    ada_target: float | None = None
+    ada_kimg: float = 500.0  # thousands of images over which p can move from 0 to 1 (ADA's adjustment speed)
+    ada_interval: int = 4  # D updates between adjustments of p
     r1_gamma: float = 0.0  # R1 penalty on real images, γ/2·E[‖∇D(x)‖²] (Mescheder et al. 2018); 0: off
     # lazy R1: the penalty on every k-th D update only, multiplied by k (StyleGAN2: 16); 1: every update
     r1_every: int = 1

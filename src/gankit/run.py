@@ -152,7 +152,7 @@ class Run:
         file only with `force`), by default to RUN/eval/."""
         from gankit.evaluate import make_scorer, score
         from gankit.files import check_new
-        from gankit.metrics import applicable, check_applicable
+        from gankit.metrics import METRICS, applicable, check_applicable
 
         if out is not None:
             check_new(Path(out), force)  # before the scoring's minutes
@@ -163,7 +163,7 @@ class Run:
         scorer = make_scorer(
             self.config,
             n=n,
-            metrics=metrics or applicable(conditional, features),
+            metrics=metrics or [m for m in applicable(conditional, features) if METRICS[m].by_default],
             features=features,
             data_dir=None if data_dir is None else Path(data_dir),
             inception_weights=None if inception_weights is None else Path(inception_weights),

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from gankit.config import DataConfig
-from gankit.data import cifar, images, mnist  # noqa: F401  (each registers its data sets)
+from gankit.data import cifar, images, mnist, stacked_mnist  # noqa: F401  (each registers its data sets)
 from gankit.data.imageset import ImageSet, unlabelled
 from gankit.data.locate import resolve_data_dir
 from gankit.data.sources import DATASETS, Dataset

@@ -103,3 +103,32 @@ class _Residual(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
+
+
+class PerChannel(Evaluator):
+    """A grey evaluator read on each of three stacked channels (Stacked MNIST): the channels' features side by side,
+    and the stack's class, 100·first + 10·second + third, with the product of the channels' probabilities."""
+
+    channels = 3
+
+    def __init__(self, grey: Evaluator):
+        nn.Module.__init__(self)
+        self.grey, self.size = grey, grey.size
+        self.head = _StackHead(grey.head)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        if images.shape[1] != 3:
+            raise ValueError(f"this evaluator reads 3-channel stacks, got {images.shape[1]} channels")
+        return torch.cat([self.grey.features(images[:, c : c + 1]) for c in range(3)], 1)
+
+
+class _StackHead(nn.Module):
+    def __init__(self, grey_head: nn.Module):
+        super().__init__()
+        self.grey_head = grey_head
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        first, second, third = (self.grey_head(f).log_softmax(1) for f in features.chunk(3, dim=1))
+        k = first.shape[1]
+        joint = first[:, :, None, None] + second[:, None, :, None] + third[:, None, None, :]  # log p of each triple
+        return joint.reshape(-1, k**3)

@@ -16,7 +16,7 @@ from typing import Any
 from gankit.errors import GankitError
 
 # registered in this order, the order of the CLI's lists and the report's tables
-from gankit.metrics import fid, kid, inception_score, prdc, classes, class_accuracy, intra_fid  # noqa: F401  # isort: skip
+from gankit.metrics import fid, kid, inception_score, prdc, classes, class_accuracy, intra_fid, modes  # noqa: F401  # isort: skip
 from gankit.metrics.features import EXTRACTORS, FeatureSet
 from gankit.metrics.registry import METRICS, quality_keys
 

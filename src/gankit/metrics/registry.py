@@ -22,6 +22,7 @@ class Metric:
     conditional: bool = False
     needs_evaluator: bool = False  # reads class probabilities over the data's own classes (gankit's evaluator features)
     min_samples: int = 2  # the fewest images on each side it can score (a covariance needs two)
+    by_default: bool = True  # among the metrics `eval` computes when none are named
 
 
 METRICS: Registry[Metric] = Registry("metric")
@@ -36,10 +37,11 @@ def register_metric(
     conditional: bool = False,
     needs_evaluator: bool = False,
     min_samples: int = 2,
+    by_default: bool = True,
 ) -> Callable[[MetricFunction], MetricFunction]:
     def add(function: MetricFunction) -> MetricFunction:
         METRICS.register(name)(
-            Metric(function, keys, panel, plotted or keys, conditional, needs_evaluator, min_samples)
+            Metric(function, keys, panel, plotted or keys, conditional, needs_evaluator, min_samples, by_default)
         )
         return function
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from gankit.models import dcgan, mlp, resnet  # noqa: F401  (each registers its arch)
+from gankit.models import dcgan, mlp, r3gan, resnet  # noqa: F401  (each registers its arch)
 from gankit.models.base import ARCHS, Generator
 from gankit.models.conditioning import CONDITIONING, CONDITIONINGS
 

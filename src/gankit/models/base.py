@@ -28,6 +28,7 @@ class Arch:
     g_batch_norm: bool = False  # G normalises over the batch (it needs batches of 2 or more)
     d_batch_norm: bool = False  # D does (a gradient penalty's per-image gradients are mixed across the batch)
     minibatch_std: bool = False  # D can take model.minibatch_std
+    check_model: Callable[[Config], None] | None = None  # refuses the arch's own settings it cannot build
 
     def check(self, config: Config) -> None:
         """Refuse a config this arch cannot build (each message names the key)."""
@@ -43,6 +44,8 @@ class Arch:
             raise GankitError(
                 f"model.arch {name} makes images of side {', '.join(map(str, self.sizes))}; data.image_size is {size}"
             )
+        if self.check_model is not None:
+            self.check_model(config)
         if config.train.batch_size < 2 and (self.g_batch_norm or self.d_batch_norm):
             raise GankitError(
                 f"train.batch_size must be at least 2 for model.arch {name}: batch norm needs two images to normalise"

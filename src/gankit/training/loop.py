@@ -12,7 +12,6 @@ from typing import Any, cast
 import torch
 from tqdm import tqdm
 
-from gankit.augment import diff_augment, parse_policy
 from gankit.checkpoint import list_checkpoints, newest_checkpoint
 from gankit.config import Config
 from gankit.errors import GankitError
@@ -99,7 +98,7 @@ def _fit(
         G=G,
         D=D,
         after_step=[*([EMAUpdate(state)] if state.G_ema is not None else []), *hooks.after_step],
-        augment=_augmenter(config.train.diffaugment, state.G.value_range),
+        augment=state.augment,
         class_weights=class_weights,
         fresh_g_noise=config.train.g_noise == "fresh",
         world=world,
@@ -257,11 +256,6 @@ def whole_epochs_seconds(history: list[dict[str, Any]]) -> float:
     that epoch's seconds so far, which its position carries)."""
     whole = [r for r in history if "epoch_fraction" not in r]
     return whole[-1]["elapsed_seconds"] if whole else 0.0
-
-
-def _augmenter(text: str, value_range: tuple[float, float]) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    policy = parse_policy(text)
-    return (lambda x: diff_augment(x, policy, value_range)) if policy else None
 
 
 class Diverged(Exception):

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gankit.augment import NO_AUGMENTATION, Augmentation, build_augmentation
 from gankit.config import Config, model_difference
 from gankit.errors import GankitError
 from gankit.models import Generator, build_models
@@ -30,6 +31,7 @@ class TrainingState:
     # where the run stopped in an epoch it left part-way (train.kimg, train.minutes, a hook): the step, the steps of an
     # epoch, the shuffle stream at the epoch's start (its order is drawn again), the stats summed so far, the seconds
     position: dict[str, Any] | None = None
+    augment: Augmentation = NO_AUGMENTATION  # what D sees of every image (train.diffaugment, train.ada_target)
 
     @property
     def sampler(self) -> Generator:
@@ -68,7 +70,8 @@ def new_state(config: Config, device: torch.device) -> TrainingState:
             group["base_lr"] = group["lr"]
     shuffle = torch.Generator().manual_seed(t.seed)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if t.ema_decay else None
-    return TrainingState(config, G, D, opt_g, opt_d, shuffle, G_ema=G_ema)
+    augment = build_augmentation(config, G.value_range, device)
+    return TrainingState(config, G, D, opt_g, opt_d, shuffle, G_ema=G_ema, augment=augment)
 
 
 def state_to_checkpoint(state: TrainingState) -> dict[str, Any]:
@@ -82,6 +85,7 @@ def state_to_checkpoint(state: TrainingState) -> dict[str, Any]:
         {"generator_ema": state.G_ema.state_dict(), "ema_updates": state.ema_updates} if state.G_ema is not None else {}
     )
     position = {"position": state.position} if state.position is not None else {}
+    augment = state.augment.state_dict()  # ADA's p and its running sums; nothing for a fixed augmentation
     return {
         "epoch": state.epoch,  # with a position: the epoch left part-way
         **position,
@@ -93,6 +97,7 @@ def state_to_checkpoint(state: TrainingState) -> dict[str, Any]:
         "opt_g": state.opt_g.state_dict(),
         "opt_d": state.opt_d.state_dict(),
         "rng": rng,
+        **({"augment": augment} if augment else {}),
     }
 
 
@@ -113,6 +118,7 @@ def restore_state(state: TrainingState, checkpoint: dict[str, Any], source: str)
         state.D.load_state_dict(checkpoint["discriminator"])
         state.opt_g.load_state_dict(checkpoint["opt_g"])
         state.opt_d.load_state_dict(checkpoint["opt_d"])
+        state.augment.load_state_dict(checkpoint.get("augment", {}))
         torch.set_rng_state(checkpoint["rng"]["torch"])
         state.shuffle.set_state(checkpoint["rng"]["shuffle"])
         device = _device(state)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
+from gankit.augment import NO_AUGMENTATION, Augmentation
 from gankit.device import autocast
 from gankit.models import Generator, has_batch_norm
 from gankit.terms import Outputs, Seen, Term
@@ -40,7 +41,7 @@ class GANStep:
         precision: str = "fp32",
         decision_threshold: float = 0.0,
         after_step: Sequence[Callable[[GANStep], None]] = (),
-        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        augment: Augmentation = NO_AUGMENTATION,
         class_weights: torch.Tensor | None = None,
         fresh_g_noise: bool = False,
         world: World = SINGLE,
@@ -63,7 +64,7 @@ class GANStep:
         self.device, self.precision = device, precision
         self.after_step = list(after_step)
         self.stop_request: str | None = None  # a hook's request to end the run after this step
-        self.augment = augment or (lambda x: x)  # DiffAugment: what D sees of every image, real or generated
+        self.augment = augment  # what D sees of every image, real or generated (told D's outputs on the real ones)
         self.class_weights = class_weights  # None: uniform
         self.fresh_g_noise = fresh_g_noise
         self.d_trainable = [p for p in D.parameters() if p.requires_grad]  # frozen by G's step, then restored
@@ -83,6 +84,7 @@ class GANStep:
                 with torch.set_grad_enabled(update_g and not self.fresh_g_noise):
                     fake = self.G_update(z, fake_labels)
                 real_out, fake_out = self.discriminate(real, labels, fake.detach(), fake_labels)
+                self.augment.observe(real_out[0] - self.decision_threshold)
                 d_seen = Seen(self._critic, real, labels, fake.detach(), fake_labels, real=real_out, fake=fake_out)
                 d_terms = {term.name: term.value(update, d_seen) for term in self.d_terms}
             self._update(self.opt_d, _total(d_terms))
@@ -106,6 +108,7 @@ class GANStep:
             stats["d_acc_fake"] = seen.fake.lt(self.decision_threshold).float().mean()
             if seen.real_class is not None:
                 stats["d_acc_class"] = seen.real_class.argmax(1).eq(seen.real_labels).float().mean()
+            stats.update(self.augment.stats())
             return stats
 
     def _draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from gankit.augment.base import Augmentation
 from gankit.errors import GankitError
 
 
@@ -90,3 +91,13 @@ def diff_augment(x: torch.Tensor, policy: list[str], value_range: tuple[float, f
         for change in POLICIES[part]:
             x = change(x)
     return x * half + mid
+
+
+class DiffAugment(Augmentation):
+    """DiffAugment's parts (train.diffaugment) on every image D sees, for G's `value_range`."""
+
+    def __init__(self, policy: list[str], value_range: tuple[float, float]):
+        self.policy, self.value_range = policy, value_range
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.policy, self.value_range)
