@@ -193,7 +193,8 @@ flags = st.lists(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(["sample", "interpolate", "export", "report"]), flags)
-def test_command_flags(run, capsys, command, extra):
+def test_command_flags(run, capsys, tmp_path, monkeypatch, command, extra):
+    monkeypatch.chdir(tmp_path)  # a relative --out (say "-1") lands here, not in the repository
     before = _snapshot(run)
     code = main([command, str(run), *extra])
     err = capsys.readouterr().err
