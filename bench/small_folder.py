@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from quality_per_minute import spread  # bench/ is the script's folder, so on sys.path
 
 import gankit
+from gankit.config import DataConfig
 from gankit.data import load_images
 from gankit.metrics import compute
 from gankit.metrics.features import Extractor, evaluator_features
@@ -99,7 +100,7 @@ def main() -> None:
     args = parser.parse_args()
     low, _, high = args.seeds.partition("-")
     seeds = list(range(int(low), int(high or low) + 1))
-    extractor = evaluator_features("cifar10", args.cifar10, None, False)
+    extractor = evaluator_features(DataConfig(dataset="cifar10", dir=str(args.cifar10)), None, False)
     real_features = {}
     for folder in args.folders:
         config = gankit.load_preset(args.preset)

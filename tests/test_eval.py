@@ -103,6 +103,52 @@ def test_best_pt_follows_the_lowest_finite_fid(mnist_dir, tmp_path, monkeypatch)
     assert load_checkpoint(out / "checkpoints" / "best.pt")["epoch"] == 3  # not the NaN, not the last
 
 
+def test_stop_on_plateau_ends_the_run_with_a_checkpoint_and_keeps_the_best(mnist_dir, tmp_path, monkeypatch, caplog):
+    figures = iter([5.0, 3.0, 4.0, 3.0, 2.0, 1.0])  # a tie is no new best
+
+    def made_up_score(scorer, G, seed=0):
+        return {"features": "made-up", "n_generated": 1, "metrics": {"fid": next(figures)}}
+
+    monkeypatch.setattr(callbacks, "score", made_up_score)
+    monkeypatch.setattr(gankit.training.trainer, "make_scorer", lambda *args, **kwargs: object())
+    out = tmp_path / "run"
+    with caplog.at_level("WARNING"):
+        train_tiny(
+            mnist_dir,
+            out,
+            "train.epochs=6",
+            "output.eval_every=1",
+            "output.stop_on_plateau=2",
+            "output.checkpoint_every=3",
+            "output.report=false",
+        )
+    assert [r["fid"] for r in gankit.load_run(out).metrics()] == [5.0, 3.0, 4.0, 3.0]
+    assert load_checkpoint(out / "checkpoints" / "best.pt")["epoch"] == 2
+    assert [p.name for p in list_checkpoints(out / "checkpoints")] == ["epoch-0003.pt", "epoch-0004.pt"]
+    assert (out / "grids" / "epoch-0004.png").is_file()  # the end of a run draws its grid
+    assert "the run stopped after epoch 4: 2 scorings without a lower FID than 3 (epoch 2, 1.024 kimg)" in caplog.text
+    with pytest.raises(gankit.GankitError, match="output.stop_on_plateau needs scores during training"):
+        train_tiny(mnist_dir, tmp_path / "unscored", "output.stop_on_plateau=2")
+    assert not (tmp_path / "unscored").exists()
+
+
+def test_stop_on_plateau_counts_a_nan_as_no_better_and_needs_fid(mnist_dir, tmp_path, monkeypatch, caplog):
+    figures = iter([float("nan"), float("nan"), 1.0])
+
+    def made_up_score(scorer, G, seed=0):
+        return {"features": "made-up", "n_generated": 1, "metrics": {"fid": next(figures)}}
+
+    monkeypatch.setattr(callbacks, "score", made_up_score)
+    monkeypatch.setattr(gankit.training.trainer, "make_scorer", lambda *args, **kwargs: object())
+    with caplog.at_level("WARNING"):
+        train_tiny(mnist_dir, tmp_path / "nan", "train.epochs=3", "output.eval_every=1", "output.stop_on_plateau=2")
+    assert "the run stopped after epoch 2: 2 scorings and not one finite FID" in caplog.text
+    with pytest.raises(gankit.GankitError, match="output.stop_on_plateau watches FID: add fid to output.eval_metrics"):
+        train_tiny(
+            mnist_dir, tmp_path / "kid", "output.eval_every=1", "output.eval_metrics=[kid]", "output.stop_on_plateau=2"
+        )
+
+
 def test_the_lowest_fid_is_kept_as_the_best_checkpoint(mnist_dir, tmp_path, capsys):
     out = tmp_path / "run"
     train_tiny(
@@ -154,7 +200,7 @@ def test_eval_bad_input(run, tmp_path, capsys):
         ),
         (
             ["eval", str(run), "--features", "inception", "--inception-weights", str(tmp_path / "none.pth")],
-            "Inception-v3 weights not found at",
+            "no Inception-v3 weight file at",
         ),
         (["eval", str(run), "--n", "1"], "--n must be at least 4 (metric pr needs them), got 1"),
         (["eval", str(run), "--n", "1", "--metrics", "fid"], "--n must be at least 2 (metric fid needs them), got 1"),

@@ -28,7 +28,7 @@ from PIL import Image
 
 import gankit
 from gankit.cli import main
-from gankit.config import apply_overrides, load_preset
+from gankit.config import DataConfig, apply_overrides, load_preset
 from gankit.metrics import EXTRACTORS
 from gankit.serve import MAX_REQUESTS, _allowed_hosts, make_server, serve
 from gankit.serve.playground import MAX_SAMPLES
@@ -240,7 +240,7 @@ def test_picking_a_class_shows_that_class(browser, conditional, mnist_dir):
     # the class shapes the samples: the same noise asked for 0 and for 7, named by the MNIST evaluator. The fixture
     # makes its class only about half the time, and how often moves with the CPU's float rounding, so the check is
     # against chance (10%) and against the same noise asked for the other class, not against a fixed share
-    evaluator = EXTRACTORS["evaluator"]("mnist", mnist_dir, None, False)
+    evaluator = EXTRACTORS["evaluator"](DataConfig(dataset="mnist", dir=str(mnist_dir)), None, False)
     named = {
         k: evaluator(_tiles(conditional.get(f"api/samples?seed=0&n={MAX_SAMPLES}&class={k}")[1])).probs.argmax(1)
         for k in (0, 7)

@@ -11,7 +11,7 @@ from gankit.config import Config, check_values, choice, every, positive
 from gankit.data import DATASETS
 from gankit.errors import GankitError
 from gankit.losses import LOSSES, build_loss
-from gankit.metrics import EXTRACTORS, METRICS, check_applicable, fewest_samples
+from gankit.metrics import EXTRACTORS, METRICS, check_applicable, fewest_samples, scored_metrics
 from gankit.models import ARCHS, CONDITIONING, SPECTRAL_NORM
 from gankit.regularisers import PENALTIES
 
@@ -44,16 +44,19 @@ def _validate(config: Config) -> None:
     _check_penalties(config)
     for name in o.eval_metrics:
         choice("output.eval_metrics", name, METRICS.names())
-    least, needing = fewest_samples(o.eval_metrics)
+    least, needing = fewest_samples(scored_metrics(config))
     if (
         every(o.eval_every) and o.eval_n < least
     ):  # only a run that scores: older folders may hold a smaller unused value
         raise GankitError(f"output.eval_n must be at least {least} (metric {needing} needs them), got {o.eval_n}")
     choice("output.eval_features", o.eval_features, EXTRACTORS.names())
-    try:
-        check_applicable(o.eval_metrics, m.conditioning != "none", o.eval_features)
-    except GankitError as exc:
-        raise GankitError(f"output.eval_metrics: {exc}") from None
+    if every(o.eval_every):  # only a run that scores: what it would score must apply
+        try:
+            check_applicable(o.eval_metrics, m.conditioning != "none", o.eval_features, d.dataset)
+        except GankitError as exc:
+            raise GankitError(f"output.eval_metrics: {exc}") from None
+        if o.stop_on_plateau and "fid" not in scored_metrics(config):
+            raise GankitError("output.stop_on_plateau watches FID: add fid to output.eval_metrics")
 
 
 def check_new_run(config: Config, *, own_d_terms: bool) -> None:

@@ -40,7 +40,7 @@ FLAGS = {
     "pairs": "--pairs",
     "steps": "--steps",
     "mode": "--mode",
-    "inception_weights": "--inception-weights",
+    "weights": "--weights",
     "train.on_nan": "--on-nan",
     "train.precision": "--precision",
     "train.device": "--device",
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gankit.evaluators import RECIPES
     from gankit.export import FORMATS
     from gankit.metrics import EXTRACTORS, METRICS
+    from gankit.metrics.registry import LOWER_IS_BETTER
     from gankit.sampling import WALK_MODES
 
     parser = _Parser(prog="gankit", description="Train, watch, evaluate and use GANs.")
@@ -99,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="score the generator every K epochs, or K thousand images (5kimg) or minutes (10min), and at the end "
         "(output.eval_every; 0: never)",
+    )
+    train.add_argument(
+        "--stop-on-plateau",
+        metavar="K",
+        type=int,
+        help="end the run after K scorings without a new lowest FID, keeping checkpoints/best.pt "
+        "(output.stop_on_plateau; needs --eval-every)",
     )
     train.add_argument(
         "--set",
@@ -163,7 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="evaluator",
         help="gankit's classifier for the data set, or Inception-v3",
     )
-    evaluate.add_argument("--inception-weights", type=Path, help="Inception-v3 weights file (for --features inception)")
+    evaluate.add_argument(
+        "--weights",
+        "--inception-weights",
+        type=Path,
+        help="the feature network's weights file (--features inception or dinov2-*; default: torch's hub cache)",
+    )
     evaluate.add_argument("--data-dir", type=Path, help="folder or archive holding the data set (default: the run's)")
 
     evaluator = commands.add_parser("evaluator", help="gankit's own feature extractors")
@@ -184,6 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--raw", action="store_true", help="G's own weights, not their moving average (runs with train.ema_decay)"
     )
+
+    compare = commands.add_parser(
+        "compare", help="several runs' scores from training side by side, against images seen and minutes"
+    )
+    compare.add_argument("runs", type=Path, nargs="+", metavar="run", help="run folders scored while training")
+    compare.add_argument(
+        "--metric", choices=LOWER_IS_BETTER, default="fid", help="the score to compare, lower being better"
+    )
+    compare.add_argument("--out", type=_path, default=Path("compare.png"), help="the plot (default: ./compare.png)")
+    compare.add_argument("--force", action="store_true", help="replace --out if it is an existing file")
 
     export = commands.add_parser("export", help="export the generator alone")
     _add_run_arguments(export, seed=False)
@@ -227,6 +250,7 @@ def _main(argv: list[str] | None) -> int:
             "eval": cmd_eval,
             "evaluator": cmd_evaluator,
             "serve": cmd_serve,
+            "compare": cmd_compare,
         }
         return commands[args.command](args)
     except GankitError as exc:
@@ -266,7 +290,7 @@ def cli_message(error: GankitError) -> str:
     message = str(error)
     for term in error.options:
         if term in FLAGS:
-            message = re.sub(rf"(?<![\w.-]){re.escape(term)}(?![\w-])", FLAGS[term], message, count=1)
+            message = re.sub(rf"(?<![\w./\\-]){re.escape(term)}(?![\w./\\-])", FLAGS[term], message, count=1)
     return message
 
 
@@ -346,6 +370,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from gankit.compare import compare, save_plot, table
+    from gankit.files import check_new
+
+    check_new(args.out, args.force)
+    runs = compare(args.runs, args.metric)
+    save_plot(runs, args.out, args.metric)
+    print(f"{args.metric} scored during training with {runs[0].features} features on {runs[0].n} samples")
+    print("\n".join(table(runs, args.metric)))
+    print(f"plot: {args.out}")
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from gankit.outputs import check_sample_format, write_samples
 
@@ -395,7 +432,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         metrics=metrics,
         features=args.features,
         data_dir=args.data_dir,
-        inception_weights=args.inception_weights,
+        weights=args.weights,
         seed=args.seed,
         checkpoint=args.checkpoint,
         raw=args.raw,
@@ -410,6 +447,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"{key:16s} {value:12.4f} {result['floor'][key]:12.4f}")
         else:
             print(f"{key:16s} {_compact(value)}  (real: {_compact(result['floor'][key])})")
+    print(f"against the {result['real']}; the real floor: {result['floor_is']}")
     print(f"scored in {result['seconds']:.1f} s; written to {path}")
     return 0
 
@@ -493,6 +531,7 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
         "output.tensorboard": args.tensorboard,
         "output.progress": False if args.no_progress else None,
         "output.eval_every": args.eval_every,
+        "output.stop_on_plateau": args.stop_on_plateau,
     }
     given = {key: value for key, value in flags.items() if value is not None}
     for item in args.overrides:

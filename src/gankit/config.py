@@ -202,9 +202,11 @@ class OutputConfig:
     report: bool = True  # write RUN/report.html and the grid animation when training ends
     eval_every: int | str = 0  # score the generator every N epochs, kimg or min (0: never); figures join metrics.jsonl
     eval_n: int = 5000  # generated and real images per score
-    # gankit.metrics.METRICS; conditional runs add the class metrics (class_acc, intra_fid)
-    eval_metrics: list[str] = field(default_factory=lambda: ["fid", "kid", "is", "pr", "coverage"])
-    # gankit.metrics.EXTRACTORS: evaluator (gankit's classifier for the data set) | inception
+    stop_on_plateau: int = 0  # end the run after this many scorings without a new lowest FID (0: never); best.pt stays
+    # gankit.metrics.METRICS (empty: every default one the features can give); conditional runs add class_acc, intra_fid
+    eval_metrics: list[str] = field(default_factory=list)
+    # gankit.metrics.EXTRACTORS: evaluator (gankit's classifier for the data set; a contrastive encoder trained on the
+    # images where it has none, such as a folder) | inception
     eval_features: str = "evaluator"
     # what grids, scores during training and the report's samples come from: ema (the average of G's weights, where
     # train.ema_decay keeps one) | raw (G's own weights)
@@ -231,6 +233,7 @@ RENAMED_PRESETS = {
     "seed-dcgan-cifar10": "report-dcgan-cifar10",
 }
 RENAMED_KEYS = {"train.sampling": "train.batch_order"}
+OLD_DEFAULT_METRICS = ["fid", "kid", "is", "pr", "coverage"]  # output.eval_metrics's default until 2026-12
 
 
 def preset_names() -> list[str]:
@@ -308,6 +311,8 @@ def config_from_dict(data: Any, *, source: str = "config") -> Config:
             raise GankitError(f"{source}: section '{key}' must be a mapping")
         for sub, sub_value in value.items():
             set_value(config, f"{key}.{sub}", sub_value, source=source)
+    if config.output.eval_metrics == OLD_DEFAULT_METRICS:  # what runs wrote before [] meant "every default"
+        config.output.eval_metrics = []
     check_values(config)
     return config
 
@@ -480,6 +485,10 @@ def check_values(config: Config) -> None:
         positive(f"output.{key}", every(getattr(o, key)).amount)  # every() reads an int as that many epochs
     if every(o.eval_every).amount < 0:
         raise GankitError(f"output.eval_every must be >= 0, got {o.eval_every}")
+    if o.stop_on_plateau < 0:
+        raise GankitError(f"output.stop_on_plateau must be >= 0, got {o.stop_on_plateau}")
+    if o.stop_on_plateau and not every(o.eval_every):
+        raise GankitError("output.stop_on_plateau needs scores during training: set output.eval_every too")
     positive("output.grid_samples", o.grid_samples)
     if o.grid_samples > MAX_GRID_SAMPLES:
         raise GankitError(

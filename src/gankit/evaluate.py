@@ -12,10 +12,11 @@ from typing import Any
 import torch
 
 from gankit.config import Config
-from gankit.data import load_images
+from gankit.data import ImageSet, load_images
+from gankit.data.images import NoTestSplit
 from gankit.data.locate import resolve_data_dir
 from gankit.errors import GankitError
-from gankit.metrics import EXTRACTORS, compute, fewest_samples
+from gankit.metrics import EXTRACTORS, check_applicable, compute, fewest_samples
 from gankit.metrics.features import Extractor, FeatureSet
 from gankit.models import CONDITIONINGS, Generator
 from gankit.records import is_number
@@ -33,6 +34,8 @@ class Scorer:
     floor: dict[str, Any]
     metrics: list[str]
     n: int
+    real_is: str  # what the samples are scored against
+    floor_is: str
 
 
 def make_scorer(
@@ -42,29 +45,45 @@ def make_scorer(
     metrics: list[str],
     features: str,
     data_dir: Path | None = None,
-    inception_weights: Path | None = None,
+    weights: Path | None = None,
     progress: bool = True,
 ) -> Scorer:
-    """Load (or train) the extractor and score a real training subset against the test split."""
+    """Load (or train) the extractor and score a real training subset against the test split; a folder with no
+    test split is scored against its training images, and its floor is one half of them against the other."""
     least, needing = fewest_samples(metrics)
     if n < least:
         raise GankitError(f"n must be at least {least} (metric {needing} needs them), got {n}", option="n")
+    check_applicable(metrics, config.model.conditioning != "none", features, config.data.dataset)
     root = resolve_data_dir(data_dir, config.data.dir)
-    extractor = EXTRACTORS[features](config.data.dataset, root, inception_weights, progress)
     data = dataclasses.replace(config.data, limit=None, dir=str(root) if root else None)
-    test = load_images(data, train=False)
     train = load_images(data, train=True)
-    for split in (test, train):
+    try:
+        test: ImageSet | None = load_images(data, train=False)
+    except NoTestSplit:
+        test = None
+    for split in (train,) if test is None else (test, train):
         CONDITIONINGS[config.model.conditioning].check_split(config, split.classes, split.source)
-    n_real = min(n, len(test), len(train))
-    if n_real < least:
-        raise GankitError(f"the real splits hold {n_real} images, and metric {needing} needs at least {least}")
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
+    # without a test split the floor is one half of the training images against the other
+    n_real = min(n, len(train)) if test is None else min(n, len(test), len(train))
+    per_side = n_real // 2 if test is None else n_real
+    if per_side < least:
+        raise GankitError(f"the real images number {n_real}, and metric {needing} needs at least {least} per side")
     if n_real < n:
-        log.warning("the real splits hold %d images: scoring with %d on each side", n_real, n_real)
-    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:n_real]
-    real = extractor(test.images[:n_real], test.labels[:n_real])
-    floor = compute(metrics, real, extractor(train.images[pick], train.labels[pick]))
-    return Scorer(extractor, real, floor, metrics, n_real)
+        log.warning("the real images number %d: scoring with %d on each side", n_real, n_real)
+    extractor = EXTRACTORS[features](data, weights, progress)
+    if test is None:
+        chosen = pick[:n_real]
+        real = extractor(train.images[chosen], train.labels[chosen])
+        other = pick[per_side : 2 * per_side]
+        floor = compute(metrics, real.rows(per_side), extractor(train.images[other], train.labels[other]))
+        real_is = "training images (no test split)"
+        floor_is = f"one half of the training images against the other ({per_side} each, so FD's bias is larger)"
+    else:
+        real = extractor(test.images[:n_real], test.labels[:n_real])
+        floor = compute(metrics, real, extractor(train.images[pick[:n_real]], train.labels[pick[:n_real]]))
+        real_is, floor_is = "test split", "real training subset against the test split"
+    return Scorer(extractor, real, floor, metrics, n_real, real_is, floor_is)
 
 
 def score(scorer: Scorer, G: Generator, *, seed: int = 0) -> dict[str, Any]:
@@ -78,10 +97,10 @@ def score(scorer: Scorer, G: Generator, *, seed: int = 0) -> dict[str, Any]:
         "features": scorer.extractor.name,
         "n_generated": scorer.n,
         "n_real": scorer.n,
-        "real": "test split",
+        "real": scorer.real_is,
         "metrics": compute(scorer.metrics, scorer.real, generated),
         "floor": scorer.floor,
-        "floor_is": "real training subset against the test split",
+        "floor_is": scorer.floor_is,
         "seconds": time.perf_counter() - start,
     }
 

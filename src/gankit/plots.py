@@ -79,7 +79,11 @@ def plot_history(records: list[dict[str, Any]], path: Path) -> None:
 
 def history_svg(records: list[dict[str, Any]]) -> str:
     """The same curves as inline SVG, for the report page."""
-    fig = history_figure(records)
+    return figure_svg(history_figure(records))
+
+
+def figure_svg(fig: plt.Figure) -> str:
+    """`fig` as inline SVG (closed afterwards)."""
     buffer = io.StringIO()
     try:
         fig.savefig(buffer, format="svg")
@@ -87,3 +91,13 @@ def history_svg(records: list[dict[str, Any]]) -> str:
         plt.close(fig)
     svg = buffer.getvalue()
     return svg[svg.index("<svg") :]  # drop the XML prologue and doctype
+
+
+def figure_png(fig: plt.Figure) -> bytes:
+    """`fig` as PNG bytes (closed afterwards)."""
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=100)
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()

@@ -26,6 +26,7 @@ from gankit.collapse import (
 from gankit.files import atomic_write_text
 from gankit.metrics import quality_keys
 from gankit.plots import grid_image, history_svg
+from gankit.quality import quality_svg
 from gankit.records import is_number, step_stat_names
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ def write_report(run: Run, out: Path | None = None, *, raw: bool = False) -> Pat
         _summary(records, config.train.epochs),
         _progress(frames, animation[0] if animation else None),
         _curves(records),
+        _quality(records),
         _final_samples(run, raw),
         _per_class(run, raw),
         f"<section id='config'><h2>Config</h2><pre>{_e(yaml.safe_dump(config.to_dict(), sort_keys=False))}</pre></section>",
@@ -174,6 +176,16 @@ def _curves(records: list[dict[str, Any]]) -> str:
     if not records:
         return ""
     return f"<section id='curves'><h2>Training curves</h2>{history_svg(records)}</section>"
+
+
+def _quality(records: list[dict[str, Any]]) -> str:
+    svg = quality_svg(records)
+    if not svg:
+        return ""
+    return (
+        "<section id='quality'><h2>Quality per compute</h2><p>FID at each scoring, against the images the run had "
+        f"seen and its minutes of training.</p>{svg}</section>"
+    )
 
 
 def _final_samples(run: Run, raw: bool) -> str:

@@ -140,7 +140,7 @@ class Run:
         metrics: list[str] | None = None,
         features: str = "evaluator",
         data_dir: Path | str | None = None,
-        inception_weights: Path | str | None = None,
+        weights: Path | str | None = None,
         seed: int = 0,
         checkpoint: Path | None = None,
         progress: bool = True,
@@ -148,29 +148,30 @@ class Run:
         out: Path | str | None = None,
         force: bool = False,
     ) -> tuple[dict[str, Any], Path]:
-        """Score a checkpoint against the held-out split; the result is also written as JSON to `out` (an existing
-        file only with `force`), by default to RUN/eval/."""
+        """Score a checkpoint against the held-out split (a folder without one: against its training images); the
+        result is also written as JSON to `out` (an existing file only with `force`), by default to RUN/eval/."""
         from gankit.evaluate import make_scorer, score
         from gankit.files import check_new
-        from gankit.metrics import METRICS, applicable, check_applicable
+        from gankit.metrics import METRICS, applicable, check_applicable, reads
 
         if out is not None:
             check_new(Path(out), force)  # before the scoring's minutes
         G = self.generator(checkpoint, raw=raw)
         conditional = bool(G.num_classes)
         if metrics:
-            check_applicable(metrics, conditional, features)
+            check_applicable(metrics, conditional, features, self.config.data.dataset)
         scorer = make_scorer(
             self.config,
             n=n,
-            metrics=metrics or [m for m in applicable(conditional, features) if METRICS[m].by_default],
+            metrics=metrics
+            or [m for m in applicable(conditional, reads(features, self.config.data.dataset)) if METRICS[m].by_default],
             features=features,
             data_dir=None if data_dir is None else Path(data_dir),
-            inception_weights=None if inception_weights is None else Path(inception_weights),
+            weights=None if weights is None else Path(weights),
             progress=progress,
         )
-        weights = "raw" if raw and self.config.train.ema_decay else "ema" if self.config.train.ema_decay else "G"
-        result = {"epoch": G.epoch, "checkpoint": str(G.checkpoint), "weights": weights, **score(scorer, G, seed=seed)}
+        sampled = "raw" if raw and self.config.train.ema_decay else "ema" if self.config.train.ema_decay else "G"
+        result = {"epoch": G.epoch, "checkpoint": str(G.checkpoint), "weights": sampled, **score(scorer, G, seed=seed)}
         return result, self.folder.save_eval(result, None if out is None else Path(out))
 
     def export(

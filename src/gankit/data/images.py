@@ -434,6 +434,10 @@ def _read_files(source: Path, names: set[str]) -> Iterator[tuple[str, bytes]]:
         raise GankitError(f"cannot read {source}: {exc}") from None
 
 
+class NoTestSplit(GankitError):
+    """A folder of images with no test/ beside its train/: scoring compares against its training images."""
+
+
 def _select_split(names: list[str], train: bool, source: Path) -> dict[str, PurePosixPath]:
     """Map each file of the split to its path below the split's root."""
     paths = {n: PurePosixPath(n) for n in names}
@@ -452,7 +456,7 @@ def _select_split(names: list[str], train: bool, source: Path) -> dict[str, Pure
             raise GankitError(f"{source} has no images under {split}/")
         return chosen
     if not train:
-        raise GankitError(f"{source} has no test/ folder to hold out")
+        raise NoTestSplit(f"{source} has no test/ folder to hold out")
     return paths
 
 

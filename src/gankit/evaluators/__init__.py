@@ -1,7 +1,8 @@
 """gankit's own evaluators: classifiers trained on each data set's real training split, cached.
 
 `load_evaluator` returns the cached classifier for a data set, training it first (with a progress
-bar) when the cache has none for exactly these training images.
+bar) when the cache has none for exactly these training images. Data without a classifier (a folder of
+one's own images) gets a contrastive encoder instead: `gankit.evaluators.contrastive`.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ RECIPES = {
 
 
 STACKED = {"stacked-mnist": "mnist"}  # data sets read channel by channel with another's evaluator
+
+
+def has_classifier(dataset: str) -> bool:
+    """Whether gankit trains a classifier for `dataset`; data without one is scored in a contrastive encoder's features."""
+    return dataset in RECIPES or dataset in STACKED
 
 
 def load_evaluator(dataset: str, data_dir: Path | None, *, progress: bool = True) -> tuple[Evaluator, dict[str, Any]]:

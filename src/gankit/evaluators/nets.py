@@ -79,21 +79,26 @@ class ColourNet(Evaluator):
 
     def __init__(self, mean: float, std: float, classes: int = 10, width: int = 16):
         super().__init__(mean, std)
-        w = width
-        self.body = nn.Sequential(
-            *_conv(3, w),
-            *_conv(w, 2 * w),
-            nn.MaxPool2d(2),  # 16x16
-            _Residual(2 * w),
-            *_conv(2 * w, 4 * w),
-            nn.MaxPool2d(2),  # 8x8
-            *_conv(4 * w, 8 * w),
-            nn.MaxPool2d(2),  # 4x4
-            _Residual(8 * w),
-            nn.AdaptiveMaxPool2d(1),
-            nn.Flatten(),
-        )
-        self.head = nn.Linear(8 * w, classes)
+        self.body = resnet9(3, width)
+        self.head = nn.Linear(8 * width, classes)
+
+
+def resnet9(channels: int, width: int) -> nn.Sequential:
+    """A narrow ResNet-9 for 32x32 images: widths w, 2w, 4w, 8w, max-pooled to 8w features."""
+    w = width
+    return nn.Sequential(
+        *_conv(channels, w),
+        *_conv(w, 2 * w),
+        nn.MaxPool2d(2),  # 16x16
+        _Residual(2 * w),
+        *_conv(2 * w, 4 * w),
+        nn.MaxPool2d(2),  # 8x8
+        *_conv(4 * w, 8 * w),
+        nn.MaxPool2d(2),  # 4x4
+        _Residual(8 * w),
+        nn.AdaptiveMaxPool2d(1),
+        nn.Flatten(),
+    )
 
 
 class _Residual(nn.Module):

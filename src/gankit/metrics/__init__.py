@@ -11,14 +11,18 @@ intra_fid conditional runs: FID per class against that class's test images, and 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gankit.errors import GankitError
 
 # registered in this order, the order of the CLI's lists and the report's tables
 from gankit.metrics import fid, kid, inception_score, prdc, classes, class_accuracy, intra_fid, modes  # noqa: F401  # isort: skip
-from gankit.metrics.features import EXTRACTORS, FeatureSet
-from gankit.metrics.registry import METRICS, quality_keys
+from gankit.metrics import dinov2  # noqa: F401  (its feature extractors)
+from gankit.metrics.features import EXTRACTORS, FeatureSet, Reads, reads
+from gankit.metrics.registry import METRICS, Metric, quality_keys
+
+if TYPE_CHECKING:
+    from gankit.config import Config
 
 __all__ = [
     "EXTRACTORS",
@@ -29,6 +33,8 @@ __all__ = [
     "fewest_samples",
     "parse_metrics",
     "quality_keys",
+    "reads",
+    "scored_metrics",
 ]
 
 
@@ -42,26 +48,47 @@ def parse_metrics(text: str) -> list[str]:
     return names
 
 
-def applicable(conditional: bool, features: str = "evaluator") -> list[str]:
-    """The metrics that score a generator of this kind with these features: the class-conditional ones
-    only for a conditional generator, those reading the data's classes only with gankit's evaluator."""
-    return [
-        name
-        for name, metric in METRICS.items()
-        if (conditional or not metric.conditional) and (features == "evaluator" or not metric.needs_evaluator)
-    ]
+def applicable(conditional: bool, reads: Reads) -> list[str]:
+    """The metrics that score a generator of this kind with features that give what `reads` says: the
+    class-conditional ones only for a conditional generator, those reading classes only where there are some."""
+    return [name for name, metric in METRICS.items() if _problem(metric, conditional, reads) is None]
 
 
-def check_applicable(names: list[str], conditional: bool, features: str) -> None:
-    """Refuse, naming them, metrics that cannot score this generator with these features."""
+def scored_metrics(config: Config) -> list[str]:
+    """What a run scores while it trains: output.eval_metrics (none named: every default metric that applies), and
+    a conditional run also whether it makes the classes asked for."""
+    o = config.output
+    conditional = bool(config.model.num_classes)
+    fits = applicable(conditional, reads(o.eval_features, config.data.dataset))
+    named = o.eval_metrics or [m for m in fits if METRICS[m].by_default]
+    unconditional = applicable(False, reads(o.eval_features, config.data.dataset))
+    return [*named, *(m for m in fits if m not in unconditional + named)]
+
+
+def check_applicable(names: list[str], conditional: bool, features: str, dataset: str) -> None:
+    """Refuse, naming them, metrics that cannot score this generator with these features on this data set."""
+    what = reads(features, dataset)
     for name in names:
-        metric = METRICS[name]  # an unknown name is a user error listing the known ones
-        if metric.conditional and not conditional:
+        problem = _problem(METRICS[name], conditional, what)  # an unknown name is a user error listing the known ones
+        if problem == "conditional":
             raise GankitError(f"metric {name} scores class-conditional samples; this generator is unconditional")
-        if metric.needs_evaluator and features != "evaluator":
-            raise GankitError(
-                f"metric {name} reads the data's classes from gankit's evaluator; it cannot use {features} features"
+        if problem:
+            source = (
+                f"gankit's evaluator of {dataset} (a contrastive encoder: the data set has no classifier)"
+                if features == "evaluator"
+                else f"{features} features"
             )
+            raise GankitError(f"metric {name} reads {problem}, which {source} cannot give")
+
+
+def _problem(metric: Metric, conditional: bool, what: Reads) -> str | None:
+    if metric.conditional and not conditional:
+        return "conditional"
+    if metric.needs_evaluator and not what.data_classes:
+        return "the data's classes from gankit's classifier"
+    if metric.needs_probabilities and not what.probabilities:
+        return "class probabilities"
+    return None
 
 
 def fewest_samples(names: list[str]) -> tuple[int, str]:

@@ -15,7 +15,11 @@ MIN_SHARE = 0.1  # a class counts as covered when it gets at least this share of
 
 
 @register_metric(
-    "coverage", keys=("classes_covered", "class_kl"), panel="Classes covered", plotted=("classes_covered",)
+    "coverage",
+    keys=("classes_covered", "class_kl"),
+    panel="Classes covered",
+    plotted=("classes_covered",),
+    needs_probabilities=True,
 )
 def class_coverage(real: FeatureSet, generated: FeatureSet) -> dict[str, object]:
     classes = real.probs.shape[1]

@@ -11,7 +11,13 @@ from gankit.metrics.registry import register_metric
 SPLITS = 10
 
 
-@register_metric("is", keys=("is_mean", "is_std"), panel="Inception Score (classifier)", plotted=("is_mean",))
+@register_metric(
+    "is",
+    keys=("is_mean", "is_std"),
+    panel="Inception Score (classifier)",
+    plotted=("is_mean",),
+    needs_probabilities=True,
+)
 def inception_score(real: FeatureSet, generated: FeatureSet, *, splits: int = SPLITS) -> dict[str, float]:
     scores = []
     for part in generated.probs.chunk(splits):

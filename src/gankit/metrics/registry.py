@@ -20,12 +20,14 @@ class Metric:
     plotted: tuple[str, ...]  # the keys drawn in that panel
     # needs the class of each image: the true one of real images, the requested one of samples
     conditional: bool = False
-    needs_evaluator: bool = False  # reads class probabilities over the data's own classes (gankit's evaluator features)
+    needs_probabilities: bool = False  # reads the extractor's class probabilities
+    needs_evaluator: bool = False  # reads class probabilities over the data's own classes (gankit's classifier)
     min_samples: int = 2  # the fewest images on each side it can score (a covariance needs two)
     by_default: bool = True  # among the metrics `eval` computes when none are named
 
 
 METRICS: Registry[Metric] = Registry("metric")
+LOWER_IS_BETTER = ("fid", "kid_mean", "intra_fid", "class_kl", "modes_kl")  # the scores that rank runs best-first
 
 
 def register_metric(
@@ -35,13 +37,24 @@ def register_metric(
     panel: str,
     plotted: tuple[str, ...] | None = None,
     conditional: bool = False,
+    needs_probabilities: bool = False,
     needs_evaluator: bool = False,
     min_samples: int = 2,
     by_default: bool = True,
 ) -> Callable[[MetricFunction], MetricFunction]:
     def add(function: MetricFunction) -> MetricFunction:
         METRICS.register(name)(
-            Metric(function, keys, panel, plotted or keys, conditional, needs_evaluator, min_samples, by_default)
+            Metric(
+                function,
+                keys,
+                panel,
+                plotted or keys,
+                conditional,
+                needs_probabilities or needs_evaluator,
+                needs_evaluator,
+                min_samples,
+                by_default,
+            )
         )
         return function
 

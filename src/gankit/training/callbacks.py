@@ -59,7 +59,11 @@ class EpochEnd:
 
     @property
     def last(self) -> bool:
-        return self.final or (not self.part_way and self.state.epoch == self.state.config.train.epochs)
+        return (
+            self.final
+            or self.stop is not None
+            or (not self.part_way and self.state.epoch == self.state.config.train.epochs)
+        )
 
     @property
     def stem(self) -> str:
@@ -98,6 +102,36 @@ class Score(Callback):
         log.info("%s: %s", where, ", ".join(f"{k} {v:.4g}" for k, v in figures.items()))
         epoch.record.update(figures)
         epoch.scored = True
+
+
+class Plateau(Callback):
+    """Ends the run once `output.stop_on_plateau` scorings in a row have not lowered the best FID (kept as
+    checkpoints/best.pt): more training no longer buys quality by the run's own measure."""
+
+    def __init__(self, scorings: int):
+        self.scorings = scorings
+
+    def on_epoch_end(self, epoch: EpochEnd) -> None:
+        if not epoch.scored:
+            return
+        scored = [r for r in epoch.history if "fid" in r]  # a NaN or infinite FID is a scoring without a new best
+        finite = [i for i, r in enumerate(scored) if math.isfinite(r["fid"])]
+        first_best = min(finite, key=lambda i: scored[i]["fid"], default=-1)  # the one kept as best.pt
+        since = len(scored) - 1 - first_best
+        if since < self.scorings:
+            return
+        if first_best < 0:
+            epoch.stop = (
+                f"the run stopped after epoch {epoch.state.epoch}: {since} scorings and not one finite FID "
+                "(output.stop_on_plateau)"
+            )
+            return
+        best = scored[first_best]
+        epoch.stop = (
+            f"the run stopped after epoch {epoch.state.epoch}: {since} scorings without a lower FID than "
+            f"{best['fid']:.4g} (epoch {best['epoch']}, {best['kimg']:g} kimg), kept as checkpoints/{BEST} "
+            "(output.stop_on_plateau)"
+        )
 
 
 class CollapseWatch(Callback):
@@ -260,6 +294,8 @@ def default_callbacks(
     so what it adds to the record is saved with the epoch. `real` (uint8 training images, a grid's worth) turns on
     the sample-spread watch."""
     callbacks: list[Callback] = [Score(scorer)] if scorer is not None else []
+    if scorer is not None and config.output.stop_on_plateau:
+        callbacks.append(Plateau(config.output.stop_on_plateau))
     if config.train.collapse_epochs:
         callbacks.append(CollapseWatch(config))
     grids = Grids(config, G)

@@ -19,7 +19,7 @@ from gankit.data.placement import device_memory, place_images
 from gankit.device import check_precision, resolve_device
 from gankit.errors import GankitError, short
 from gankit.evaluate import make_scorer
-from gankit.metrics import applicable
+from gankit.metrics import scored_metrics
 from gankit.models import CONDITIONINGS
 from gankit.run import Run, load_run
 from gankit.rundir import RunDir
@@ -109,11 +109,8 @@ def _train(
     if len(data) < config.train.batch_size:
         raise GankitError(f"{len(data)} images are fewer than one batch of {config.train.batch_size}")
     o = config.output
-    metrics = o.eval_metrics
     CONDITIONINGS[config.model.conditioning].take_classes(config, data.classes, data.source)
-    # a conditional run is also scored on whether it makes the classes asked for
-    conditional = bool(config.model.num_classes)
-    metrics = [*metrics, *(m for m in applicable(conditional, o.eval_features) if m not in applicable(False) + metrics)]
+    metrics = scored_metrics(config)
     check_fits(config, device, device_memory(device))  # before the scorer, which may train an evaluator for minutes
     scorer = (
         make_scorer(config, n=o.eval_n, metrics=metrics, features=o.eval_features, progress=o.progress)
