@@ -45,6 +45,20 @@ def train_tiny(mnist_dir: Path, out: Path, *overrides: str, **kwargs) -> gankit.
     return gankit.train(tiny_config(*overrides), out, data_dir=mnist_dir, **kwargs)
 
 
+def straight_and_split(mnist_dir: Path, tmp_path: Path, *overrides: str) -> tuple[dict, dict]:
+    """The last checkpoints of the tiny variant trained 2 epochs straight (tmp_path/straight) and trained 1 epoch,
+    then resumed for the second (tmp_path/split): equal where resume is exact."""
+    from gankit.checkpoint import list_checkpoints, load_checkpoint
+
+    train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=2", *overrides)
+    train_tiny(mnist_dir, tmp_path / "split", "train.epochs=1", *overrides)
+    gankit.train(tiny_config("train.epochs=2", *overrides), tmp_path / "split", resume=True)
+    straight, split = (
+        load_checkpoint(list_checkpoints(tmp_path / run / "checkpoints")[-1]) for run in ("straight", "split")
+    )
+    return straight, split
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["GANKIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("gankit-cache"))

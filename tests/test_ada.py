@@ -6,15 +6,13 @@ import math
 import pytest
 import torch
 
-import gankit
 from gankit.augment.ada import AdaptiveAugment, _colour, _geometry, _rotate_about, augment
-from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.data import unlabelled
 from gankit.errors import GankitError
 from gankit.training.loop import config_step
 from gankit.training.state import new_state
 
-from conftest import tiny_config, train_tiny
+from conftest import straight_and_split, tiny_config
 
 
 def test_at_p_zero_the_pipeline_changes_nothing():
@@ -99,12 +97,7 @@ def test_the_state_round_trips_mid_interval():
 
 def test_ada_trains_with_r1_records_p_and_resumes_exactly(mnist_dir, tmp_path):
     ada = ("train.ada_target=0.6", "train.ada_kimg=0.5", "train.ada_interval=2", "train.r1_gamma=1")
-    train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=2", *ada)
-    train_tiny(mnist_dir, tmp_path / "split", "train.epochs=1", *ada)
-    gankit.train(tiny_config("train.epochs=2", *ada), tmp_path / "split", resume=True)
-    a, b = (
-        load_checkpoint(list_checkpoints(p / "checkpoints")[-1]) for p in (tmp_path / "straight", tmp_path / "split")
-    )
+    a, b = straight_and_split(mnist_dir, tmp_path, *ada)
     assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
     assert set(a["augment"]) == {"p", "rt", "signs", "seen", "updates"}
     assert all(torch.equal(torch.as_tensor(a["augment"][k]), torch.as_tensor(b["augment"][k])) for k in a["augment"])

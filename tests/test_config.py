@@ -17,10 +17,12 @@ def test_seed_gan_preset_is_spec_section_1():
     assert (c.output.grid_every, c.output.grid_first_epoch) == (20, True)
 
 
-def test_every_preset_loads():
+def test_every_preset_loads_and_passes_the_checks_a_run_makes():
     assert {"report-gan-mnist", "report-dcgan-cifar10"} <= set(preset_names())
     for name in preset_names():
-        assert load_preset(name).name == name
+        config = load_preset(name)
+        assert config.name == name
+        validate(config)
 
 
 def test_overrides_parse_yaml_values():

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
 import gankit
 from gankit.checkpoint import load_checkpoint
+from gankit.cli import main
 from gankit.config import Config, OutputConfig, TrainConfig
 from gankit.errors import GankitError
 from gankit.training.distributed import World, check_options, shard_size
@@ -210,12 +212,49 @@ def test_batch_norm_acgan_ema_penalties_diffaugment_d_steps_and_fresh_noise_on_t
     assert len(sums[0]) == 4 and sums[0] == sums[1] and len(set(sums[0])) == 4
 
 
-def test_a_batch_that_does_not_divide_is_refused_in_one_line(mnist_dir, tmp_path):
+def gankit_launch(tmp_path: Path, mnist_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`gankit train ... --nproc-per-node 2`: gankit's own launch of two processes."""
+    command = [sys.executable, "-m", "gankit", "train", *args, "--data-dir", str(mnist_dir.resolve())]
+    return subprocess.run(
+        [*command, "--nproc-per-node", "2"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_a_batch_that_does_not_divide_is_refused_in_one_line_from_one_rank(mnist_dir, tmp_path):
     done = torchrun(tmp_path, mnist_dir, *SETTINGS, "--batch-size", "63", "--epochs", "1", "--out", "odd")
     assert done.returncode != 0
-    lines = [line for line in done.stderr.splitlines() if line.startswith("gankit: error")]
-    assert lines and all("--batch-size 63 does not divide over 2 processes" in line for line in lines)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("gankit:")]
+    assert len(lines) == 1 and "--batch-size 63 does not divide over 2 processes" in lines[0]  # torchrun's own follow
     assert not (tmp_path / "odd").exists()
+    launched = gankit_launch(tmp_path, mnist_dir, *SETTINGS, "--batch-size", "63", "--epochs", "1", "--out", "odd")
+    assert launched.returncode == 2
+    assert launched.stderr.splitlines() == lines  # and nothing of torchrun's
+    assert not (tmp_path / "odd").exists()
+
+
+def test_a_failure_of_rank_0_alone_is_told_by_rank_0_alone(two_rank_run, mnist_dir):
+    tmp, _ = two_rank_run
+    with FileLock(tmp / "two" / ".lock", timeout=0):  # another live run holds the folder: rank 0 finds it, not rank 1
+        done = torchrun(tmp, mnist_dir, *SETTINGS, "--epochs", "3", "--out", "two", "--resume")
+    assert done.returncode != 0
+    said = [line for line in done.stderr.splitlines() if line.startswith("gankit")]
+    assert said == ["gankit: error: run folder two is in use by another live run"], done.stderr[-3000:]
+
+
+def test_gankit_s_own_launch_trains_what_torchrun_does(two_rank_run, mnist_dir):
+    tmp, _ = two_rank_run
+    done = gankit_launch(tmp, mnist_dir, *SETTINGS, "--epochs", "2", "--out", "launched")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert largest_difference(weights(tmp / "launched", 2), weights(tmp / "two", 2)) == 0.0
+    assert "2 processes" in done.stderr and "Traceback" not in done.stderr and "torch.distributed" not in done.stderr
+
+
+@pytest.mark.parametrize("count", ["0", "two", "-1"])
+def test_a_bad_process_count_is_refused_in_one_line(count, capsys):
+    assert main(["train", "report-gan-mnist", "--nproc-per-node", count]) == 2
+    assert capsys.readouterr().err == (
+        f"gankit: error: --nproc-per-node must be a number of processes or one of gpu, cpu, auto, got '{count}'\n"
+    )
 
 
 def test_options_a_group_cannot_train_are_refused():

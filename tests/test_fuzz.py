@@ -44,7 +44,7 @@ documents = st.recursive(
     max_leaves=12,
 )
 configs = st.dictionaries(
-    st.sampled_from(["name", "data", "model", "train", "output", "extra"]),
+    st.sampled_from(["name", "data", "model", "train", "schedule", "output", "extra"]),
     st.one_of(documents, st.dictionaries(keys.map(lambda k: k.rpartition(".")[2]), scalars, max_size=5)),
     max_size=5,
 )

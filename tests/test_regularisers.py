@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import gankit
-from gankit.checkpoint import list_checkpoints, load_checkpoint
+from gankit.checkpoint import load_checkpoint
 from gankit.config import apply_overrides, load_preset
 from gankit.data import unlabelled
 from gankit.errors import GankitError
@@ -14,7 +14,7 @@ from gankit.terms import Seen, Term
 from gankit.training.callbacks import Callback
 from gankit.training.loop import config_step
 
-from conftest import tiny_config, train_tiny
+from conftest import straight_and_split, tiny_config, train_tiny
 
 
 def test_r1_against_its_definition_on_a_linear_discriminator():
@@ -81,19 +81,8 @@ def test_spectral_norm_on_g_too_makes_each_layer_s_largest_singular_value_one():
 
 
 def test_spectral_norm_trains_and_resumes_exactly(mnist_dir, tmp_path):
-    import gankit
-    from gankit.checkpoint import list_checkpoints, load_checkpoint
 
-    from conftest import tiny_config
-
-    train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=2", "model.spectral_norm=both", "train.r1_gamma=1")
-    train_tiny(mnist_dir, tmp_path / "split", "train.epochs=1", "model.spectral_norm=both", "train.r1_gamma=1")
-    gankit.train(
-        tiny_config("train.epochs=2", "model.spectral_norm=both", "train.r1_gamma=1"), tmp_path / "split", resume=True
-    )
-    a, b = (
-        load_checkpoint(list_checkpoints(p / "checkpoints")[-1]) for p in (tmp_path / "straight", tmp_path / "split")
-    )
+    a, b = straight_and_split(mnist_dir, tmp_path, "model.spectral_norm=both", "train.r1_gamma=1")
     for net in ("generator", "discriminator"):
         assert any("parametrizations" in key for key in a[net])
         assert all(torch.equal(a[net][k], b[net][k]) for k in a[net])
@@ -126,17 +115,9 @@ def test_ema_update_formula_and_warmup():
 
 def test_ema_trains_resumes_exactly_and_samples_by_default(mnist_dir, tmp_path):
     import gankit
-    from gankit.checkpoint import list_checkpoints, load_checkpoint
 
-    from conftest import tiny_config
-
-    ema = ("train.ema_decay=0.99", "train.ema_warmup=3")
-    train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=2", *ema)
-    train_tiny(mnist_dir, tmp_path / "split", "train.epochs=1", *ema)
-    run = gankit.train(tiny_config("train.epochs=2", *ema), tmp_path / "split", resume=True)
-    a, b = (
-        load_checkpoint(list_checkpoints(p / "checkpoints")[-1]) for p in (tmp_path / "straight", tmp_path / "split")
-    )
+    a, b = straight_and_split(mnist_dir, tmp_path, "train.ema_decay=0.99", "train.ema_warmup=3")
+    run = gankit.load_run(tmp_path / "split")
     assert a["ema_updates"] == b["ema_updates"] == 2 * 512 // 64
     assert all(torch.equal(a["generator_ema"][k], b["generator_ema"][k]) for k in a["generator_ema"])
     average, raw = run.generator(), run.generator(raw=True)
@@ -189,18 +170,10 @@ def test_diffaugment_is_differentiable_seeded_and_off_when_empty():
 
 
 def test_diffaugment_trains_and_resumes_exactly(mnist_dir, tmp_path):
-    import gankit
-    from gankit.checkpoint import list_checkpoints, load_checkpoint
 
     from conftest import tiny_config
 
-    aug = ("train.diffaugment=color,translation,cutout",)
-    train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=2", *aug)
-    train_tiny(mnist_dir, tmp_path / "split", "train.epochs=1", *aug)
-    gankit.train(tiny_config("train.epochs=2", *aug), tmp_path / "split", resume=True)
-    a, b = (
-        load_checkpoint(list_checkpoints(p / "checkpoints")[-1]) for p in (tmp_path / "straight", tmp_path / "split")
-    )
+    a, b = straight_and_split(mnist_dir, tmp_path, "train.diffaugment=color,translation,cutout")
     assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
     with pytest.raises(GankitError, match="train.diffaugment: unknown part 'rotate'"):
         tiny_config("train.diffaugment=color,rotate")
@@ -419,10 +392,7 @@ def test_resume_is_bit_identical_with_ema_lazy_r1_gp_diffaugment_d_steps_and_fre
         "train.diffaugment=color,translation,cutout",
         "train.g_noise=fresh",
     ]
-    train_tiny(mnist_dir, tmp_path / "straight", "train.epochs=2", *options)
-    train_tiny(mnist_dir, tmp_path / "split", "train.epochs=1", *options)
-    gankit.train(tiny_config("train.epochs=2", *options), tmp_path / "split", resume=True)
-    a, b = (load_checkpoint(list_checkpoints(tmp_path / r / "checkpoints")[-1]) for r in ("straight", "split"))
+    a, b = straight_and_split(mnist_dir, tmp_path, *options)
     for net in ("generator", "generator_ema", "discriminator"):
         for key in a[net]:
             assert torch.equal(a[net][key], b[net][key]), (net, key)

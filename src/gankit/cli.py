@@ -24,6 +24,7 @@ from gankit.config import (
 )
 from gankit.errors import GankitError
 from gankit.interrupts import Terminated, stop_on_signals
+from gankit.training.distributed import lost_a_peer, speaks_for_group
 
 if TYPE_CHECKING:
     from gankit.run import Run
@@ -91,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--compile", action="store_true", default=None, help="torch.compile the networks")
     train.add_argument("--on-nan", choices=ON_NAN, help="train.on_nan: what a NaN/Inf loss does")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument(
+        "--nproc-per-node",
+        metavar="N",
+        help="train in N processes on this machine, data-parallel, as torchrun starts them (gpu: one per GPU)",
+    )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument(
         "--tensorboard", action="store_true", default=None, help="also log to RUN/tensorboard (output.tensorboard)"
@@ -125,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--raw",
         action="store_true",
         default=None,
-        help="new samples from G's own weights, not their moving average (runs with train.ema_decay)",
+        help="new samples from G's own weights, not their moving average (runs that keep one)",
     )
 
     sample = commands.add_parser("sample", help="generate images with a trained generator")
@@ -195,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     serve.add_argument("--port", type=int, default=7860, help="port to listen on (0: any free one)")
     serve.add_argument(
-        "--raw", action="store_true", help="G's own weights, not their moving average (runs with train.ema_decay)"
+        "--raw", action="store_true", help="G's own weights, not their moving average (runs that keep one)"
     )
 
     compare = commands.add_parser(
@@ -224,7 +230,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser, *, seed: bool = True) ->
     parser.add_argument("--out", type=_path, help="where to write (default: inside the run folder)")
     parser.add_argument("--force", action="store_true", help="replace --out if it is an existing file")
     parser.add_argument(
-        "--raw", action="store_true", help="G's own weights, not their moving average (runs with train.ema_decay)"
+        "--raw", action="store_true", help="G's own weights, not their moving average (runs that keep one)"
     )
     if seed:
         parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the noise")
@@ -240,6 +246,7 @@ def _main(argv: list[str] | None) -> int:
     args = None
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         commands = {
             "presets": cmd_presets,
             "train": cmd_train,
@@ -254,9 +261,13 @@ def _main(argv: list[str] | None) -> int:
         }
         return commands[args.command](args)
     except GankitError as exc:
-        print(f"gankit: error: {cli_message(exc)}", file=sys.stderr)
+        if speaks_for_group():
+            print(f"gankit: error: {cli_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:
+        code = 128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
+        if not speaks_for_group():
+            return code
         out = args.out if args is not None and args.command == "train" else None
         resumable = out is not None and bool(list_checkpoints(out / "checkpoints"))
         what = "terminated" if isinstance(stop, Terminated) else "interrupted"
@@ -264,9 +275,11 @@ def _main(argv: list[str] | None) -> int:
             f"gankit: {what}; continue with --resume --out {out}" if resumable else f"gankit: {what}",
             file=sys.stderr,
         )
-        return 128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
+        return code
     except Exception as exc:  # noqa: BLE001 - a bug, or a failure gankit did not foresee: one line, details on disk
         where = _save_traceback()
+        if not speaks_for_group() and lost_a_peer(exc):  # the process that failed first has said why
+            return 1
         print(
             f"gankit: internal error: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
             f" (the traceback is in {where}; please report it)",
@@ -322,10 +335,13 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from gankit.launch import launch
     from gankit.rundir import RunDir
-    from gankit.training.distributed import join, leave
+    from gankit.training.distributed import join, launched_by_torchrun, leave
     from gankit.training.trainer import train
 
+    if args.nproc_per_node is not None and not launched_by_torchrun():
+        return launch(args.argv, args.nproc_per_node)
     if not join().main:
         log.setLevel(logging.ERROR)  # under torchrun rank 0 speaks for the group
 

@@ -32,6 +32,8 @@ BATCH_ORDERS = ("epochs", "replacement")
 G_NOISE = ("shared", "fresh")
 IN_MEMORY = ("auto", "true", "false")
 LR_DECAYS = ("none", "linear")
+SCHEDULE_SHAPES = ("cosine", "linear")
+SECTIONS = ("data", "model", "train", "schedule", "output")
 EVERY_UNITS = {"epochs": "epochs", "kimg": "kimg", "min": "minutes"}  # as written in a schedule -> the clock's unit
 _EVERY = re.compile(r"^\s*((?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(epochs|kimg|min)?\s*$")
 
@@ -189,6 +191,23 @@ class TrainConfig:
 
 
 @dataclass
+class ScheduleConfig:
+    # R3GAN's schedules (Huang et al. 2024): values that move from where train.* starts them to an end value over
+    # the first `kimg` thousand images seen, then hold; read off the images seen, so a resumed run follows them exactly
+    kimg: float | None = None  # None: nothing scheduled
+    shape: str = "cosine"  # cosine (half a cosine wave, as R3GAN's) | linear
+    lr_end: float | None = None  # both learning rates end at this fraction of train.lr_g and train.lr_d (R3GAN: 0.25)
+    beta2_end: float | None = None  # Adam's beta2 of both nets ends here (R3GAN: from 0.9 to 0.99)
+    gamma_end: float | None = None  # R1's and R2's γ end at this fraction of train.r1_gamma, r2_gamma (R3GAN: 0.1)
+    # the half-life of G's moving average, in thousand images, rising from 0 (R3GAN: 5000 on CIFAR-10); instead of
+    # train.ema_decay
+    ema_kimg_end: float | None = None
+    # ADA's pipeline of changes at a probability rising from 0 to this (R3GAN: 0.55 on CIFAR-10) instead of ADA's
+    # adaptive one (train.ada_target)
+    augment_p_end: float | None = None
+
+
+@dataclass
 class OutputConfig:
     # schedules: a whole number of epochs, or thousands of images ("5kimg") or minutes of training ("10min"), the work
     # then done at the first step at or past each mark, part-way through an epoch where it falls there
@@ -220,10 +239,16 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def keeps_ema(self) -> bool:
+        """Whether the run keeps a moving average of G's weights (train.ema_decay or schedule.ema_kimg_end)."""
+        return bool(self.train.ema_decay) or self.schedule.ema_kimg_end is not None
 
 
 # names that changed, old -> new: configs, run folders and commands that use an old name keep working, and say the new
@@ -353,13 +378,13 @@ def set_value(config: Config, dotted: str, value: Any, *, source: str) -> None:
 def known_keys() -> list[str]:
     keys = []
     defaults = Config()
-    for section in ("data", "model", "train", "output"):
+    for section in SECTIONS:
         keys += [f"{section}.{f.name}" for f in dataclasses.fields(getattr(defaults, section))]
     return keys
 
 
 def _section(config: Config, name: str, source: str) -> Any:
-    if name not in ("data", "model", "train", "output"):
+    if name not in SECTIONS:
         raise GankitError(f"{source}: unknown config key {short(name)} (known: {', '.join(known_keys())})")
     return getattr(config, name)
 
@@ -411,7 +436,7 @@ def _check_types(config: Config) -> None:
     """Every value of the declared type (an int where a whole number is declared, say), as loading a file checks."""
     for name in ("name", "description"):
         setattr(config, name, _coerce(getattr(config, name), str, name))
-    for section_name in ("data", "model", "train", "output"):
+    for section_name in SECTIONS:
         section = getattr(config, section_name)
         hints = typing.get_type_hints(type(section))
         for f in dataclasses.fields(section):
@@ -497,6 +522,37 @@ def check_values(config: Config) -> None:
         )
     positive("output.keep_checkpoints", o.keep_checkpoints)
     choice("output.sample_from", o.sample_from, SAMPLE_FROM)
+    _check_schedule(config)
+
+
+def _check_schedule(config: Config) -> None:
+    s, t = config.schedule, config.train
+    choice("schedule.shape", s.shape, SCHEDULE_SHAPES)
+    ends = {"lr_end": s.lr_end, "beta2_end": s.beta2_end, "gamma_end": s.gamma_end}
+    ends |= {"ema_kimg_end": s.ema_kimg_end, "augment_p_end": s.augment_p_end}
+    named = [key for key, value in ends.items() if value is not None]
+    if s.kimg is None:
+        if named:
+            raise GankitError(f"schedule.{named[0]} needs schedule.kimg, the images over which it moves")
+        return
+    positive("schedule.kimg", s.kimg)
+    if s.lr_end is not None and s.lr_end < 0:
+        raise GankitError(f"schedule.lr_end is a fraction of the starting rates, >= 0; got {s.lr_end}")
+    if s.lr_end is not None and t.lr_decay != "none":
+        raise GankitError("schedule.lr_end and train.lr_decay each change the learning rates: choose one")
+    if s.beta2_end is not None and not 0.0 <= s.beta2_end < 1.0:
+        raise GankitError(f"schedule.beta2_end must be in [0, 1), got {s.beta2_end}")
+    if s.gamma_end is not None:
+        if s.gamma_end < 0:
+            raise GankitError(f"schedule.gamma_end is a fraction of the starting γ, >= 0; got {s.gamma_end}")
+        if not (t.r1_gamma or t.r2_gamma):
+            raise GankitError("schedule.gamma_end scales R1 and R2: set train.r1_gamma or train.r2_gamma")
+    if s.ema_kimg_end is not None:
+        positive("schedule.ema_kimg_end", s.ema_kimg_end)
+        if t.ema_decay:
+            raise GankitError("schedule.ema_kimg_end and train.ema_decay each set G's moving average: choose one")
+    if s.augment_p_end is not None and not 0.0 <= s.augment_p_end <= 1.0:
+        raise GankitError(f"schedule.augment_p_end is a probability in [0, 1], got {s.augment_p_end}")
 
 
 def check_resume(stored: Config, wanted: Config) -> None:

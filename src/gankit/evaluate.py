@@ -16,7 +16,7 @@ from gankit.data import ImageSet, load_images
 from gankit.data.images import NoTestSplit
 from gankit.data.locate import resolve_data_dir
 from gankit.errors import GankitError
-from gankit.metrics import EXTRACTORS, check_applicable, compute, fewest_samples
+from gankit.metrics import EXTRACTORS, METRICS, check_applicable, compute, fewest_samples
 from gankit.metrics.features import Extractor, FeatureSet
 from gankit.models import CONDITIONINGS, Generator
 from gankit.records import is_number
@@ -33,7 +33,8 @@ class Scorer:
     real: FeatureSet
     floor: dict[str, Any]
     metrics: list[str]
-    n: int
+    n: int  # real images
+    n_generated: int
     real_is: str  # what the samples are scored against
     floor_is: str
 
@@ -69,7 +70,8 @@ def make_scorer(
     per_side = n_real // 2 if test is None else n_real
     if per_side < least:
         raise GankitError(f"the real images number {n_real}, and metric {needing} needs at least {least} per side")
-    if n_real < n:
+    samples_only = all(METRICS[name].samples_only for name in metrics)
+    if n_real < n and not samples_only:
         log.warning("the real images number %d: scoring with %d on each side", n_real, n_real)
     extractor = EXTRACTORS[features](data, weights, progress)
     if test is None:
@@ -83,7 +85,8 @@ def make_scorer(
         real = extractor(test.images[:n_real], test.labels[:n_real])
         floor = compute(metrics, real, extractor(train.images[pick[:n_real]], train.labels[pick[:n_real]]))
         real_is, floor_is = "test split", "real training subset against the test split"
-    return Scorer(extractor, real, floor, metrics, n_real, real_is, floor_is)
+    n_generated = n if samples_only else n_real
+    return Scorer(extractor, real, floor, metrics, n_real, n_generated, real_is, floor_is)
 
 
 def score(scorer: Scorer, G: Generator, *, seed: int = 0) -> dict[str, Any]:
@@ -91,11 +94,11 @@ def score(scorer: Scorer, G: Generator, *, seed: int = 0) -> dict[str, Any]:
 
     A conditional G is asked for every class equally often (label i % K for sample i)."""
     start = time.perf_counter()
-    labels = torch.arange(scorer.n) % max(G.num_classes, 1)
-    generated = scorer.extractor(sample_images(G, scorer.n, seed=seed, labels=labels), labels)
+    labels = torch.arange(scorer.n_generated) % max(G.num_classes, 1)
+    generated = scorer.extractor(sample_images(G, scorer.n_generated, seed=seed, labels=labels), labels)
     return {
         "features": scorer.extractor.name,
-        "n_generated": scorer.n,
+        "n_generated": scorer.n_generated,
         "n_real": scorer.n,
         "real": scorer.real_is,
         "metrics": compute(scorer.metrics, scorer.real, generated),

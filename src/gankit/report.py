@@ -203,7 +203,7 @@ def _final_samples(run: Run, raw: bool) -> str:
 
 def _weights(run: Run, raw: bool) -> str:
     """Which of G's weights made the new samples, where the run keeps two."""
-    if not run.config.train.ema_decay:
+    if not run.config.keeps_ema:
         return ""
     return ", G's own weights" if raw else ", the moving average of G's weights"
 

@@ -56,8 +56,8 @@ class Run:
     def generator(self, checkpoint: Path | None = None, *, raw: bool = False) -> Generator:
         """G of the newest (or the given) checkpoint, in eval mode on the CPU; its `epoch` attribute says when.
 
-        Where the run keeps a moving average of G's weights (train.ema_decay), that is the G returned,
-        unless `raw` asks for G's own weights."""
+        Where the run keeps a moving average of G's weights (train.ema_decay, schedule.ema_kimg_end), that is the G
+        returned, unless `raw` asks for G's own weights."""
         path = self.checkpoint(checkpoint)
         state = load_checkpoint(path)
         problem = model_difference(state.get("config"), self.config)
@@ -170,7 +170,7 @@ class Run:
             weights=None if weights is None else Path(weights),
             progress=progress,
         )
-        sampled = "raw" if raw and self.config.train.ema_decay else "ema" if self.config.train.ema_decay else "G"
+        sampled = "raw" if raw and self.config.keeps_ema else "ema" if self.config.keeps_ema else "G"
         result = {"epoch": G.epoch, "checkpoint": str(G.checkpoint), "weights": sampled, **score(scorer, G, seed=seed)}
         return result, self.folder.save_eval(result, None if out is None else Path(out))
 

@@ -1,5 +1,6 @@
-"""Augmentations of what D sees: DiffAugment's fixed parts (train.diffaugment) or ADA's adaptive pipeline
-(train.ada_target), one at a time; each is a module of this package."""
+"""Augmentations of what D sees: DiffAugment's fixed parts (train.diffaugment), or ADA's pipeline at an adaptive
+probability (train.ada_target) or a scheduled one (schedule.augment_p_end), one at a time; each is a module of this
+package."""
 
 from __future__ import annotations
 
@@ -21,7 +22,17 @@ __all__ = ["POLICIES", "Augmentation", "NO_AUGMENTATION", "build_augmentation", 
 def check(config: Config) -> None:
     t = config.train
     parse_policy(t.diffaugment)
-    if t.ada_target is None:
+    scheduled = config.schedule.augment_p_end is not None
+    if scheduled and (t.ada_target is not None or t.diffaugment):
+        raise GankitError(
+            "schedule.augment_p_end sets the probability of ADA's pipeline: it goes with neither "
+            "train.ada_target (which adapts it) nor train.diffaugment"
+        )
+    if t.ada_target is None and not scheduled:
+        return
+    if config.data.channels not in (1, 3):
+        raise GankitError(f"ADA's colour changes are for 1 or 3 channels, not {config.data.channels}")
+    if t.ada_target is None:  # the probability is scheduled
         return
     if not 0.0 < t.ada_target < 1.0:
         raise GankitError(f"train.ada_target must be in (0, 1) (ADA's paper: 0.6), got {t.ada_target}")
@@ -31,13 +42,11 @@ def check(config: Config) -> None:
         raise GankitError(f"train.ada_interval must be >= 1, got {t.ada_interval}")
     if t.diffaugment:
         raise GankitError("train.ada_target and train.diffaugment each augment D's images: choose one")
-    if config.data.channels not in (1, 3):
-        raise GankitError(f"ADA's colour changes are for 1 or 3 channels, not {config.data.channels}")
 
 
 def build_augmentation(config: Config, value_range: tuple[float, float], device: torch.device) -> Augmentation:
     t = config.train
-    if t.ada_target is not None:
+    if t.ada_target is not None or config.schedule.augment_p_end is not None:
         return AdaptiveAugment(
             value_range, target=t.ada_target, speed_kimg=t.ada_kimg, interval=t.ada_interval, device=device
         )

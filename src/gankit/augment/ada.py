@@ -30,11 +30,14 @@ from gankit.augment.base import Augmentation
 
 
 class AdaptiveAugment(Augmentation):
+    """The pipeline at probability p, which adapts towards r_t = `target`; with `target` None p is what
+    `set_probability` last set (a schedule's, as R3GAN uses the pipeline), and r_t is only measured."""
+
     def __init__(
         self,
         value_range: tuple[float, float],
         *,
-        target: float = 0.6,
+        target: float | None = 0.6,
         speed_kimg: float = 500.0,
         interval: int = 4,
         device: torch.device | str = "cpu",
@@ -64,10 +67,14 @@ class AdaptiveAugment(Augmentation):
                 dist.all_reduce(totals)
                 self._signs.copy_(totals[0]), self._seen.copy_(totals[1])
             self.rt.copy_(self._signs / self._seen)
-            move = torch.sign(self.rt - self.target) * self._seen / (self.speed_kimg * 1000)
-            self.p.copy_((self.p + move).clamp(0.0, 1.0))
+            if self.target is not None:
+                move = torch.sign(self.rt - self.target) * self._seen / (self.speed_kimg * 1000)
+                self.p.copy_((self.p + move).clamp(0.0, 1.0))
             self._signs.zero_(), self._seen.zero_()
             self._updates = 0
+
+    def set_probability(self, p: float) -> None:
+        self.p.fill_(p)
 
     def stats(self) -> dict[str, torch.Tensor]:
         return {"ada_p": self.p.clone(), "ada_rt": self.rt.clone()}

@@ -20,6 +20,10 @@ class Augmentation:
         """D's outputs on this rank's augmented real images in a D update, less the loss's decision threshold (above
         0: D calls the image real). Under torchrun every rank observes its share of the same step."""
 
+    def set_probability(self, p: float) -> None:
+        """Apply each change with probability `p` from now on (a schedule's); only a pipeline of chance changes has one."""
+        raise TypeError(f"{type(self).__name__} has no probability to set")
+
     def stats(self) -> dict[str, torch.Tensor]:
         """Named scalars for the step's stats (and so the records, curves and report)."""
         return {}

@@ -15,6 +15,7 @@ from gankit.metrics.registry import register_metric
     plotted=("modes",),
     needs_evaluator=True,
     by_default=False,
+    samples_only=True,
 )
 def modes(real: FeatureSet, generated: FeatureSet) -> dict[str, object]:
     classes = real.probs.shape[1]

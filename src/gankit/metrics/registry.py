@@ -24,6 +24,9 @@ class Metric:
     needs_evaluator: bool = False  # reads class probabilities over the data's own classes (gankit's classifier)
     min_samples: int = 2  # the fewest images on each side it can score (a covariance needs two)
     by_default: bool = True  # among the metrics `eval` computes when none are named
+    # reads the samples alone (of the real side only its class count), so it scores n samples however few real
+    # images there are
+    samples_only: bool = False
 
 
 METRICS: Registry[Metric] = Registry("metric")
@@ -41,6 +44,7 @@ def register_metric(
     needs_evaluator: bool = False,
     min_samples: int = 2,
     by_default: bool = True,
+    samples_only: bool = False,
 ) -> Callable[[MetricFunction], MetricFunction]:
     def add(function: MetricFunction) -> MetricFunction:
         METRICS.register(name)(
@@ -54,6 +58,7 @@ def register_metric(
                 needs_evaluator,
                 min_samples,
                 by_default,
+                samples_only,
             )
         )
         return function

@@ -48,6 +48,19 @@ def launched_by_torchrun() -> bool:
     return "WORLD_SIZE" in os.environ and "RANK" in os.environ
 
 
+def speaks_for_group() -> bool:
+    """Whether this process tells the user what happened: any process outside torchrun, and rank 0 within it (the
+    others would repeat its messages, or report only that it went away)."""
+    return not launched_by_torchrun() or os.environ.get("RANK") == "0"
+
+
+def lost_a_peer(error: BaseException) -> bool:
+    """Whether `error` is this process's group failing under it: a peer gone, a collective broken or timed out."""
+    return isinstance(error, dist.DistError) or (
+        isinstance(error, RuntimeError) and any(s in str(error) for s in ("Connection closed by peer", "gloo"))
+    )
+
+
 def restarted() -> bool:
     """Whether torchrun has restarted this group after a failure (its --max-restarts)."""
     return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0

@@ -25,6 +25,7 @@ from gankit.training.callbacks import EpochEnd
 from gankit.training.clock import LIMIT_REACHED, RunClock, position_images, position_seconds
 from gankit.training.distributed import SINGLE, World, all_reduce_min, broadcast, distributed_nets, on_main, shard_size
 from gankit.training.hooks import Hooks
+from gankit.training.schedules import Schedules
 from gankit.training.state import (
     EMAUpdate,
     TrainingState,
@@ -325,6 +326,7 @@ def run_epoch(
     first = position["step"] if position is not None else 0
     sums = StatSums.from_state(position["sums"], device) if position is not None else StatSums()
     seconds_before = position["seconds"] if position is not None else 0.0
+    schedules = Schedules.of(config)
     first_bad = torch.tensor(-1, device=device)  # first step with a non-finite stat, found without a host sync
     state.G.train()
     state.D.train()
@@ -345,6 +347,8 @@ def run_epoch(
         run_step = (epoch - 1) * steps + i  # the batch's place in the run: the same on resume, which starts an epoch
         if config.train.lr_decay == "linear":
             decay_learning_rates(state, 1.0 - run_step / (config.train.epochs * steps))
+        if schedules is not None:
+            schedules.apply(state, step, run_step * batch)
         start_of_share = i * batch + world.rank * share
         share_of_batch = slice(start_of_share, start_of_share + share)
         real = images[order[share_of_batch]].to(device, non_blocking=True).float().mul_(scale).add_(low)  # -> G's range

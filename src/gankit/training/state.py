@@ -14,6 +14,7 @@ from gankit.config import Config, model_difference
 from gankit.errors import GankitError
 from gankit.models import Generator, build_models
 from gankit.rundir import place
+from gankit.training.schedules import Schedules
 
 
 @dataclass
@@ -25,7 +26,7 @@ class TrainingState:
     opt_d: torch.optim.Optimizer
     shuffle: torch.Generator  # draws each epoch's order of the training images
     epoch: int = 0  # epochs finished
-    G_ema: Generator | None = None  # the exponential moving average of G's weights (train.ema_decay)
+    G_ema: Generator | None = None  # the exponential moving average of G's weights (Config.keeps_ema)
     ema_updates: int = 0  # steps the average has taken (its warm-up counts them)
     data_fingerprint: str | None = None  # ImageSet.fingerprint of the training images: resume refuses other images
     # where the run stopped in an epoch it left part-way (train.kimg, train.minutes, a hook): the step, the steps of an
@@ -45,7 +46,7 @@ def check_fits(config: Config, device: torch.device, memory: int) -> None:
     with torch.random.fork_rng(devices=[]), torch.device("meta"):  # the same weights afterwards: no draw is kept
         G, D = build_models(config)
     values = [sum(p.numel() for p in net.parameters()) for net in (G, D)]
-    copies_of_g = 4 + (1 if config.train.ema_decay else 0)
+    copies_of_g = 4 + (1 if config.keeps_ema else 0)
     needed = 4 * (copies_of_g * values[0] + 4 * values[1])  # float32 bytes
     if needed > memory:
         raise GankitError(
@@ -69,7 +70,7 @@ def new_state(config: Config, device: torch.device) -> TrainingState:
         for group in optimiser.param_groups:
             group["base_lr"] = group["lr"]
     shuffle = torch.Generator().manual_seed(t.seed)
-    G_ema = copy.deepcopy(G).eval().requires_grad_(False) if t.ema_decay else None
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False) if config.keeps_ema else None
     augment = build_augmentation(config, G.value_range, device)
     return TrainingState(config, G, D, opt_g, opt_d, shuffle, G_ema=G_ema, augment=augment)
 
@@ -169,8 +170,9 @@ def standing_statistics(G: Generator, *, seed: int, batches: int = 16, batch_siz
 
 
 class EMAUpdate:
-    """After each G update: G_ema ← decay·G_ema + (1 − decay)·G (buffers copied); during the first
-    `train.ema_warmup` G updates the average copies G outright (decay 0)."""
+    """After each G update: G_ema ← decay·G_ema + (1 − decay)·G (buffers copied). The decay is train.ema_decay, 0
+    (a copy of G) during the first `train.ema_warmup` G updates; or, with schedule.ema_kimg_end, the one of a half-life
+    in images that the schedule ramps up from 0 (R3GAN's)."""
 
     def __init__(self, state: TrainingState):
         if state.G_ema is None:
@@ -178,10 +180,16 @@ class EMAUpdate:
         self.state, self.G_ema = state, state.G_ema
         self.average: list[torch.Tensor] = list(state.G_ema.parameters())
         self.current: list[torch.Tensor] = list(state.G.parameters())
+        schedules = Schedules.of(state.config)
+        self.schedules = schedules if state.config.schedule.ema_kimg_end is not None else None
 
     def __call__(self, step: Any) -> None:
         t = self.state.config.train
-        decay = 0.0 if self.state.ema_updates < t.ema_warmup else t.ema_decay
+        if self.schedules is not None:  # the images before this step: its D update is counted already
+            images = (step.d_updates - 1) * t.batch_size
+            decay = self.schedules.ema_decay(images, images_per_update=t.batch_size * t.d_steps)
+        else:
+            decay = 0.0 if self.state.ema_updates < t.ema_warmup else t.ema_decay
         with torch.no_grad():
             torch._foreach_lerp_(self.average, self.current, 1.0 - decay)
             for average, current in zip(self.G_ema.buffers(), self.state.G.buffers()):

@@ -57,6 +57,7 @@ class GANStep:
         self.world = world
         self.d_terms = [t for t in terms if t.net == "D"]
         self.g_terms = [t for t in terms if t.net == "G"]
+        self.term_weights: dict[str, float] = {}  # a term's weight for the next steps (a schedule's), 1 where unnamed
         self.decision_threshold = decision_threshold  # D calls an image real above it (D's accuracy stats)
         # each net's updates so far: lazy terms and each rank's own random stream go by them
         self.d_updates: int | None = None
@@ -86,7 +87,7 @@ class GANStep:
                 real_out, fake_out = self.discriminate(real, labels, fake.detach(), fake_labels)
                 self.augment.observe(real_out[0] - self.decision_threshold)
                 d_seen = Seen(self._critic, real, labels, fake.detach(), fake_labels, real=real_out, fake=fake_out)
-                d_terms = {term.name: term.value(update, d_seen) for term in self.d_terms}
+                d_terms = {term.name: self._weighted(term, update, d_seen) for term in self.d_terms}
             self._update(self.opt_d, _total(d_terms))
             g_terms: dict[str, torch.Tensor] = {}
             if update_g:
@@ -127,6 +128,10 @@ class GANStep:
         reason, self.stop_request = self.stop_request, None
         return reason
 
+    def _weighted(self, term: Term, update: int, seen: Seen) -> torch.Tensor:
+        weight = self.term_weights.get(term.name, 1.0)
+        return term.value(update, seen) if weight == 1.0 else weight * term.value(update, seen)
+
     def recount(self) -> None:
         """Count the nets' updates again from their optimisers (restored from a checkpoint, say)."""
         self.d_updates = self.g_updates = None
@@ -160,7 +165,7 @@ class GANStep:
         try:
             with autocast(self.precision, self.device):
                 seen = Seen(self._critic, real, labels, fake, fake_labels)
-                g_terms = {term.name: term.value(update, seen) for term in self.g_terms}
+                g_terms = {term.name: self._weighted(term, update, seen) for term in self.g_terms}
             self._update(self.opt_g, _total(g_terms))
         finally:
             for p in self.d_trainable:
