@@ -8,7 +8,7 @@ from PIL import Image
 
 from gankit.config import DataConfig
 from gankit.data import load_images
-from gankit.data.images import load_image_folder
+from gankit.data.images import CHUNK, CHUNK_BYTES, _chunks, _decode, load_image_folder
 from gankit.errors import GankitError
 
 from conftest import CIFAR_ARCHIVE
@@ -188,3 +188,26 @@ def test_decoded_images_larger_than_the_free_disk_are_refused(tmp_path, monkeypa
         GankitError, match=r"5 images of 3x16x16 take 0.0 GiB decoded, more than the 0.0 GiB free in the cache"
     ):
         load_image_folder(root, train=True, size=16, channels=3)
+
+
+def test_a_large_jpeg_is_decoded_small_and_looks_as_the_full_decode_does():
+    import io
+
+    from PIL import ImageOps
+
+    rng = np.random.default_rng(0)
+    smooth = Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).resize((2400, 1800), Image.BICUBIC)
+    buffer = io.BytesIO()
+    smooth.save(buffer, "JPEG", quality=95)
+    small = _decode(buffer.getvalue(), "RGB", 32)  # decoded at 1/8 of the side, then fitted to 32x32
+    full = np.asarray(ImageOps.fit(Image.open(buffer).convert("RGB"), (32, 32), Image.Resampling.BICUBIC))
+    assert small.shape == (3, 32, 32)
+    assert np.abs(small.astype(int) - full.transpose(2, 0, 1).astype(int)).mean() < 3
+
+
+def test_chunks_of_large_files_hold_fewer_images():
+    rows = {f"{i}.jpg": i for i in range(200)}
+    small = list(_chunks(((name, b"x" * 1000) for name in rows), rows))
+    assert [len(c) for c in small] == [CHUNK, CHUNK, CHUNK, 200 - 3 * CHUNK]
+    large = list(_chunks(((name, b"x" * (CHUNK_BYTES // 4)) for name in rows), rows))
+    assert {len(c) for c in large} == {4} and [row for c in large for row, _, _ in c] == list(range(200))

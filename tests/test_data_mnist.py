@@ -32,6 +32,21 @@ def test_mnist_padded_to_32(mnist_dir):
     assert data.images[:, :, :2].sum() == 0 and data.images[:, :, :, -2:].sum() == 0
 
 
+def test_padding_past_half_the_memory_is_refused_before_it_is_tried(mnist_dir, monkeypatch):
+    import gankit.data
+
+    monkeypatch.setattr(gankit.data, "device_memory", lambda device: 200 * 2**20)  # a machine of 200 MiB
+    with pytest.raises(GankitError) as refused:
+        load_images(DataConfig(dataset="mnist", image_size=64), mnist_dir)  # 60,000 x 64 x 64: 234 MiB
+    assert str(refused.value) == (
+        f"padding the 60,000 images of {load_images(DataConfig(), mnist_dir).source} from 28x28 to "
+        "data.image_size 64 would take 0.2 GiB, more than half of this machine's 0.2 GiB; choose a smaller "
+        "data.image_size, or fewer images (data.limit)"
+    )
+    # data.limit comes first: only the images a run keeps are padded
+    assert load_images(DataConfig(dataset="mnist", image_size=64, limit=100), mnist_dir).images.shape[0] == 100
+
+
 def _copy_mnist(src, dst, *, mutate=None):
     dst.mkdir()
     for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):

@@ -148,6 +148,7 @@ def _decode_all(source: Path, folder: Path, train: bool, size: int, channels: in
 TODO, DECODED, UNREADABLE, FLAT = 0, 1, 2, 3
 IMAGES_FILE, LABELS_FILE, CLASSES_FILE, STATUS_FILE = "images.npy", "labels.npy", "classes.json", "status.npy"
 CHUNK = 64  # images per task of the decoding pool
+CHUNK_BYTES = 32 * 2**20  # or fewer, where their files are large: the files read ahead stay within 2 x workers x this
 POOL_FROM = 512  # fewer images than this decode in this process: starting the pool would cost more
 
 
@@ -295,11 +296,13 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 
 def _chunks(files: Iterator[tuple[str, bytes]], rows: dict[str, int]) -> Iterator[list[tuple[int, str, bytes]]]:
     chunk: list[tuple[int, str, bytes]] = []
+    held = 0
     for name, data in files:
         chunk.append((rows[name], name, data))
-        if len(chunk) == CHUNK:
+        held += len(data)
+        if len(chunk) == CHUNK or held >= CHUNK_BYTES:
             yield chunk
-            chunk = []
+            chunk, held = [], 0
     if chunk:
         yield chunk
 
@@ -349,6 +352,9 @@ def _check_sizes(source: Path, sizes: dict[str, int]) -> None:
 
 def _decode(data: bytes, mode: str, size: int) -> np.ndarray:
     with Image.open(io.BytesIO(data)) as img:
+        # a JPEG much larger than `size` is decoded at 1/2, 1/4 or 1/8 of its side (still at least `size`), as
+        # Pillow's thumbnails are: a camera's photo then takes a few MB to decode, not hundreds
+        img.draft(mode, (size, size))
         img.load()
         img = _to_8_bit(img).convert(mode)
         if img.size != (size, size):
