@@ -89,7 +89,7 @@ def measure(preset: str, seed: int, args: argparse.Namespace) -> dict[str, dict]
             "output.grid_first_epoch=false",
         ],
     )
-    if config.train.ema_decay:
+    if config.keeps_ema:
         raise SystemExit(f"{preset} keeps an EMA of G: this script copies the raw G")
     keep = KeepAtMarks(args.steps, args.minutes, args.max_minutes)
     gankit.train(config, out, data_dir=args.data_dir, hooks=gankit.Hooks(after_step=[keep]))

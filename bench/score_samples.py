@@ -43,7 +43,7 @@ def main() -> None:
         + ", ".join(f"{k} {v:.4g}" for k, v in scorer.floor.items() if isinstance(v, (int, float)))
     )
     for path in args.samples:
-        images = torch.from_numpy(np.load(path))[: scorer.n]
+        images = torch.from_numpy(np.load(path))[: scorer.n_generated]
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise SystemExit(
                 f"error: {path} holds {images.dtype} of shape {tuple(images.shape)}, not uint8 (N, C, H, W)"

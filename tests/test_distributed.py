@@ -257,6 +257,14 @@ def test_a_bad_process_count_is_refused_in_one_line(count, capsys):
     )
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine with a GPU starts a process per GPU")
+def test_a_process_per_gpu_without_a_gpu_is_refused_in_one_line(capsys):
+    assert main(["train", "report-gan-mnist", "--nproc-per-node", "gpu"]) == 2
+    assert (
+        capsys.readouterr().err == "gankit: error: --nproc-per-node gpu: this machine has no GPU that torch can use\n"
+    )
+
+
 def test_options_a_group_cannot_train_are_refused():
     assert shard_size(128, World(rank=1, size=4, launched=True)) == 32
     with pytest.raises(GankitError, match="does not divide over 3 processes"):

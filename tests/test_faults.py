@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -70,12 +71,15 @@ def test_nan_rollback_lowers_the_learning_rate_and_finishes(mnist_dir, tmp_path,
     assert _epochs(run) == [1, 2, 3]
 
 
-def test_rollbacks_that_keep_failing_stop_without_suggesting_rollback_again(mnist_dir, tmp_path, poison_step):
+def test_rollbacks_that_keep_failing_stop_without_suggesting_rollback_again(mnist_dir, tmp_path, poison_step, caplog):
     poison_step["from"] = 8 + 3  # every step from epoch 2, step 3 on
     with pytest.raises(GankitError) as error:
         train_tiny(mnist_dir, tmp_path / "run", "train.epochs=3", "train.on_nan=rollback")
     assert str(error.value).endswith("(after 3 rollbacks: start a new run with lower learning rates)")
     assert "try train.on_nan rollback" not in str(error.value)
+    # each rollback to epoch 1's checkpoint halves the rates that diverged, not those the checkpoint saved
+    rates = re.findall(r"learning rates now ([\d.e-]+) \(G\)", caplog.text)
+    assert [float(r) for r in rates] == pytest.approx([1e-4, 5e-5, 2.5e-5])
 
 
 def test_hostile_checkpoint_is_refused_by_every_command_without_running_its_code(mnist_dir, tmp_path, capsys):

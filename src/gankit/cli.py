@@ -277,9 +277,9 @@ def _main(argv: list[str] | None) -> int:
         )
         return code
     except Exception as exc:  # noqa: BLE001 - a bug, or a failure gankit did not foresee: one line, details on disk
-        where = _save_traceback()
         if not speaks_for_group() and lost_a_peer(exc):  # the process that failed first has said why
             return 1
+        where = _save_traceback()
         print(
             f"gankit: internal error: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
             f" (the traceback is in {where}; please report it)",
@@ -296,6 +296,12 @@ def _save_traceback() -> str:
     with tempfile.NamedTemporaryFile("w", prefix="gankit-traceback-", suffix=".txt", delete=False) as f:
         traceback.print_exc(file=f)
     return f.name
+
+
+def _counts(result: dict) -> str:
+    """The sample count of a score, and the real one where it differs (modes scores more samples than real images)."""
+    generated, real = result["n_generated"], result["n_real"]
+    return f"{generated}" if generated == real else f"{generated} generated, {real} real"
 
 
 def cli_message(error: GankitError) -> str:
@@ -455,9 +461,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         out=args.out,
         force=args.force,
     )
-    print(
-        f"{'metric':16s} {'generated':>12s} {'real floor':>12s}   ({result['features']}, n = {result['n_generated']})"
-    )
+    print(f"{'metric':16s} {'generated':>12s} {'real floor':>12s}   ({result['features']}, n = {_counts(result)})")
     for key, value in result["metrics"].items():
         if isinstance(value, (int, float)):
             print(f"{key:16s} {value:12.4f} {result['floor'][key]:12.4f}")

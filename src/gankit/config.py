@@ -228,7 +228,7 @@ class OutputConfig:
     # images where it has none, such as a folder) | inception
     eval_features: str = "evaluator"
     # what grids, scores during training and the report's samples come from: ema (the average of G's weights, where
-    # train.ema_decay keeps one) | raw (G's own weights)
+    # the run keeps one: train.ema_decay, schedule.ema_kimg_end) | raw (G's own weights)
     sample_from: str = "ema"
 
 
@@ -549,8 +549,11 @@ def _check_schedule(config: Config) -> None:
             raise GankitError("schedule.gamma_end scales R1 and R2: set train.r1_gamma or train.r2_gamma")
     if s.ema_kimg_end is not None:
         positive("schedule.ema_kimg_end", s.ema_kimg_end)
-        if t.ema_decay:
-            raise GankitError("schedule.ema_kimg_end and train.ema_decay each set G's moving average: choose one")
+        if t.ema_decay or t.ema_warmup:
+            raise GankitError(
+                "schedule.ema_kimg_end sets G's moving average from a copy of G up: it goes with neither "
+                "train.ema_decay nor train.ema_warmup"
+            )
     if s.augment_p_end is not None and not 0.0 <= s.augment_p_end <= 1.0:
         raise GankitError(f"schedule.augment_p_end is a probability in [0, 1], got {s.augment_p_end}")
 

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+
+import torch
 
 from gankit.errors import GankitError
 
 TORCH_LOGGERS = ("torch.distributed", "torch.distributed.elastic")
 
 
-PER_DEVICE = ("gpu", "cpu", "auto")  # torchrun's own counts: one process per GPU, one, or one per GPU if any
+PER_DEVICE = ("gpu", "cpu", "auto")  # torchrun's own counts: one process per GPU, per CPU core, per GPU if any
 
 
 def launch(argv: list[str], processes: str) -> int:
@@ -24,21 +27,35 @@ def launch(argv: list[str], processes: str) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
-    if processes not in PER_DEVICE and not (processes.isdigit() and int(processes) >= 1):
+    count = process_count(processes)
+    # torchrun would give each process 1 thread: share the cores out instead
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // count)))
+    options = get_args_parser().parse_args(["--standalone", f"--nproc-per-node={count}", "-m", "gankit", *argv])
+    for name in [*TORCH_LOGGERS, *logging.root.manager.loggerDict]:  # each of torch's has a level of its own
+        if name.startswith(TORCH_LOGGERS):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    try:
+        run(options)
+    except ChildFailedError as failed:  # the first process to fail says why; the others were stopped after it
+        _, first = failed.get_first_failure()
+        return first.exitcode if first.exitcode > 0 else 128 - first.exitcode  # -9: killed by SIGKILL, 137
+    except KeyboardInterrupt:  # each process has said what it stopped and how to resume
+        return 128 + signal.SIGINT
+    except SignalException as stop:
+        return 128 + stop.sigval
+    return 0
+
+
+def process_count(processes: str) -> int:
+    """The number of processes `--nproc-per-node` asks for: a number, or one of PER_DEVICE."""
+    if processes.isdigit() and int(processes) >= 1:
+        return int(processes)
+    if processes not in PER_DEVICE:
         raise GankitError(
             f"--nproc-per-node must be a number of processes or one of {', '.join(PER_DEVICE)}, got {processes!r}",
             option="nproc_per_node",
         )
-    if processes.isdigit():  # torchrun would give each process 1 thread: share the cores out instead
-        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(processes))))
-    for name in TORCH_LOGGERS:
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    options = get_args_parser().parse_args(["--standalone", f"--nproc-per-node={processes}", "-m", "gankit", *argv])
-    try:
-        run(options)
-    except ChildFailedError as failed:
-        by_rank = sorted(failed.failures.items())
-        return next((f.exitcode for _, f in by_rank if f.exitcode > 0), 1)
-    except (KeyboardInterrupt, SignalException):  # each process has said what it stopped and how to resume
-        return 130
-    return 0
+    gpus = torch.cuda.device_count()
+    if processes == "gpu" and not gpus:
+        raise GankitError("--nproc-per-node gpu: this machine has no GPU that torch can use", option="nproc_per_node")
+    return gpus if processes == "gpu" or (processes == "auto" and gpus) else os.cpu_count() or 1

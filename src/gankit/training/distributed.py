@@ -124,10 +124,10 @@ def leave(world: World) -> None:
 def device_for(device: torch.device, world: World) -> torch.device:
     """Each process of a node drives its own GPU (cuda:LOCAL_RANK)."""
     if world.launched and device.type == "cuda":
-        if world.local_rank >= torch.cuda.device_count():
+        if world.local_size > torch.cuda.device_count():  # on every rank: rank 0 speaks for them all
             raise GankitError(
-                f"local rank {world.local_rank} has no GPU: this machine has {torch.cuda.device_count()} "
-                "(start at most that many processes per node)"
+                f"{world.local_size} processes on this machine, and it has {torch.cuda.device_count()} GPUs "
+                "(start at most one process per GPU)"
             )
         torch.cuda.set_device(world.local_rank)
         return torch.device("cuda", world.local_rank)

@@ -268,7 +268,11 @@ def roll_back(
     state: TrainingState, run: RunDir, initial: dict[str, Any] | None, world: World = SINGLE
 ) -> tuple[int, float]:
     """Restore the last good checkpoint (or the start) and lower both learning rates; every rank takes rank 0's.
-    Returns the checkpoint's place in the run (`records.place`); rank 0 cuts metrics.jsonl back to it."""
+    Returns the checkpoint's place in the run (`records.place`); rank 0 cuts metrics.jsonl back to it.
+
+    The rates become train.rollback_lr_factor times those that diverged, not those the checkpoint saved: a second
+    rollback to the same checkpoint then retries at a lower rate, not at the first rollback's again."""
+    diverged = [_base_rates(optimiser) for optimiser in (state.opt_g, state.opt_d)]
     checkpoint, source = on_main(world, lambda: newest_checkpoint(run))
     if checkpoint is not None:
         restore_state(state, checkpoint, source)
@@ -280,12 +284,18 @@ def roll_back(
     back_to = checkpoint_place(state, record)
     if world.main:
         run.keep_metrics_through(back_to, record)
-    for optimiser in (state.opt_g, state.opt_d):
-        for group in optimiser.param_groups:
-            group["lr"] *= state.config.train.rollback_lr_factor
+    for optimiser, before in zip((state.opt_g, state.opt_d), diverged):
+        for group, rate, restored in zip(optimiser.param_groups, before, _base_rates(optimiser)):
+            scale = rate * state.config.train.rollback_lr_factor / restored
+            group["lr"] *= scale
             if "base_lr" in group:
-                group["base_lr"] *= state.config.train.rollback_lr_factor
+                group["base_lr"] *= scale
     return back_to
+
+
+def _base_rates(optimiser: torch.optim.Optimizer) -> list[float]:
+    """Each parameter group's rate before any schedule scales it."""
+    return [group.get("base_lr", group["lr"]) for group in optimiser.param_groups]
 
 
 def run_epoch(

@@ -176,7 +176,7 @@ class EMAUpdate:
 
     def __init__(self, state: TrainingState):
         if state.G_ema is None:
-            raise ValueError("an EMA update needs the state's G_ema (train.ema_decay)")
+            raise ValueError("an EMA update needs the state's G_ema (Config.keeps_ema)")
         self.state, self.G_ema = state, state.G_ema
         self.average: list[torch.Tensor] = list(state.G_ema.parameters())
         self.current: list[torch.Tensor] = list(state.G.parameters())
