@@ -9,7 +9,8 @@ here trained on the data set's own training split; the classifier is gankit's ev
     python bench/evaluator_agreement.py --dataset mnist --data-dir ../shared/data/mnist --n 5000 RUN [RUN ...]
 
 Every checkpoint in each RUN/checkpoints (not best.pt) is a rung; its samples come from the EMA of G's weights where
-the run keeps one.
+the run keeps one. With --doubling only a run's 1st, 2nd, 4th, 8th, ... checkpoint is a rung: a run checkpointed every
+1 kimg then gives rungs at 1, 2, 4, ... 64 kimg, quality levels far enough apart to have one true order.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def main() -> None:
     parser.add_argument("--dataset", choices=["mnist", "fashion-mnist", "cifar10"], required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--doubling", action="store_true", help="only each run's 1st, 2nd, 4th, 8th, ... checkpoint")
     args = parser.parse_args()
     source = DATASETS[args.dataset]
     data = DataConfig(dataset=args.dataset, dir=str(args.data_dir), image_size=source.size, channels=source.channels)
@@ -79,9 +81,10 @@ def main() -> None:
     rows = []
     for path in args.runs:
         run = gankit.load_run(path)
-        for checkpoint in list_checkpoints(run.folder.checkpoints):
-            if checkpoint.name == BEST:
-                continue
+        checkpoints = [c for c in list_checkpoints(run.folder.checkpoints) if c.name != BEST]
+        if args.doubling:
+            checkpoints = [c for number, c in enumerate(checkpoints, 1) if number & (number - 1) == 0]
+        for checkpoint in checkpoints:
             G = run.generator(checkpoint)
             images = centre(sample_images(G, args.n, seed=0), source.size)
             row = {key: fd(e, real, images) for key, e in extractors.items()}

@@ -14,14 +14,9 @@ every=${3:-10}
 seed=${4:-0}
 out=$(mktemp -d)/run
 
-python3 -c 'import torch, torchvision, yaml, tqdm, matplotlib, PIL, scipy, filelock' 2>/dev/null ||
-  python3 -m pip install -q torchvision pyyaml tqdm matplotlib pillow scipy filelock
-python3 -c 'import torch; assert torch.cuda.is_available(), "no CUDA GPU"; print("GPU:", torch.cuda.get_device_name())'
+. bench/gpu_setup.sh
 
-# The CIFAR-10 evaluator trains on the CPU once per cache (14 to 24 min on 2 cores, BENCHMARKS.md):
-# name a cache that already holds it (GANKIT_CACHE_DIR=~/.cache/gankit) to spare a short GPU loan that.
-export PYTHONPATH=$PWD/src GANKIT_CACHE_DIR=${GANKIT_CACHE_DIR:-$HOME/.cache/gankit}
-python3 -m gankit evaluator train cifar10 --data-dir "$data"
+cifar10_evaluator "$data"
 python3 -m gankit train cgan-cifar10 --data-dir "$data" --out "$out" --epochs "$epochs" --seed "$seed" \
   --device cuda --precision bf16 --no-progress --eval-every "$every" --set output.eval_n=10000
 python3 -m gankit eval "$out" --n 10000 --metrics fid,class_acc,intra_fid

@@ -10,11 +10,8 @@ data=${1:-../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz}
 epochs=${2:-4}
 out=$(mktemp -d)/run
 
-python3 -c 'import torch, torchvision, yaml, tqdm, matplotlib, PIL' 2>/dev/null ||
-  python3 -m pip install -q torchvision pyyaml tqdm matplotlib pillow
-python3 -c 'import torch; assert torch.cuda.is_available(), "no CUDA GPU"; print("GPU:", torch.cuda.get_device_name())'
+. bench/gpu_setup.sh
 
-export PYTHONPATH=$PWD/src GANKIT_CACHE_DIR=${GANKIT_CACHE_DIR:-$(mktemp -d)}
 python3 -m gankit train report-dcgan-cifar10 --data-dir "$data" --out "$out" --epochs "$epochs" \
   --device cuda --precision bf16 --compile --no-progress
 

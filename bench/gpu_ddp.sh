@@ -10,9 +10,7 @@ data=${1:-../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz}
 epochs=${2:-3}
 gpus=$(python3 -c 'import torch; print(torch.cuda.device_count())')
 [ "$gpus" -ge 1 ] || { echo "no CUDA GPU"; exit 1; }
-python3 -c 'import torch, torchvision, yaml, tqdm, matplotlib, PIL, filelock' 2>/dev/null ||
-  python3 -m pip install -q torchvision pyyaml tqdm matplotlib pillow filelock
-export PYTHONPATH=$PWD/src GANKIT_CACHE_DIR=${GANKIT_CACHE_DIR:-$(mktemp -d)}
+. bench/gpu_setup.sh
 tmp=$(mktemp -d)
 
 for n in 1 "$gpus"; do

@@ -16,14 +16,9 @@ seeds=${2:-3}
 fraction=${3:-0.005}
 root=$(mktemp -d)
 
-python3 -c 'import torch, torchvision, yaml, tqdm, matplotlib, PIL, scipy, filelock' 2>/dev/null ||
-  python3 -m pip install -q torchvision pyyaml tqdm matplotlib pillow scipy filelock
-python3 -c 'import torch; assert torch.cuda.is_available(), "no CUDA GPU"; print("GPU:", torch.cuda.get_device_name())'
+. bench/gpu_setup.sh
 
-# The CIFAR-10 evaluator trains on the CPU once per cache (14 to 24 min on 2 cores): name a cache that
-# already holds it (GANKIT_CACHE_DIR=~/.cache/gankit) to spare a GPU loan that.
-export PYTHONPATH=$PWD/src GANKIT_CACHE_DIR=${GANKIT_CACHE_DIR:-$HOME/.cache/gankit}
-python3 -m gankit evaluator train cifar10 --data-dir "$data"
+cifar10_evaluator "$data"
 kimg=$(python3 -c "print(20000 * $fraction)")
 for seed in $(seq 0 $((seeds - 1))); do
   python3 -m gankit train r3gan-cifar10 --data-dir "$data" --out "$root/r3gan-$seed" --seed "$seed" --kimg "$kimg" \

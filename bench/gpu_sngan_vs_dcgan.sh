@@ -17,14 +17,9 @@ every=${3:-20}
 fraction=${4:-1}
 root=$(mktemp -d)
 
-python3 -c 'import torch, torchvision, yaml, tqdm, matplotlib, PIL, scipy, filelock' 2>/dev/null ||
-  python3 -m pip install -q torchvision pyyaml tqdm matplotlib pillow scipy filelock
-python3 -c 'import torch; assert torch.cuda.is_available(), "no CUDA GPU"; print("GPU:", torch.cuda.get_device_name())'
+. bench/gpu_setup.sh
 
-# The CIFAR-10 evaluator trains on the CPU once per cache (14 to 24 min on 2 cores): name a cache that
-# already holds it (GANKIT_CACHE_DIR=~/.cache/gankit) to spare a GPU loan that.
-export PYTHONPATH=$PWD/src GANKIT_CACHE_DIR=${GANKIT_CACHE_DIR:-$HOME/.cache/gankit}
-python3 -m gankit evaluator train cifar10 --data-dir "$data"
+cifar10_evaluator "$data"
 for preset in sngan-cifar10:640 report-dcgan-cifar10:300; do
   name=${preset%%:*}
   epochs=$(python3 -c "print(max(1, round(${preset##*:} * $fraction)))")

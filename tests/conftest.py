@@ -68,10 +68,17 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(scope="module")
 def one_epoch_evaluator():
-    """The MNIST evaluator trained for one epoch instead of four: the same code, a quarter of the time.
-    (The evaluator cache does not key the epochs: every test module that scores uses this one.)"""
+    """The MNIST evaluator trained for one epoch on the first 20,000 digits instead of four on all 60,000: the same
+    code, a twelfth of the time, about 97% right. (The evaluator cache keys neither: every test module that scores
+    uses this one.)"""
+    train = evaluators.train_evaluator
+
+    def on_fewer_digits(dataset, images, test, **kwargs):
+        return train(dataset, images.head(20000), test, **kwargs)
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(evaluators.RECIPES, "mnist", dataclasses.replace(evaluators.RECIPES["mnist"], epochs=1))
+        patch.setattr(evaluators, "train_evaluator", on_fewer_digits)
         yield
 
 

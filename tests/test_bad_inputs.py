@@ -265,12 +265,12 @@ def test_a_file_that_is_no_image_is_named_without_python_internals(tmp_path, cap
 
 
 def test_interrupting_a_command_that_is_not_training_does_not_suggest_resume(monkeypatch, capsys):
-    import gankit.cli
+    import gankit.cli.commands
 
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(gankit.cli, "cmd_presets", interrupted)
+    monkeypatch.setattr(gankit.cli.commands, "cmd_presets", interrupted)
     assert main(["presets"]) == 130
     assert capsys.readouterr().err.strip() == "gankit: interrupted"
 

@@ -28,13 +28,21 @@ def test_console_entry_point_exits_2_without_traceback():
     assert "report-gan-mnist" in lines[0] and "report-dcgan-cifar10" in lines[0]
 
 
+@pytest.mark.slow  # a subprocess
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    proc = subprocess.Popen([sys.executable, "-m", "gankit", "presets"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # as `gankit presets | head -1` does once it has its line
+    err = proc.stderr.read()
+    assert proc.wait() == 141 and err == b""  # 128 + SIGPIPE, and no "internal error"
+
+
 def test_an_unexpected_failure_is_one_line_with_the_traceback_saved(monkeypatch, capsys):
-    import gankit.cli
+    import gankit.cli.commands
 
     def broken(args):
         raise ZeroDivisionError("a bug\nwith a second line")
 
-    monkeypatch.setattr(gankit.cli, "cmd_presets", broken)
+    monkeypatch.setattr(gankit.cli.commands, "cmd_presets", broken)
     assert main(["presets"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("gankit: internal error: ZeroDivisionError: a bug (the traceback is in ")

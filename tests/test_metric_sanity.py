@@ -51,7 +51,7 @@ ROBUST = {
 def test_each_metric_worsens_along_each_ladder(sanity, split, features, monkeypatch):
     data, real, fake = split
     if features == "contrastive":  # trained briefly on 1,000 training images: the same code, seconds
-        monkeypatch.setattr(contrastive, "RECIPE", dataclasses.replace(contrastive.RECIPE, steps=60, batch=64))
+        monkeypatch.setattr(contrastive, "RECIPE", dataclasses.replace(contrastive.RECIPE, steps=60, batch=64, width=8))
         train = load_images(data, train=True).head(1000)
         encoder, _, name = contrastive.load_contrastive(train.images, progress=False)
         extractor = EncoderExtractor(encoder, name)

@@ -12,7 +12,7 @@ from gankit.metrics.classes import class_coverage
 from gankit.metrics.features import FeatureSet
 from gankit.metrics.fid import fid, frechet_distance
 from gankit.metrics.inception_score import inception_score
-from gankit.metrics.kid import kid
+from gankit.metrics.kid import kid, mmd2_unbiased
 from gankit.metrics.prdc import prdc
 
 
@@ -53,6 +53,14 @@ def test_kid_near_zero_for_the_same_distribution_and_positive_otherwise():
     assert shifted["kid_mean"] > 10 * same["kid_std"]
     identical = kid(_set(a), _set(a.clone()), subsets=20, subset_size=500)
     assert abs(identical["kid_mean"]) < 3 * identical["kid_std"] + 1e-3
+
+
+def test_kid_of_sets_no_larger_than_a_subset_is_their_whole_sets_mmd_once():
+    a, b = _gaussian(300, [0.0] * 8, [1.0] * 8, 5), _gaussian(300, [0.5] * 8, [1.0] * 8, 6)
+    result = kid(_set(a), _set(b), subsets=100, subset_size=1000)
+    assert result == {"kid_mean": pytest.approx(mmd2_unbiased(a, b), rel=1e-9), "kid_std": 0.0}
+    larger = kid(_set(a), _set(torch.cat([b, b + 0.1])), subsets=10, subset_size=1000)  # G's 600 are subsampled
+    assert larger["kid_std"] > 0
 
 
 def test_inception_score_bounds():

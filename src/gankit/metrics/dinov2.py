@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 
 from gankit.errors import GankitError
-from gankit.metrics.features import EXTRACTORS, Extractor
+from gankit.metrics.features import EXTRACTORS, Extractor, weights_file
 from gankit.resizing import resize_like_pil
 
 if TYPE_CHECKING:
@@ -49,13 +49,7 @@ class DinoExtractor(Extractor):
 
     def __init__(self, name: str, weights: Path | None):
         file = MODELS[name][1]
-        path = weights or Path(torch.hub.get_dir()) / "checkpoints" / file
-        if not path.is_file():
-            raise GankitError(
-                f"no {name} weight file at {path}; download {URL.format(stem=file.rsplit('_', 1)[0], file=file)} "
-                "and name it with weights",
-                option="weights",
-            )
+        path = weights_file(weights, file, name, URL.format(stem=file.rsplit("_", 1)[0], file=file))
         self.name, self.net = name, build_vit(name)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)  # tensors only: nothing in it runs

@@ -102,19 +102,23 @@ def reads(features: str, dataset: str) -> Reads:
     return Reads(probabilities=classified, data_classes=classified)
 
 
+def weights_file(given: Path | None, file: str, network: str, url: str, hint: str = "") -> Path:
+    """A feature network's weights: the file the user named, else torch's hub cache under the published file name."""
+    path = given or Path(torch.hub.get_dir()) / "checkpoints" / file
+    if not path.is_file():
+        raise GankitError(
+            f"no {network} weight file at {path}; download {url} and name it with weights{hint}", option="weights"
+        )
+    return path
+
+
 class InceptionExtractor(Extractor):
     """Inception-v3's 2048 pool features and 1008 logits, the standard FID network, via torch-fidelity."""
 
     name = "inception-v3"
 
     def __init__(self, weights: Path | None):
-        path = weights or Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
-        if not path.is_file():
-            raise GankitError(
-                f"no Inception-v3 weight file at {path}; download {INCEPTION_URL} and name it with weights "
-                "(or use the evaluator features)",
-                option="weights",
-            )
+        path = weights_file(weights, INCEPTION_FILE, "Inception-v3", INCEPTION_URL, " (or use the evaluator features)")
         try:
             torch.load(path, map_location="cpu", weights_only=True)  # refuse anything but tensors before
         except Exception as exc:  # noqa: BLE001 - torch-fidelity unpickles the file itself
