@@ -10,7 +10,8 @@ here trained on the data set's own training split; the classifier is gankit's ev
 
 Every checkpoint in each RUN/checkpoints (not best.pt) is a rung; its samples come from the EMA of G's weights where
 the run keeps one. With --doubling only a run's 1st, 2nd, 4th, 8th, ... checkpoint is a rung: a run checkpointed every
-1 kimg then gives rungs at 1, 2, 4, ... 64 kimg, quality levels far enough apart to have one true order.
+epoch (or 1 kimg) that kept them all (output.keep_checkpoints=100) gives rungs at 1, 2, 4, ... epochs (kimg), quality
+levels far enough apart to have one true order.
 """
 
 from __future__ import annotations

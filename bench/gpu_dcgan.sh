@@ -10,6 +10,7 @@ data=${1:-../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz}
 epochs=${2:-4}
 out=$(mktemp -d)/run
 
+export GANKIT_CACHE_DIR=${GANKIT_CACHE_DIR:-$(mktemp -d)}  # timings without what an earlier run cached
 . bench/gpu_setup.sh
 
 python3 -m gankit train report-dcgan-cifar10 --data-dir "$data" --out "$out" --epochs "$epochs" \

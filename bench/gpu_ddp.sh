@@ -10,6 +10,7 @@ data=${1:-../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz}
 epochs=${2:-3}
 gpus=$(python3 -c 'import torch; print(torch.cuda.device_count())')
 [ "$gpus" -ge 1 ] || { echo "no CUDA GPU"; exit 1; }
+export GANKIT_CACHE_DIR=${GANKIT_CACHE_DIR:-$(mktemp -d)}  # timings without what an earlier run cached
 . bench/gpu_setup.sh
 tmp=$(mktemp -d)
 

@@ -49,3 +49,14 @@ def test_an_unexpected_failure_is_one_line_with_the_traceback_saved(monkeypatch,
     saved = err[0].split("the traceback is in ")[1].split(";")[0]
     with open(saved) as f:
         assert "Traceback" in f.read() and "broken" in open(saved).read()
+
+
+def test_a_broken_pipe_other_than_stdout_is_an_internal_error(monkeypatch, capsys):
+    import gankit.cli.commands
+
+    def worker_gone(args):
+        raise BrokenPipeError("a pipe to a worker")
+
+    monkeypatch.setattr(gankit.cli.commands, "cmd_presets", worker_gone)
+    assert main(["presets"]) == 1  # stdout is still being read: not the quiet 141 of `gankit presets | head -1`
+    assert capsys.readouterr().err.startswith("gankit: internal error: BrokenPipeError: a pipe to a worker")

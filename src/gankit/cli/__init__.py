@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import select
 import signal
 import sys
 
@@ -57,7 +58,9 @@ def _main(argv: list[str] | None) -> int:
         code = getattr(commands, f"cmd_{args.command}")(args)
         sys.stdout.flush()  # a reader gone away (gankit presets | head -1) shows here, not in Python's exit
         return code
-    except BrokenPipeError:
+    except BrokenPipeError as exc:
+        if not _stdout_reader_gone():  # some other pipe: a failure like any other
+            return _internal_error(exc)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the flush at exit cannot fail again
         return 141  # 128 + SIGPIPE (13): what a shell shows for any tool whose reader closed the pipe
     except GankitError as exc:
@@ -77,15 +80,30 @@ def _main(argv: list[str] | None) -> int:
         )
         return code
     except Exception as exc:  # noqa: BLE001 - a bug, or a failure gankit did not foresee: one line, details on disk
-        if not speaks_for_group() and lost_a_peer(exc):  # the process that failed first has said why
-            return 1
-        where = _save_traceback()
-        print(
-            f"gankit: internal error: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
-            f" (the traceback is in {where}; please report it)",
-            file=sys.stderr,
-        )
+        return _internal_error(exc)
+
+
+def _internal_error(exc: Exception) -> int:
+    """One line naming the failure and the file that holds its traceback; exit code 1."""
+    if not speaks_for_group() and lost_a_peer(exc):  # the process that failed first has said why
         return 1
+    where = _save_traceback()
+    print(
+        f"gankit: internal error: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
+        f" (the traceback is in {where}; please report it)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it (`gankit presets | head -1`), as poll() reports it."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLERR)
+        return any(event & select.POLLERR for _, event in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll() (Windows), or stdout is no file
+        return False
 
 
 def _save_traceback() -> str:
@@ -125,7 +143,3 @@ def _setup_logging() -> None:
         handler.setFormatter(logging.Formatter("gankit: %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
