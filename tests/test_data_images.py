@@ -8,7 +8,8 @@ from PIL import Image
 
 from gankit.config import DataConfig
 from gankit.data import load_images
-from gankit.data.images import CHUNK, CHUNK_BYTES, _chunks, _decode, load_image_folder
+from gankit.data.decoding import CHUNK, CHUNK_BYTES, _chunks, _decode
+from gankit.data.images import load_image_folder
 from gankit.errors import GankitError
 
 from conftest import CIFAR_ARCHIVE
@@ -113,16 +114,16 @@ def test_cifar10_jpeg_archive():
 def test_archive_bombs_and_huge_files_are_refused_before_reading(tmp_path, monkeypatch):
     import zipfile
 
-    from gankit.data import images
+    from gankit.data import listing
 
     bomb = tmp_path / "bomb.zip"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
         for i in range(3):
             zf.writestr(f"cls/{i}.png", b"\0" * (2 * 2**20))  # 2 MiB of zeros each, a few KiB compressed
-    monkeypatch.setattr(images, "RATIO_FLOOR_BYTES", 2**20)
+    monkeypatch.setattr(listing, "RATIO_FLOOR_BYTES", 2**20)
     with pytest.raises(GankitError, match=r"would unpack to 6,291,456 bytes, .* times its own size; gankit refuses"):
         load_image_folder(bomb, train=True, size=8, channels=3)
-    monkeypatch.setattr(images, "MAX_IMAGE_BYTES", 2**20)
+    monkeypatch.setattr(listing, "MAX_IMAGE_BYTES", 2**20)
     with pytest.raises(GankitError, match=r"cls/0.png is 2,097,152 bytes; an image file may have at most 1,048,576"):
         load_image_folder(bomb, train=True, size=8, channels=3)
 
@@ -180,10 +181,10 @@ def test_flat_pictures_are_named_in_a_warning(tmp_path, caplog):
 
 
 def test_decoded_images_larger_than_the_free_disk_are_refused(tmp_path, monkeypatch):
-    from gankit.data import images
+    from gankit.data import decoding
 
     root = _make_folder(tmp_path / "imgs")
-    monkeypatch.setattr(images, "free_disk_bytes", lambda path: 1000)
+    monkeypatch.setattr(decoding, "free_disk_bytes", lambda path: 1000)
     with pytest.raises(
         GankitError, match=r"5 images of 3x16x16 take 0.0 GiB decoded, more than the 0.0 GiB free in the cache"
     ):

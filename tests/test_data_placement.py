@@ -9,7 +9,7 @@ from PIL import Image
 
 import gankit
 from gankit.config import DataConfig
-from gankit.data import images, load_images
+from gankit.data import decoding, images, listing, load_images
 from gankit.data.images import load_image_folder
 from gankit.data.placement import place_images
 from gankit.errors import GankitError
@@ -29,15 +29,15 @@ def _many_images(root, n: int = 700):
 
 def test_the_pool_decodes_what_one_process_does_and_an_interrupted_decode_resumes(tmp_path, monkeypatch, caplog):
     root = _many_images(tmp_path / "imgs")
-    monkeypatch.setattr(images, "POOL_FROM", 10**9)  # one process
+    monkeypatch.setattr(decoding, "POOL_FROM", 10**9)  # one process
     monkeypatch.setenv("GANKIT_CACHE_DIR", str(tmp_path / "serial-cache"))
     serial = load_image_folder(root, train=True, size=8, channels=3)
     assert serial.mapped and len(serial) == 700
 
-    monkeypatch.setattr(images, "POOL_FROM", 512)  # a pool of two, interrupted after 300 files
-    monkeypatch.setattr(images, "decode_workers", lambda: 2)
+    monkeypatch.setattr(decoding, "POOL_FROM", 512)  # a pool of two, interrupted after 300 files
+    monkeypatch.setattr(decoding, "decode_workers", lambda: 2)
     monkeypatch.setenv("GANKIT_CACHE_DIR", str(tmp_path / "pool-cache"))
-    read_files, served = images._read_files, []
+    read_files, served = listing.read_files, []
 
     def interrupted(source, names):
         for item in read_files(source, names):
@@ -46,7 +46,7 @@ def test_the_pool_decodes_what_one_process_does_and_an_interrupted_decode_resume
             served.append(item[0])
             yield item
 
-    monkeypatch.setattr(images, "_read_files", interrupted)
+    monkeypatch.setattr(listing, "read_files", interrupted)
     with pytest.raises(KeyboardInterrupt):
         load_image_folder(root, train=True, size=8, channels=3)
     (partial,) = (tmp_path / "pool-cache" / "decoded").glob("*.partial")
@@ -54,7 +54,7 @@ def test_the_pool_decodes_what_one_process_does_and_an_interrupted_decode_resume
     assert 0 < kept <= 300  # what the pool finished before the interruption is kept
 
     monkeypatch.setattr(
-        images, "_read_files", lambda source, names: (served.append(n) or (n, d) for n, d in read_files(source, names))
+        listing, "read_files", lambda source, names: (served.append(n) or (n, d) for n, d in read_files(source, names))
     )
     served.clear()
     with caplog.at_level("INFO"):
@@ -68,7 +68,7 @@ def test_the_pool_decodes_what_one_process_does_and_an_interrupted_decode_resume
 def test_a_bad_file_in_the_pool_fails_in_one_line_and_leaves_no_partial_cache(tmp_path, monkeypatch):
     root = _many_images(tmp_path / "imgs", 600)
     (root / "class0" / "0003.png").write_bytes(b"not a png")
-    monkeypatch.setattr(images, "decode_workers", lambda: 2)  # a pool on any machine
+    monkeypatch.setattr(decoding, "decode_workers", lambda: 2)  # a pool on any machine
     with pytest.raises(GankitError, match=r"cannot read image .*0003.png: not an image format Pillow reads"):
         load_image_folder(root, train=True, size=8, channels=3)
     assert not list(images.cache_dir().glob("decoded/*.partial"))

@@ -568,7 +568,7 @@ def test_decoding_into_a_cache_without_room_fails_in_one_line_not_sigbus(tmp_pat
     for i in range(40):
         Image.new("RGB", (256, 256), (i, 2 * i, 3 * i)).save(folder / f"{i:03d}.png")
     program = (  # the free-space check is fooled, as a disk that fills while decoding would be: allocation must catch it
-        "import sys; from gankit.data import images; images.free_disk_bytes = lambda path: 1 << 40\n"
+        "import sys; from gankit.data import decoding; decoding.free_disk_bytes = lambda path: 1 << 40\n"
         "from gankit.cli import main; sys.exit(main(sys.argv[1:]))\n"
     )
     result = subprocess.run(

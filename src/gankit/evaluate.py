@@ -13,7 +13,7 @@ import torch
 
 from gankit.config import Config
 from gankit.data import ImageSet, load_images
-from gankit.data.images import NoTestSplit
+from gankit.data.listing import NoTestSplit
 from gankit.data.locate import resolve_data_dir
 from gankit.errors import GankitError
 from gankit.metrics import EXTRACTORS, METRICS, check_applicable, compute, fewest_samples

@@ -10,8 +10,9 @@ from pathlib import Path
 import torch
 import torchvision
 
-from gankit.data.images import is_archive, load_image_folder
+from gankit.data.images import load_image_folder
 from gankit.data.imageset import ImageSet
+from gankit.data.listing import is_archive
 from gankit.data.locate import download_dir
 from gankit.data.sources import DATASETS, Dataset
 from gankit.errors import GankitError
