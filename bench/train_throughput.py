@@ -47,7 +47,7 @@ PRESETS = {"mlp": "report-gan-mnist", "dcgan": "report-dcgan-cifar10"}
 
 
 def seed_gan_flops_per_image(config: Config) -> float:
-    """Matrix-product FLOPs one trained image costs the seed GAN's step (the accounting in BENCHMARKS.md).
+    """Matrix-product FLOPs one trained image costs the seed GAN's step (the accounting on the docs' results page, Training speed).
 
     D's step: G forward, D forward on real and generated, D backward for weights and activations
     (not D's input). G's step: D forward on the generated images, D backward for activations only

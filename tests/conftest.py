@@ -17,7 +17,7 @@ from gankit.checks import validate
 from gankit.config import Config, apply_overrides, load_preset
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("GANKIT_TEST_DATA", REPO.parent / "shared" / "data"))
+SHARED_DATA = Path(os.environ.get("GANKIT_TEST_DATA", REPO.parent / "shared" / "data")).resolve()
 MNIST_DIR = SHARED_DATA / "mnist"
 CIFAR_ARCHIVE = SHARED_DATA / "cifar10-jpeg" / "cifar10-jpeg.tar.gz"
 

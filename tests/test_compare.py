@@ -11,7 +11,7 @@ from PIL import Image
 import gankit
 import gankit.training.trainer
 from gankit.cli import main
-from gankit.quality import quality_curve, quality_svg
+from gankit.quality import Curve, quality_curve, quality_figure, quality_svg
 from gankit.training import callbacks
 
 from conftest import SHARED_DATA, tiny_config, train_tiny
@@ -106,3 +106,9 @@ def test_records_from_before_the_clock_have_no_place_on_the_curve():
     curve = quality_curve(records)
     assert (curve.kimg, curve.minutes, curve.values) == ([1.0], [1.5], [5.0])
     assert quality_svg(records[:1]) == ""  # the report leaves the figure out
+
+
+def test_the_figure_names_what_each_panel_is_plotted_against():
+    figure = quality_figure([Curve("a run", [1.0, 2.0], [0.5, 1.0], [9.0, 5.0])], key="fid")
+    assert [ax.get_title() for ax in figure.axes] == ["fid against images seen", "fid against minutes of training"]
+    assert [ax.get_xlabel() for ax in figure.axes] == ["thousand images seen", "minutes of training"]

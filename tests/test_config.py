@@ -95,7 +95,7 @@ def test_valid_numbers_round_trip(epochs, lr):
 
 
 def test_fast_mnist_trains_as_gan_mnist_tanh_with_ema_in_bf16():
-    # BENCHMARKS measured fast-mnist as this pair of overrides: only the nominal length (no schedule reads it) differs
+    # the results page measured fast-mnist as this pair of overrides: only the nominal length (no schedule reads it) differs
     fast = load_preset("fast-mnist").to_dict()
     measured = apply_overrides(
         load_preset("gan-mnist-tanh"), ["train.ema_decay=0.999", "train.precision=bf16", "train.epochs=90"]

@@ -2,7 +2,7 @@
 
 Every case must end in a result or in a GankitError (the CLI's one line and exit 2), change no
 existing file, and stay within a memory cap (Python allocations, measured with tracemalloc).
-The case counts are the `max_examples` below; BENCHMARKS.md's reliability section records them.
+The case counts are the `max_examples` below; the docs' results page (Reliability) records them.
 tracemalloc sees Python's allocations and numpy's, not Pillow's or torch's own: the cap bounds what
 gankit itself builds from an input.
 """

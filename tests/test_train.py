@@ -199,6 +199,24 @@ def test_bf16_is_refused_on_a_cpu_without_it(mnist_dir, tmp_path, monkeypatch, c
     assert not (tmp_path / "r").exists()
 
 
+def test_emulated_bf16_on_the_cpu_warns_that_fp32_is_faster(monkeypatch, caplog):
+    monkeypatch.setattr(device, "cpu_supports_bf16", lambda: True)
+    for native, warned in ((False, True), (True, False)):
+        monkeypatch.setattr(device, "cpu_has_native_bf16", lambda native=native: native)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="gankit"):
+            device.check_precision("bf16", torch.device("cpu"))
+            device.check_precision("fp32", torch.device("cpu"))
+        assert [r.getMessage() for r in caplog.records] == (
+            [
+                "bf16 on this CPU is emulated (it has no AVX-512 BF16 or AMX), so it trains slower than fp32: "
+                "--precision fp32 is faster here"
+            ]
+            if warned
+            else []
+        )
+
+
 def test_minimax_uniform_and_smoothing_train(mnist_dir, tmp_path):
     train_tiny(
         mnist_dir,

@@ -82,7 +82,7 @@ def warn_risky(config: Config) -> None:
     if config.train.precision == "bf16" and config.model.arch == "mlp" and config.model.output == "sigmoid":
         log.warning(
             "bf16 with the sigmoid-output MLP: its saturating output makes D win for good on some seeds in bf16 "
-            "that live in fp32; fp32 is safer for this model, and gan-mnist-tanh trains in bf16 (docs/training.md)"
+            "that live in fp32; fp32 is safer for this model, and gan-mnist-tanh trains in bf16 (the docs' Speed page)"
         )
 
 

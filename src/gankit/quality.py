@@ -40,10 +40,14 @@ def quality_curve(records: list[dict[str, Any]], key: str = "fid", label: str = 
 def quality_figure(curves: list[Curve], key: str = "fid") -> plt.Figure:
     """Two panels: the metric against thousands of images seen, and against minutes of training."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, (axis, xlabel) in zip(axes, (("kimg", "thousand images seen"), ("minutes", "minutes of training"))):
+    panels = (
+        ("kimg", "thousand images seen", "images seen"),
+        ("minutes", "minutes of training", "minutes of training"),
+    )
+    for ax, (axis, xlabel, against) in zip(axes, panels):
         for curve in curves:
             ax.plot(getattr(curve, axis), curve.values, marker="o", label=curve.label or None)
-        ax.set(xlabel=xlabel, ylabel=key, title=f"{key} against {xlabel.split(' ', 1)[1]}")
+        ax.set(xlabel=xlabel, ylabel=key, title=f"{key} against {against}")
         ax.grid(alpha=0.3)
         if any(c.label for c in curves):
             ax.legend()

@@ -25,11 +25,14 @@ def load_run(path: Path | str) -> Run:
 
 @dataclass
 class Run:
+    """A trained (or training) run: its folder and resolved config, and what can be done with its generator."""
+
     path: Path
     config: Config
 
     @property
     def folder(self) -> RunDir:
+        """The run folder's files: config, metrics, grids, curves (`plot_path`), checkpoints, evaluations."""
         return RunDir(self.path)
 
     def metrics(self) -> list[dict[str, Any]]:

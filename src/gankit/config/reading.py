@@ -60,6 +60,7 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 
 def load_config_file(path: Path) -> Config:
+    """A config from a YAML file in the presets' format, checked key by key (an unknown key or a wrong type is refused)."""
     try:
         size = path.stat().st_size
         if size > MAX_CONFIG_BYTES:

@@ -73,6 +73,8 @@ class EpochEnd:
 
 
 class Callback:
+    """Per-epoch work added to a run (through `Hooks.callbacks`): called after each epoch's record is written."""
+
     def on_epoch_end(self, epoch: EpochEnd) -> None:
         pass
 

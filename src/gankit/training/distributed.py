@@ -238,7 +238,8 @@ def distributed_nets(
     With `sync_batch_norm` (GPUs, several ranks) batch norm normalises over the global batch: its layers
     become SyncBatchNorm in place, keeping their parameters, so the optimisers and checkpoints are unchanged.
     """
-    if world.size == 1:  # a group of one has nothing to reduce, and the wrappers' copies cost time (docs/speed.md)
+    # a group of one has nothing to reduce, and the wrappers' copies cost time (docs/distributed.md)
+    if world.size == 1:
         return G, D
     from torch.nn.parallel import DistributedDataParallel
 
