@@ -93,8 +93,8 @@ def titled(picture: Image.Image, title: str, height: int) -> Image.Image:
 
 
 def side_by_side(panels: list[Image.Image], gap: int = 12) -> Image.Image:
-    strip = Image.new("RGB", (sum(p.width for p in panels) + gap * (len(panels) - 1), max(p.height for p in panels)))
-    strip.paste("white", (0, 0, strip.width, strip.height))
+    width = sum(p.width for p in panels) + gap * (len(panels) - 1)
+    strip = Image.new("RGB", (width, max(p.height for p in panels)), "white")
     x = 0
     for panel in panels:
         strip.paste(panel, (x, 0))

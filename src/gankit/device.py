@@ -31,7 +31,7 @@ def cpu_has_native_bf16() -> bool:
     checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
     if any(check is None for check in checks):  # a torch that cannot tell: trust oneDNN
         return cpu_supports_bf16()
-    return any(check() for check in checks if check is not None)
+    return any(check() for check in checks if check is not None)  # (the `is not None` for the type checker)
 
 
 def check_precision(precision: str, device: torch.device) -> None:
