@@ -100,11 +100,21 @@ def _mnist_folder(mnist_dir, root, count):
 @pytest.mark.usefixtures("quick_recipe")
 def test_a_folder_run_is_scored_offline_in_a_contrastive_encoders_features(mnist_dir, tmp_path, capsys):
     folder = _mnist_folder(mnist_dir, tmp_path / "my digits", 600)
+    # the encoder trained ahead of the run, at the run's size, is the one its scoring then finds
+    assert (
+        main(["evaluator", "train", "folder", "--data-dir", str(folder), "--image-size", "28", "--channels", "1"]) == 0
+    )
+    said = capsys.readouterr().out
+    assert said.startswith("folder evaluator contrastive-")
+    assert "for runs at data.image_size=28, data.channels=1: 10 steps on 600 images" in said
     run = tmp_path / "run"
     gankit.train(tiny_config("data.dataset=folder", "data.limit=null", "train.epochs=1"), run, data_dir=folder)
+    encoders = {path: path.stat().st_mtime_ns for path in contrastive.cache_dir().glob("evaluators/contrastive-*")}
     assert main(["eval", str(run), "--n", "500"]) == 0
+    assert {path: path.stat().st_mtime_ns for path in encoders} == encoders  # none trained again
+    assert set(contrastive.cache_dir().glob("evaluators/contrastive-*")) == set(encoders)  # nor another
     result = json.loads(next((run / "eval").glob("*.json")).read_text())
-    assert result["features"].startswith("contrastive-")
+    assert result["features"] == said.split()[2]
     assert result["real"] == "training images (no test split)" and "half" in result["floor_is"]
     metrics = result["metrics"]
     assert {"fid", "kid_mean", "precision", "recall", "density", "coverage"} <= set(metrics)
@@ -118,6 +128,11 @@ def test_a_folder_run_is_scored_offline_in_a_contrastive_encoders_features(mnist
         "gankit: error: metric is reads class probabilities, which gankit's evaluator of folder "
         "(a contrastive encoder: the data set has no classifier) cannot give"
     ]
+    for flag in (["--image-size", "64"], ["--channels", "3"], ["--skip-bad-images"]):
+        assert main(["evaluator", "train", "mnist", *flag]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"gankit: error: {flag[0]} is for a folder's evaluator; mnist's reads the data set as it is"
+        )
     few = _mnist_folder(mnist_dir, tmp_path / "ten", 10)
     assert main(["eval", str(run), "--n", "10", "--data-dir", str(few), "--out", str(tmp_path / "few.json")]) == 2
     assert "needs at least 500 real images to learn from, got 10" in capsys.readouterr().err

@@ -70,7 +70,7 @@ def torchrun(
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
         env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
     )
 
@@ -216,7 +216,7 @@ def gankit_launch(tmp_path: Path, mnist_dir: Path, *args: str) -> subprocess.Com
     """`gankit train ... --nproc-per-node 2`: gankit's own launch of two processes."""
     command = [sys.executable, "-m", "gankit", "train", *args, "--data-dir", str(mnist_dir.resolve())]
     return subprocess.run(
-        [*command, "--nproc-per-node", "2"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        [*command, "--nproc-per-node", "2"], cwd=tmp_path, capture_output=True, text=True, timeout=600
     )
 
 

@@ -58,10 +58,19 @@ def test_every_gankit_command_in_the_readme_runs(mnist_dir, tmp_path, monkeypatc
     for args in commands:
         if args[0] == "serve":
             assert serves(args), args
+        elif args[:3] == ["evaluator", "train", "folder"]:  # after `eval runs/mine`: its encoder, not another
+            before = cached_encoders()
+            assert main(args) == 0, args
+            assert cached_encoders() == before, args
         else:
             assert main(args) == 0, args
     assert Image.open(tmp_path / "digits.png").size[0] > 8 * 28
     assert len(list(tmp_path.glob("runs/*/eval/*.json"))) == sum(args[0] == "eval" for args in commands)
+
+
+def cached_encoders() -> dict:
+    """The cached contrastive encoders, and when each was written."""
+    return {path: path.stat().st_mtime_ns for path in contrastive.cache_dir().glob("evaluators/contrastive-*")}
 
 
 def serves(args: list[str], timeout: float = 120) -> bool:
@@ -80,6 +89,6 @@ def serves(args: list[str], timeout: float = 120) -> bool:
         with urllib.request.urlopen(url, timeout=60) as response:
             answered = response.status == 200 and b"<html" in response.read().lower()
         process.send_signal(signal.SIGINT)
-        return answered and process.wait(timeout=30) == 0
+        return answered and process.wait(timeout=180) == 0
     finally:
         process.kill()

@@ -261,8 +261,8 @@ def test_killed_mid_epoch_resumes_without_duplicate_or_missing_epochs(mnist_dir,
     ]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     # wait for the first finished epoch, then kill in the middle of a later one
-    deadline = time.time() + 120
-    while time.time() < deadline and not list_checkpoints(run / "checkpoints"):
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None and not list_checkpoints(run / "checkpoints"):
         time.sleep(0.05)
     time.sleep(0.3)
     proc.send_signal(signal.SIGKILL)

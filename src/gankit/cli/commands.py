@@ -7,13 +7,23 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gankit.config import RENAMED_PRESETS, Config, apply_overrides, load_config_file, load_preset, preset_names
+from gankit.config import (
+    RENAMED_PRESETS,
+    Config,
+    DataConfig,
+    apply_overrides,
+    load_config_file,
+    load_preset,
+    preset_names,
+)
 from gankit.errors import GankitError
 
 if TYPE_CHECKING:
     from gankit.run import Run
 
 log = logging.getLogger("gankit")
+
+FOLDER_PRESET = "sngan-small-data"  # the recipe for a folder of one's own images: its data settings are the defaults
 
 
 def _counts(result: dict) -> str:
@@ -164,10 +174,39 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_evaluator(args: argparse.Namespace) -> int:
     from gankit.evaluators import load_evaluator
 
+    if args.dataset == "folder":
+        return _folder_evaluator(args)
+    given = {"--image-size": args.image_size, "--channels": args.channels, "--skip-bad-images": args.skip_bad_images}
+    for flag, value in given.items():
+        if value:
+            raise GankitError(f"{flag} is for a folder's evaluator; {args.dataset}'s reads the data set as it is")
     _, info = load_evaluator(args.dataset, args.data_dir)
     print(
         f"{args.dataset} evaluator: test accuracy {100 * info['test_accuracy']:.2f}% "
         f"({info['epochs']} epochs on {info['train_images']} images, trained in {info['train_seconds']:.0f} s)"
+    )
+    return 0
+
+
+def _folder_evaluator(args: argparse.Namespace) -> int:
+    """The contrastive encoder a folder run's first score would train, trained (or found) ahead of it: the images
+    must be loaded as the run loads them, so its size and channels default to the folder recipe's."""
+    from gankit.data import load_images
+    from gankit.evaluators.contrastive import load_contrastive
+
+    recipe = load_preset(FOLDER_PRESET).data
+    data = DataConfig(
+        dataset="folder",
+        image_size=args.image_size or recipe.image_size,
+        channels=args.channels or recipe.channels,
+        skip_bad_images=args.skip_bad_images,
+    )
+    images = load_images(data, args.data_dir, train=True).images
+    _, info, name = load_contrastive(images)
+    print(
+        f"folder evaluator {name} for runs at data.image_size={data.image_size}, data.channels={data.channels}: "
+        f"{info['recipe']['steps']} steps on {info['train_images']} images, trained in {info['train_seconds']:.0f} s "
+        f"(final loss {info['final_loss']:.3f})"
     )
     return 0
 

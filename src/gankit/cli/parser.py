@@ -142,8 +142,25 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator = commands.add_parser("evaluator", help="gankit's own feature extractors")
     evaluator_commands = evaluator.add_subparsers(dest="evaluator_command", required=True, parser_class=_Parser)
     evaluator_train = evaluator_commands.add_parser("train", help="train (or show the cached) evaluator of a data set")
-    evaluator_train.add_argument("dataset", choices=tuple(RECIPES))
+    evaluator_train.add_argument(
+        "dataset", choices=(*RECIPES, "folder"), help="folder: the contrastive encoder of a folder of your own images"
+    )
     evaluator_train.add_argument("--data-dir", type=Path, help="folder or archive holding the data set")
+    evaluator_train.add_argument(
+        "--image-size",
+        type=_positive_int,
+        help="folder: the data.image_size of the runs it will score (default: sngan-small-data's, 64); "
+        "the encoder is cached per size and channels",
+    )
+    evaluator_train.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        help="folder: the data.channels of the runs it will score (default: sngan-small-data's, 3)",
+    )
+    evaluator_train.add_argument(
+        "--skip-bad-images", action="store_true", help="folder: skip unreadable files, as data.skip_bad_images does"
+    )
 
     serve = commands.add_parser("serve", help="a local page to play with the run's generator (gankit[serve])")
     serve.add_argument("run", type=Path, help="run folder")
