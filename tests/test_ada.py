@@ -119,6 +119,23 @@ def test_the_step_tells_ada_d_s_real_outputs_on_every_d_update():
     assert state.augment.rt.item() == 1.0
 
 
+def test_under_the_relativistic_loss_ada_reads_pair_gaps_not_the_level_of_d_s_outputs():
+    rates = []
+    for level in (100.0, -100.0):  # D's level alone would read as r_t = 1 or -1
+        config = tiny_config("train.loss=relativistic", "train.ada_target=0.6", "train.ada_interval=2")
+        torch.manual_seed(0)
+        state = new_state(config, torch.device("cpu"))
+        with torch.no_grad():
+            [m for m in state.D.modules() if isinstance(m, torch.nn.Linear)][-1].bias.fill_(level)
+        step = config_step(state, torch.device("cpu"), augment=state.augment)
+        real = torch.rand(64, 1, 28, 28) * 2 - 1
+        step(real, unlabelled(real))
+        stats = step(real, unlabelled(real))
+        assert stats["d_acc_real"].item() == stats["d_acc_fake"].item()  # both sides are the pairs' one call
+        rates.append(state.augment.rt.item())
+    assert rates[0] == rates[1] and abs(rates[0]) < 1.0
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

@@ -37,6 +37,11 @@ class GANLoss:
     def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def margins(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """How far D's output on each real image and on each generated one lies on the right side of its call,
+        positive where D is right: D's accuracy stats, the collapse watch and ADA's overfitting heuristic read them."""
+        return real - self.decision_threshold, self.decision_threshold - fake
+
     def d_objective(self, seen: Seen) -> torch.Tensor:
         return self.d_loss(seen.real, seen.fake)
 
@@ -167,6 +172,13 @@ class Relativistic(GANLoss):
 
     def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
         raise TypeError("the relativistic G loss pairs generated images with real ones: call paired_g_loss(fake, real)")
+
+    def margins(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each pair's gap D(x) − D(G(z)), for both sides: the loss is blind to a constant added to every logit, so
+        the sign of D(x) alone says nothing of whether D tells real from generated (gankit's reading of ADA's
+        heuristic for this loss: r_t = E[sign(D(x) − D(G(z)))])."""
+        gap = real - fake
+        return gap, gap
 
     def paired_g_loss(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         return F.softplus(real - fake).mean()

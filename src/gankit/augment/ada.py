@@ -3,7 +3,9 @@ limited data"): a pipeline of random changes, each applied to an image with prob
 p rises while D is too sure of the real images and falls while it is not.
 
 The overfitting heuristic is r_t = E[sign(D(x))] over D's outputs on the augmented real images of the last
-`interval` D updates (0: D cannot tell; 1: D calls every real image real). Every `interval` updates p moves by
+`interval` D updates (0: D cannot tell; 1: D calls every real image real), D's outputs read as the loss reads them
+(`GANLoss.margins`: less the decision threshold; for the relativistic loss, which is blind to D(x)'s level, each
+real image's gap to the generated one it is paired with). Every `interval` updates p moves by
 sign(r_t − target) · images / (speed_kimg · 1000), so it can cross from 0 to 1 in speed_kimg thousand images.
 
 The pipeline is the paper's "bgc" in plain, twice-differentiable PyTorch (R1 and R2 take gradients through it):
@@ -55,10 +57,10 @@ class AdaptiveAugment(Augmentation):
         mid, half = (high + low) / 2, (high - low) / 2
         return augment(((x - mid) / half), self.p) * half + mid
 
-    def observe(self, real_logits: torch.Tensor) -> None:
+    def observe(self, real_margins: torch.Tensor) -> None:
         with torch.no_grad():  # sums on the device: no host sync per step
-            self._signs += real_logits.detach().float().sign().sum()
-            self._seen += real_logits.numel()
+            self._signs += real_margins.detach().float().sign().sum()
+            self._seen += real_margins.numel()
             self._updates += 1
             if self._updates < self.interval:
                 return

@@ -16,9 +16,9 @@ class Augmentation:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
-    def observe(self, real_logits: torch.Tensor) -> None:
-        """D's outputs on this rank's augmented real images in a D update, less the loss's decision threshold (above
-        0: D calls the image real). Under torchrun every rank observes its share of the same step."""
+    def observe(self, real_margins: torch.Tensor) -> None:
+        """How rightly D called this rank's augmented real images real in a D update, as the loss reads D's outputs
+        (`GANLoss.margins`; above 0: rightly). Under torchrun every rank observes its share of the same step."""
 
     def set_probability(self, p: float) -> None:
         """Apply each change with probability `p` from now on (a schedule's); only a pipeline of chance changes has one."""

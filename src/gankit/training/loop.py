@@ -121,12 +121,12 @@ def config_step(
     **options: Any,
 ) -> GANStep:
     """A step of `state`'s nets (or their compiled forms `G`, `D`) on the terms its config asks for, then
-    `extra_terms`, at the config's precision and its loss's decision threshold; `options` go to GANStep as they are
+    `extra_terms`, at the config's precision, D's calls read as its loss reads them; `options` go to GANStep as they are
     (`fit` gives them all; a benchmark or a test only the ones it needs)."""
     config = state.config
     settings = {
         "precision": config.train.precision,
-        "decision_threshold": build_loss(config.train).decision_threshold,
+        "margins": build_loss(config.train).margins,
         **options,
     }
     return GANStep(

@@ -12,9 +12,13 @@ from torch import nn
 
 from gankit.augment import NO_AUGMENTATION, Augmentation
 from gankit.device import autocast
+from gankit.losses import GANLoss
 from gankit.models import Generator, has_batch_norm
 from gankit.terms import Outputs, Seen, Term
 from gankit.training.distributed import SINGLE, World
+
+
+Margins = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 class GANStep:
@@ -39,7 +43,7 @@ class GANStep:
         *,
         device: torch.device,
         precision: str = "fp32",
-        decision_threshold: float = 0.0,
+        margins: Margins = GANLoss().margins,
         after_step: Sequence[Callable[[GANStep], None]] = (),
         augment: Augmentation = NO_AUGMENTATION,
         class_weights: torch.Tensor | None = None,
@@ -58,7 +62,7 @@ class GANStep:
         self.d_terms = [t for t in terms if t.net == "D"]
         self.g_terms = [t for t in terms if t.net == "G"]
         self.term_weights: dict[str, float] = {}  # a term's weight for the next steps (a schedule's), 1 where unnamed
-        self.decision_threshold = decision_threshold  # D calls an image real above it (D's accuracy stats)
+        self.margins = margins  # where D's outputs on both batches call them rightly (the loss's; D's accuracy, ADA)
         # each net's updates so far: lazy terms and each rank's own random stream go by them
         self.d_updates: int | None = None
         self.g_updates: int | None = None
@@ -85,7 +89,9 @@ class GANStep:
                 with torch.set_grad_enabled(update_g and not self.fresh_g_noise):
                     fake = self.G_update(z, fake_labels)
                 real_out, fake_out = self.discriminate(real, labels, fake.detach(), fake_labels)
-                self.augment.observe(real_out[0] - self.decision_threshold)
+                with torch.no_grad():
+                    real_margin, fake_margin = self.margins(real_out[0], fake_out[0])
+                self.augment.observe(real_margin)
                 d_seen = Seen(self._critic, real, labels, fake.detach(), fake_labels, real=real_out, fake=fake_out)
                 d_terms = {term.name: self._weighted(term, update, d_seen) for term in self.d_terms}
             self._update(self.opt_d, _total(d_terms))
@@ -99,14 +105,16 @@ class GANStep:
         if update_g:
             for hook in self.after_step:
                 hook(self)
-        return self._stats({**d_terms, **g_terms}, d_seen)
+        return self._stats({**d_terms, **g_terms}, d_seen, real_margin, fake_margin)
 
-    def _stats(self, terms: dict[str, torch.Tensor], seen: Seen) -> dict[str, torch.Tensor]:
+    def _stats(
+        self, terms: dict[str, torch.Tensor], seen: Seen, real_margin: torch.Tensor, fake_margin: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """The terms, detached, and D's accuracy on both batches (and on the classes, for an ACGAN D)."""
         with torch.no_grad():
             stats = {name: term.detach().float() for name, term in terms.items()}
-            stats["d_acc_real"] = seen.real.gt(self.decision_threshold).float().mean()
-            stats["d_acc_fake"] = seen.fake.lt(self.decision_threshold).float().mean()
+            stats["d_acc_real"] = real_margin.gt(0).float().mean()
+            stats["d_acc_fake"] = fake_margin.gt(0).float().mean()
             if seen.real_class is not None:
                 stats["d_acc_class"] = seen.real_class.argmax(1).eq(seen.real_labels).float().mean()
             stats.update(self.augment.stats())
