@@ -17,8 +17,9 @@ from gankit.models import Generator, has_batch_norm
 from gankit.terms import Outputs, Seen, Term
 from gankit.training.distributed import SINGLE, World
 
-
+# a loss's reading of D's outputs on a real and a generated batch (`GANLoss.margins`)
 Margins = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+THRESHOLD_AT_ZERO: Margins = GANLoss().margins
 
 
 class GANStep:
@@ -43,7 +44,7 @@ class GANStep:
         *,
         device: torch.device,
         precision: str = "fp32",
-        margins: Margins = GANLoss().margins,
+        margins: Margins = THRESHOLD_AT_ZERO,
         after_step: Sequence[Callable[[GANStep], None]] = (),
         augment: Augmentation = NO_AUGMENTATION,
         class_weights: torch.Tensor | None = None,
