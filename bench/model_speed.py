@@ -3,7 +3,8 @@
 Each MODEL is a preset with `--set`-style overrides after a colon, e.g.
 `"report-dcgan-cifar10:model.arch=r3gan,model.base_channels=64"`. Every step is built as `gankit train` builds it
 (the config's loss, penalties and augmentation), on a batch of random images in G's range (the data do not change
-the speed). The steps alternate over --repeats rounds after a warm-up round; medians are printed.
+the speed). The steps alternate over --repeats rounds after a warm-up round; medians are printed. A model with lazy
+R1 or R2 runs --steps rounded up to a multiple of their intervals, so that every round holds its share of them.
 
     python bench/model_speed.py [--models "report-dcgan-cifar10:model.arch=r3gan,..." ...] [--steps 5] [--repeats 5]
 """
@@ -11,6 +12,7 @@ the speed). The steps alternate over --repeats rounds after a warm-up round; med
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 
@@ -44,6 +46,12 @@ def build(model: str, precision: str):
     return step, real, state
 
 
+def steps_per_round(steps: int, state) -> int:
+    """At least `steps`, a whole number of the lazy regularisers' intervals (train.r1_every, train.r2_every)."""
+    every = math.lcm(state.config.train.r1_every, state.config.train.r2_every)
+    return math.ceil(steps / every) * every
+
+
 def images_per_second(step, real: torch.Tensor, steps: int) -> float:
     labels = unlabelled(real)
     start = time.perf_counter()
@@ -63,8 +71,8 @@ def main() -> None:
         steps = {name: build(name, precision) for name in [BASELINE, *args.models]}
         speeds: dict[str, list[float]] = {name: [] for name in steps}
         for round_ in range(args.repeats + 1):  # the first round warms up and is not kept
-            for name, (step, real, _) in steps.items():
-                speed = images_per_second(step, real, args.steps)
+            for name, (step, real, state) in steps.items():
+                speed = images_per_second(step, real, steps_per_round(args.steps, state))
                 if round_:
                     speeds[name].append(speed)
         base = statistics.median(speeds[BASELINE])
