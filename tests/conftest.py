@@ -45,6 +45,13 @@ def train_tiny(mnist_dir: Path, out: Path, *overrides: str, **kwargs) -> gankit.
     return gankit.train(tiny_config(*overrides), out, data_dir=mnist_dir, **kwargs)
 
 
+def cached_encoders() -> dict[Path, int]:
+    """The cached contrastive encoders, and when each was written."""
+    return {
+        path: path.stat().st_mtime_ns for path in evaluators.contrastive.cache_dir().glob("evaluators/contrastive-*")
+    }
+
+
 def straight_and_split(mnist_dir: Path, tmp_path: Path, *overrides: str) -> tuple[dict, dict]:
     """The last checkpoints of the tiny variant trained 2 epochs straight (tmp_path/straight) and trained 1 epoch,
     then resumed for the second (tmp_path/split): equal where resume is exact."""

@@ -24,7 +24,7 @@ from gankit.metrics import EXTRACTORS, scored_metrics
 from gankit.metrics.features import Extractor
 from gankit.resizing import resize_like_pil
 
-from conftest import tiny_config
+from conftest import cached_encoders, tiny_config
 
 QUICK = dataclasses.replace(contrastive.RECIPE, steps=10, batch=32, width=8)  # the same code, seconds to train
 
@@ -109,10 +109,9 @@ def test_a_folder_run_is_scored_offline_in_a_contrastive_encoders_features(mnist
     assert "for runs at data.image_size=28, data.channels=1: 10 steps on 600 images" in said
     run = tmp_path / "run"
     gankit.train(tiny_config("data.dataset=folder", "data.limit=null", "train.epochs=1"), run, data_dir=folder)
-    encoders = {path: path.stat().st_mtime_ns for path in contrastive.cache_dir().glob("evaluators/contrastive-*")}
+    encoders = cached_encoders()
     assert main(["eval", str(run), "--n", "500"]) == 0
-    assert {path: path.stat().st_mtime_ns for path in encoders} == encoders  # none trained again
-    assert set(contrastive.cache_dir().glob("evaluators/contrastive-*")) == set(encoders)  # nor another
+    assert cached_encoders() == encoders  # none trained again, nor another
     result = json.loads(next((run / "eval").glob("*.json")).read_text())
     assert result["features"] == said.split()[2]
     assert result["real"] == "training images (no test split)" and "half" in result["floor_is"]

@@ -204,11 +204,11 @@ def test_margins_are_d_s_outputs_past_the_decision_threshold_and_the_relativisti
     for name, threshold in (("nonsaturating", 0.0), ("hinge", 0.0), ("lsgan", 0.5)):
         real_margin, fake_margin = LOSSES[name]().margins(real, fake)
         assert torch.allclose(real_margin, real - threshold) and torch.allclose(fake_margin, threshold - fake)
-    relativistic = LOSSES["relativistic"]()
     gaps = torch.tensor([2.0, -2.0, 0.5])
-    for shift in (0.0, 100.0, -100.0):  # the loss cannot see a level added to every logit; neither can its margins
-        real_margin, fake_margin = relativistic.margins(real + shift, fake + shift)
-        assert torch.allclose(real_margin, gaps) and torch.allclose(fake_margin, gaps)
+    for name in ("relativistic", "wgan"):
+        for shift in (0.0, 100.0, -100.0):  # the loss cannot see a level added to every logit; neither can its margins
+            real_margin, fake_margin = LOSSES[name]().margins(real + shift, fake + shift)
+            assert torch.allclose(real_margin, gaps) and torch.allclose(fake_margin, gaps)
 
 
 def test_the_relativistic_g_step_sees_d_on_real_images_and_others_do_not():

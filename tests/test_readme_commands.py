@@ -21,7 +21,7 @@ from gankit.config import DataConfig
 from gankit.data import load_images
 from gankit.evaluators import contrastive
 
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, cached_encoders
 
 # appended: the last of a repeated option wins, and a run ends at the first of its lengths
 TRAINING = ["--limit", "600", "--epochs", "1", "--kimg", "0.128", "--no-progress"]
@@ -66,11 +66,6 @@ def test_every_gankit_command_in_the_readme_runs(mnist_dir, tmp_path, monkeypatc
             assert main(args) == 0, args
     assert Image.open(tmp_path / "digits.png").size[0] > 8 * 28
     assert len(list(tmp_path.glob("runs/*/eval/*.json"))) == sum(args[0] == "eval" for args in commands)
-
-
-def cached_encoders() -> dict:
-    """The cached contrastive encoders, and when each was written."""
-    return {path: path.stat().st_mtime_ns for path in contrastive.cache_dir().glob("evaluators/contrastive-*")}
 
 
 def serves(args: list[str], timeout: float = 120) -> bool:

@@ -29,6 +29,8 @@ class GANLoss:
     """A GAN objective; a subclass's dataclass fields are its parameters (read from `train.<field>`)."""
 
     decision_threshold = 0.0  # D calls an image real when its output is above this (D's accuracy stats)
+    # the loss cannot see a constant added to all of D's outputs, so their sign says nothing: read pairs' gaps instead
+    blind_to_level = False
     collapse_g_loss = 5.0  # G's loss once D is sure of every fake (the collapse watch); BCE: D(G(z)) < e^-5
 
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -39,7 +41,12 @@ class GANLoss:
 
     def margins(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """How far D's output on each real image and on each generated one lies on the right side of its call,
-        positive where D is right: D's accuracy stats, the collapse watch and ADA's overfitting heuristic read them."""
+        positive where D is right: D's accuracy stats, the collapse watch and ADA's overfitting heuristic read them.
+        A loss blind to D's level reads each real image against the generated one of the same index, for both sides
+        (gankit's reading of ADA's heuristic there: r_t = E[sign(D(x) − D(G(z)))])."""
+        if self.blind_to_level:
+            gap = real - fake
+            return gap, gap
         return real - self.decision_threshold, self.decision_threshold - fake
 
     def d_objective(self, seen: Seen) -> torch.Tensor:
@@ -150,6 +157,7 @@ class Wasserstein(GANLoss):
     Gulrajani et al. 2017) or spectral norm, and usually several D steps per G step (train.d_steps)."""
 
     collapse_g_loss = float("inf")  # a critic has no "sure of every fake": the collapse watch never fires
+    blind_to_level = True  # E[D(G(z))] − E[D(x)]
 
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return fake.mean() - real.mean()
@@ -166,19 +174,13 @@ class Relativistic(GANLoss):
     real images too. R3GAN pairs it with R1 and R2 (train.r1_gamma, train.r2_gamma) to make it converge."""
 
     collapse_g_loss = 5.0  # real logits above fake ones by 5 across the pairs: D(x) − D(G(z)) ≥ 5
+    blind_to_level = True  # it sees only D(x) − D(G(z))
 
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return F.softplus(fake - real).mean()
 
     def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
         raise TypeError("the relativistic G loss pairs generated images with real ones: call paired_g_loss(fake, real)")
-
-    def margins(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each pair's gap D(x) − D(G(z)), for both sides: the loss is blind to a constant added to every logit, so
-        the sign of D(x) alone says nothing of whether D tells real from generated (gankit's reading of ADA's
-        heuristic for this loss: r_t = E[sign(D(x) − D(G(z)))])."""
-        gap = real - fake
-        return gap, gap
 
     def paired_g_loss(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         return F.softplus(real - fake).mean()
