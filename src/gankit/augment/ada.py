@@ -4,8 +4,8 @@ p rises while D is too sure of the real images and falls while it is not.
 
 The overfitting heuristic is r_t = E[sign(D(x))] over D's outputs on the augmented real images of the last
 `interval` D updates (0: D cannot tell; 1: D calls every real image real), D's outputs read as the loss reads them
-(`GANLoss.margins`: less the decision threshold; for the relativistic loss, which is blind to D(x)'s level, each
-real image's gap to the generated one it is paired with). Every `interval` updates p moves by
+(`GANLoss.margins`: less the decision threshold; for a loss blind to D's level, the relativistic or the Wasserstein,
+each real image's gap to the generated one it is paired with). Every `interval` updates p moves by
 sign(r_t − target) · images / (speed_kimg · 1000), so it can cross from 0 to 1 in speed_kimg thousand images.
 
 The pipeline is the paper's "bgc" in plain, twice-differentiable PyTorch (R1 and R2 take gradients through it):
