@@ -36,7 +36,7 @@ def test_alike_images_score_lower_than_varied_ones():
     assert layer(alike)[:, 8].mean() < 0.1 * layer(varied)[:, 8].mean()
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "resnet"])
+@pytest.mark.parametrize("arch", ["dcgan", "resnet", "r3gan"])
 def test_the_conv_discriminators_take_it(arch):
     config = gankit.apply_overrides(
         gankit.load_preset("dcgan-small-data"), [f"model.arch={arch}", "model.minibatch_std=4", "data.image_size=32"]

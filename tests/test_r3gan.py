@@ -51,6 +51,9 @@ def test_parameter_counts_match_a_hand_count():
     d += 32 * 16 + (32 + 1)  # the depthwise 4x4 basis, then the logit
     assert sum(p.numel() for p in G.parameters()) == g
     assert sum(p.numel() for p in D.parameters()) == d
+    # the minibatch standard deviation adds one 4x4 channel: its basis pattern and its weight in the logit
+    D_std = build_models(apply_overrides(config, ["model.minibatch_std=4"]))[1]
+    assert sum(p.numel() for p in D_std.parameters()) == d + 16 + 1
 
 
 def test_a_block_starts_as_the_identity_and_learns_away_from_it():

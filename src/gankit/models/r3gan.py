@@ -7,7 +7,8 @@ Both nets are stages of ResNeXt-style residual blocks, one stage per side from 4
     G:      z (and its class embedding) -> a learned 4x4 basis scaled per channel by a linear map of z -> blocks,
             then per stage: conv 1x1 to its width, upsample x2 -> blocks; conv 1x1 to the image (no tanh)
     D:      conv 1x1 from the image -> per stage: blocks, downsample x2, conv 1x1 to the next width; at 4x4 a
-            depthwise 4x4 conv (the basis) -> a linear logit (or a projection head)
+            depthwise 4x4 conv (the basis) -> a linear logit (or a projection head); with model.minibatch_std
+            (which the paper drops) the batch's spread joins the basis as one more channel
 
 with act a leaky ReLU (0.2) after a learned bias, and resampling by the [1, 3, 3, 1] filter ([1, 2, 1] convolved
 with the box of a factor of 2). Weights start He-normal; each block's inner convolutions are scaled down by
@@ -29,6 +30,7 @@ from torch import nn
 from gankit.errors import GankitError
 from gankit.models.base import ARCHS, Arch, Generator
 from gankit.models.conditioning import CONDITIONINGS
+from gankit.models.minibatch_std import MinibatchStd
 
 if TYPE_CHECKING:
     from gankit.config import Config
@@ -189,6 +191,7 @@ class R3GANDiscriminator(nn.Module):
         group_channels: int,
         conditioning: str = "none",
         num_classes: int = 0,
+        minibatch_std: int = 0,
     ):
         super().__init__()
         widths = widths[::-1]  # from the image's side down to 4x4
@@ -198,8 +201,12 @@ class R3GANDiscriminator(nn.Module):
             layers += [ResidualBlock(width, expansion, group_channels, depth) for _ in range(blocks)]
             if i + 1 < len(widths):
                 layers.append(Downsample(width, widths[i + 1]))
-        layers.append(DiscriminativeBasis(widths[-1]))
-        last, self.head = CONDITIONINGS[conditioning].d_end(widths[-1], num_classes)
+        features = widths[-1]
+        if minibatch_std:  # not in the paper's net: one more 4x4 channel, the batch's spread, into the basis
+            layers.append(MinibatchStd(minibatch_std))
+            features += 1
+        layers.append(DiscriminativeBasis(features))
+        last, self.head = CONDITIONINGS[conditioning].d_end(features, num_classes)
         for layer in [*last, *self.head.modules()]:
             if isinstance(layer, nn.Linear):
                 _he(layer)
@@ -255,8 +262,11 @@ def build_r3gan(config: Config) -> tuple[Generator, nn.Module]:
         group_channels=m.group_channels,
         conditioning=m.conditioning,
         num_classes=m.num_classes,
+        minibatch_std=m.minibatch_std,
     )
     return G, D
 
 
-ARCHS.register("r3gan")(Arch(build_r3gan, sizes=SIZES, conditionings=("none", "projection"), check_model=check_r3gan))
+ARCHS.register("r3gan")(
+    Arch(build_r3gan, sizes=SIZES, conditionings=("none", "projection"), minibatch_std=True, check_model=check_r3gan)
+)
